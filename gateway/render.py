@@ -1,0 +1,57 @@
+"""Renders the gateway's nginx config for the native run into $TAGLOOP_RUN_DIR/nginx/.
+
+Only ${TAGLOOP_*} names are replaced, as the official nginx image's envsubst does with
+NGINX_ENVSUBST_FILTER=TAGLOOP_, so the same template serves both runs.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
+
+
+def native_values(env: dict[str, str]) -> dict[str, str]:
+    """The template's values for a native run: defaults, then the environment."""
+    run_dir = env.get("TAGLOOP_RUN_DIR", str(HERE.parent / ".run"))
+    defaults = {
+        "TAGLOOP_GATEWAY_PORT": "8080",
+        "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
+        "TAGLOOP_RESOLVER": "127.0.0.1",
+        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{env.get('TAGLOOP_INFERENCE_PORT', '8001')}",
+        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
+        "TAGLOOP_RUN_DIR": run_dir,
+        "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
+        "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
+        # As root, nginx's workers would otherwise run as nobody, who cannot write
+        # the temp folders under the run dir (request bodies over 1 MB go there).
+        "TAGLOOP_NGINX_USER": "user root;" if os.geteuid() == 0 else "",
+    }
+    return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"{name} is used by the gateway template but has no value")
+        return values[name]
+
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def main() -> int:
+    values = native_values(dict(os.environ))
+    out = Path(values["TAGLOOP_RUN_DIR"]) / "nginx"
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for name, target in (("tagloop.conf.template", "tagloop.conf"), ("nginx.conf.template", "nginx.conf")):
+        (out / target).write_text(render((HERE / name).read_text(), values))
+    print(f"gateway config written to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""tagloop's shared package: what the inference and training services both import."""

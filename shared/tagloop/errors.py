@@ -1,0 +1,17 @@
+"""Domain errors shared by both services; each service maps them to HTTP in one handler."""
+
+
+class TagloopError(Exception):
+    """Base of the errors a person can act on; the message is shown to them as is."""
+
+
+class ModelContractError(TagloopError):
+    """A model does not meet the contract: (N,224,224,3) in [0,1] -> (N,20) in [0,1]."""
+
+
+class VersionNotFoundError(TagloopError):
+    """The model store has no such version."""
+
+
+class NoActiveVersionError(TagloopError):
+    """The model store has no active version yet."""

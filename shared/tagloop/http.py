@@ -1,0 +1,62 @@
+"""The one JSON error shape of every tagloop service: {"success": false, "error": "..."}.
+
+Both services install these handlers in their app factory; a domain error class is mapped
+to its HTTP status once, here or by the service, never in route handlers.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tagloop.errors import NoActiveVersionError, TagloopError, VersionNotFoundError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATUS: dict[type[Exception], int] = {
+    VersionNotFoundError: 404,
+    NoActiveVersionError: 503,
+}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"success": False, "error": message}, status_code=status, headers=headers)
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """Turn pydantic's error list into one sentence a person can act on."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "form"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], int]) -> None:
+    """Map TagloopError subclasses to statuses (most specific class wins) and wrap the rest."""
+    table = {**DEFAULT_STATUS, **status_by_error}
+
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        for cls in type(exc).__mro__:
+            if cls in table:
+                return error_response(table[cls], str(exc))
+        return error_response(400, str(exc))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(422, describe_validation_error(exc))
+
+    async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the service log has the details")
+
+    app.add_exception_handler(TagloopError, on_domain_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected_error)

@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: a real Redis, the version-1 model, the real stack."""
+
+import fcntl
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from stack import REPO, Stack, free_port, port_open
+
+from tagloop.settings import CommonSettings
+from tagloop.store import ModelStore
+
+CACHE = REPO / ".cache" / "tests"
+MODEL_NAME = "voc"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port; yields its base URL (no database number)."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not port_open(port):
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """A dedicated Redis database, flushed before and after the test (as rq's RQTestCase)."""
+    url = f"{redis_server}/1"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def v1_model_dir() -> Path:
+    """Version 1 (Lite0 + ImageNet prior), built once into .cache/tests and reused."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    settings = CommonSettings(models_dir=CACHE / "models", data_dir=CACHE / "data", model_name=MODEL_NAME)
+    # Several pytest runs may share the cache: build it under a lock, once.
+    with open(CACHE / "v1.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from tagloop.model.bootstrap import ensure_first_version
+
+        ensure_first_version(settings)
+    store = ModelStore(settings.models_dir, MODEL_NAME)
+    return store.path(store.version_numbers()[0])
+
+
+def seed_models_dir(root: Path, v1_dir: Path) -> Path:
+    """A models root holding v1 as the active version of `voc`."""
+    shutil.copytree(v1_dir, root / MODEL_NAME / "1")
+    (root / MODEL_NAME / "active").write_text("1\n")
+    return root
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, v1_model_dir: Path) -> Path:
+    return seed_models_dir(tmp_path / "models", v1_model_dir)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """The whole system, started from the Procfile on free ports, stopped at the end.
+
+    Teardown fails the run if any process or port outlives the stack.
+    """
+    workdir = tmp_path_factory.mktemp("stack")
+    system = Stack(
+        workdir=workdir,
+        models_dir=seed_models_dir(workdir / "models", v1_model_dir),
+        data_dir=workdir / "data",
+    )
+    system.start_all()
+    try:
+        system.wait_ready()
+        yield system
+    finally:
+        system.stop_all()
+    leftovers = system.leftovers()
+    assert not leftovers, f"the stack left things behind: {leftovers}"

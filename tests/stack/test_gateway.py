@@ -1,0 +1,119 @@
+"""The gateway in front of the real services: routing, limits, headers, health."""
+
+import gzip
+import signal
+
+import httpx
+import pytest
+from stack import REPO, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def test_health_reports_every_part_green(stack: Stack) -> None:
+    reply = httpx.get(f"{stack.url}/health")
+    body = reply.json()
+    assert reply.status_code == 200, body
+    assert body["status"] == "ok"
+    parts = body["parts"]
+    assert parts["inference"]["ok"] and parts["inference"]["ready"]
+    assert parts["inference"]["model_version"] == 1
+    assert parts["training_api"]["ok"]
+    assert parts["redis"]["ok"]
+    assert parts["workers"]["ok"] and parts["workers"]["count"] >= 1
+
+
+def test_each_service_health_is_routed(stack: Stack) -> None:
+    inference = httpx.get(f"{stack.url}/health/inference").json()
+    training = httpx.get(f"{stack.url}/health/training").json()
+    assert inference["ready"] is True and inference["model_version"] == 1
+    assert training["redis"] is True and training["database"] is True
+
+
+def test_ui_served_with_security_headers(stack: Stack) -> None:
+    reply = httpx.get(f"{stack.url}/")
+    assert reply.status_code == 200
+    assert "text/html" in reply.headers["content-type"]
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["referrer-policy"] == "no-referrer"
+    csp = reply.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "object-src 'none'" in csp
+    assert "server" not in reply.headers or "/" not in reply.headers["server"]  # no version
+
+
+def test_api_errors_also_carry_security_headers(stack: Stack) -> None:
+    reply = httpx.post(f"{stack.url}/predict")
+    assert reply.status_code in (400, 422)
+    assert reply.json()["success"] is False
+    assert reply.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/index.html"])
+def test_static_text_is_gzipped(stack: Stack, path: str) -> None:
+    reply = httpx.get(f"{stack.url}{path}", headers={"accept-encoding": "gzip"})
+    assert reply.status_code == 200
+    assert reply.headers.get("content-encoding") == "gzip"
+
+
+def test_json_replies_are_gzipped(stack: Stack) -> None:
+    with httpx.stream("GET", f"{stack.url}/models", headers={"accept-encoding": "gzip"}) as reply:
+        raw = b"".join(reply.iter_raw())
+        assert reply.headers.get("content-encoding") == "gzip"
+    assert b'"success"' in gzip.decompress(raw)
+
+
+def test_directory_is_not_listed(stack: Stack) -> None:
+    folders = [p.name for p in (REPO / "web").iterdir() if p.is_dir()]
+    assert folders, "web/ has no sub-folder to try"
+    reply = httpx.get(f"{stack.url}/{folders[0]}/")
+    assert reply.status_code in (403, 404)
+    assert "Index of" not in reply.text
+
+
+def test_unknown_path_answers_json_404(stack: Stack) -> None:
+    reply = httpx.get(f"{stack.url}/no/such/thing")
+    assert reply.status_code == 404
+    assert reply.json() == {"success": False, "error": "not found"}
+
+
+def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
+    body = b"\xff\xd8" + b"\0" * (17 * 1024 * 1024)
+    reply = httpx.post(f"{stack.url}/predict", files={"file": ("big.jpg", body, "image/jpeg")}, timeout=60)
+    assert reply.status_code == 413
+    assert reply.json()["success"] is False
+    assert "16 MB" in reply.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("process", "part"),
+    [("inference", "inference"), ("worker", "workers"), ("redis", "redis")],
+)
+def test_health_names_the_part_that_is_down(stack: Stack, process: str, part: str) -> None:
+    stack.kill(process, signal.SIGKILL)
+    try:
+        reply = httpx.get(f"{stack.url}/health", timeout=10)
+        body = reply.json()
+        assert reply.status_code == 503
+        assert body["status"] == "degraded"
+        assert body["parts"][part]["ok"] is False
+        others = [name for name, info in body["parts"].items() if name != part and not info["ok"]]
+        # Redis down also takes the worker count (read from Redis) with it.
+        assert others in ([], ["workers"]), body
+    finally:
+        stack.start(process)
+        stack.wait_ready()
+
+
+def test_health_says_training_api_is_down(stack: Stack) -> None:
+    stack.kill("training", signal.SIGKILL)
+    try:
+        reply = httpx.get(f"{stack.url}/health", timeout=10)
+        assert reply.status_code == 503
+        body = reply.json()
+        assert body["parts"]["training_api"]["ok"] is False
+        assert "training service" in body["error"]
+        # Predictions do not depend on the training service.
+        assert httpx.get(f"{stack.url}/health/inference").json()["ready"] is True
+    finally:
+        stack.start("training")
+        stack.wait_ready()

@@ -1,0 +1,109 @@
+"""`make run` as a person uses it: start, see every part green, Ctrl-C, and again."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import seed_models_dir
+from stack import REPO, free_port, port_open
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def run_env(tmp_path: Path, v1_model_dir: Path) -> dict[str, str]:
+    ports = {name: free_port() for name in ("GATEWAY", "INFERENCE", "TRAINING", "REDIS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}
+    env.update({f"TAGLOOP_{name}_PORT": str(port) for name, port in ports.items()})
+    env["TAGLOOP_MODELS_DIR"] = str(seed_models_dir(tmp_path / "models", v1_model_dir))
+    env["TAGLOOP_DATA_DIR"] = str(tmp_path / "data")
+    env["TAGLOOP_RUN_DIR"] = str(tmp_path / "run")
+    return env
+
+
+def start_make_run(env: dict[str, str], log: Path) -> subprocess.Popen:
+    # A terminal's Ctrl-C goes to the whole foreground process group: give `make run`
+    # its own group so the test can do the same.
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            ["make", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_green(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"make run exited early:\n{log.read_text()[-3000:]}"
+        try:
+            reply = httpx.get(f"{url}/health", timeout=5)
+            if reply.status_code == 200:
+                return reply.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not green after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def running(run_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    log = tmp_path / "make-run.log"
+    proc = start_make_run(run_env, log)
+    yield proc, log
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def ports_of(env: dict[str, str]) -> list[int]:
+    return [int(v) for k, v in env.items() if k.startswith("TAGLOOP_") and k.endswith("_PORT")]
+
+
+def test_make_run_then_ctrl_c_twice_leaves_nothing_running(run_env: dict[str, str], tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{run_env['TAGLOOP_GATEWAY_PORT']}"
+    for attempt in (1, 2):
+        log = tmp_path / f"make-run-{attempt}.log"
+        proc = start_make_run(run_env, log)
+        try:
+            body = wait_green(url, proc, log)
+            assert body["status"] == "ok"
+            assert all(part["ok"] for part in body["parts"].values())
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=60)
+        time.sleep(0.5)
+        left = [port for port in ports_of(run_env) if port_open(port)]
+        assert not left, f"ports still open after Ctrl-C: {left}\n{log.read_text()[-2000:]}"
+        alive = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+        assert not alive.strip(), f"processes left after Ctrl-C: {alive}"
+        output = log.read_text()
+        # honcho prefixes each process's lines with its name.
+        for name in ("redis", "inference", "training", "worker", "gateway"):
+            assert f"{name}." in output or f"{name} " in output, f"no log lines from {name}"
+
+
+def test_second_make_run_says_already_running(
+    running: tuple[subprocess.Popen, Path], run_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc, log = running
+    wait_green(f"http://127.0.0.1:{run_env['TAGLOOP_GATEWAY_PORT']}", proc, log)
+    second = subprocess.run(["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120)
+    assert second.returncode != 0
+    assert "already running" in second.stdout + second.stderr
+    assert proc.poll() is None, "the first run must be untouched"
+
+
+def test_make_run_names_a_port_taken_by_another_program(run_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", int(run_env["TAGLOOP_INFERENCE_PORT"])))
+        blocker.listen()
+        result = subprocess.run(["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"port {run_env['TAGLOOP_INFERENCE_PORT']}" in result.stdout + result.stderr
+    assert "TAGLOOP_INFERENCE_PORT" in result.stdout + result.stderr
