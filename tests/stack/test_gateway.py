@@ -1,10 +1,13 @@
 """The gateway in front of the real services: routing, limits, headers, health."""
 
 import gzip
+import io
 import signal
+import time
 
 import httpx
 import pytest
+from PIL import Image
 from stack import REPO, Stack
 
 pytestmark = pytest.mark.integration
@@ -56,10 +59,14 @@ def test_static_text_is_gzipped(stack: Stack, path: str) -> None:
 
 
 def test_json_replies_are_gzipped(stack: Stack) -> None:
-    with httpx.stream("GET", f"{stack.url}/models", headers={"accept-encoding": "gzip"}) as reply:
+    image = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(image, "PNG")
+    files = {"file": ("red.png", image.getvalue(), "image/png")}
+    headers = {"accept-encoding": "gzip"}
+    with httpx.stream("POST", f"{stack.url}/predict", files=files, headers=headers) as reply:
         raw = b"".join(reply.iter_raw())
         assert reply.headers.get("content-encoding") == "gzip"
-    assert b'"success"' in gzip.decompress(raw)
+    assert b'"scores"' in gzip.decompress(raw)
 
 
 def test_directory_is_not_listed(stack: Stack) -> None:
@@ -84,6 +91,18 @@ def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
     assert "16 MB" in reply.json()["error"]
 
 
+def health_once_down(stack: Stack, part: str, timeout: float = 60) -> tuple[int, dict]:
+    """/health as soon as it reports `part` down (a SIGKILLed worker is only noticed
+    when its heartbeat is overdue)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = httpx.get(f"{stack.url}/health", timeout=10)
+        body = reply.json()
+        if not body.get("parts", {}).get(part, {}).get("ok", True) or time.monotonic() > deadline:
+            return reply.status_code, body
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize(
     ("process", "part"),
     [("inference", "inference"), ("worker", "workers"), ("redis", "redis")],
@@ -91,9 +110,8 @@ def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
 def test_health_names_the_part_that_is_down(stack: Stack, process: str, part: str) -> None:
     stack.kill(process, signal.SIGKILL)
     try:
-        reply = httpx.get(f"{stack.url}/health", timeout=10)
-        body = reply.json()
-        assert reply.status_code == 503
+        status, body = health_once_down(stack, part)
+        assert status == 503, body
         assert body["status"] == "degraded"
         assert body["parts"][part]["ok"] is False
         others = [name for name, info in body["parts"].items() if name != part and not info["ok"]]
@@ -116,4 +134,18 @@ def test_health_says_training_api_is_down(stack: Stack) -> None:
         assert httpx.get(f"{stack.url}/health/inference").json()["ready"] is True
     finally:
         stack.start("training")
+        stack.wait_ready()
+
+
+def test_predict_while_inference_is_down_answers_json_503(stack: Stack) -> None:
+    stack.kill("inference", signal.SIGKILL)
+    try:
+        reply = httpx.post(f"{stack.url}/predict", files={"file": ("a.png", b"x", "image/png")})
+        assert reply.status_code == 503
+        assert reply.json() == {
+            "success": False,
+            "error": "the inference service is not answering; try again shortly",
+        }
+    finally:
+        stack.start("inference")
         stack.wait_ready()

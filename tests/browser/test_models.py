@@ -1,0 +1,73 @@
+"""Models tab: versions with their metrics; "Activate" rolls back and the header follows."""
+
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from stack import Stack
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+RELOAD_TIMEOUT_MS = 90_000
+
+
+def ensure_two_versions(stack: Stack, photo: bytes) -> None:
+    """When this test runs alone there is only version 1: train a second through the API."""
+    with httpx.Client(base_url=stack.url, timeout=60) as api:
+        if len(api.get("/models").json()["versions"]) >= 2:
+            return
+        reply = api.post("/predict", files={"file": ("rollback.jpg", photo, "image/jpeg")}).json()
+        correction = {"image_id": reply["image_id"], "corrected_labels": ["person"]}
+        saved = api.post("/save_correction", json=correction)
+        assert saved.status_code == 200, saved.text
+        job_id = api.post("/retrain", json={}).json()["job_id"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            job = api.get(f"/jobs/{job_id}").json()
+            if job["status"] in ("finished", "failed", "stopped", "canceled"):
+                break
+            time.sleep(0.5)
+        assert job["status"] == "finished", job
+        # promoted or not, a second version now exists; rollback is what these tests are about
+        assert len(api.get("/models").json()["versions"]) >= 2
+
+
+def test_rollback_changes_header_version(page: Page, stack: Stack, photos, shoot) -> None:
+    ensure_two_versions(stack, photos["astronaut"])
+    page.goto("/#models")
+    active_card = page.locator("#models-list li.version[data-active=true]")
+    expect(active_card).to_have_count(1)
+    active = int(active_card.get_attribute("data-version"))
+    expect(page.locator("#model-version")).to_have_attribute("data-version", str(active))
+    expect(page.locator("#models-list li.version").first).to_be_visible()
+    shoot(page, "models")
+
+    target = page.locator("#models-list li.version[data-active=false]").first
+    target_version = int(target.get_attribute("data-version"))
+    target.get_by_role("button", name="Activate").click()
+    expect(page.locator("#models-msg")).to_have_attribute("data-kind", "ok")
+    expect(page.locator(f"#models-list li.version[data-version='{target_version}']")).to_have_attribute(
+        "data-active", "true"
+    )
+    header = page.locator("#model-version")
+    # inference loads the version in the background; the header polls /health
+    expect(header).to_have_attribute("data-version", str(target_version), timeout=RELOAD_TIMEOUT_MS)
+    expect(header).to_have_text(f"Model v{target_version}")
+
+    # and forward again, leaving the stack as it was found
+    back = page.locator(f"#models-list li.version[data-version='{active}']")
+    back.get_by_role("button", name="Activate").click()
+    expect(header).to_have_attribute("data-version", str(active), timeout=RELOAD_TIMEOUT_MS)
+
+
+def test_models_show_metrics_of_trained_versions(page: Page, stack: Stack, photos) -> None:
+    ensure_two_versions(stack, photos["astronaut"])
+    page.goto("/#models")
+    trained = page.locator("#models-list li.version").first  # newest first
+    expect(trained).to_be_visible()
+    expect(trained.locator("dl.facts")).to_contain_text("Samples")
+    expect(trained.locator("svg.chart-line")).to_be_visible()
+    oldest = page.locator("#models-list li.version").last
+    expect(oldest).to_have_attribute("data-version", "1")
+    expect(oldest).to_contain_text("No metrics")

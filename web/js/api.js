@@ -1,0 +1,129 @@
+// Talking to the gateway. Every failure becomes an ApiError with a message for a person:
+// the server's {"success": false, "error": "..."} text when there is one, otherwise a
+// translated sentence for the HTTP status. Never raw JSON, never silence.
+
+import { t } from "./i18n.js";
+
+const TOKEN_KEY = "tagloop.token";
+
+export class ApiError extends Error {
+  constructor(message, status = 0, body = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+  }
+}
+
+let askToken = null; // set by the app: async () => string | null
+
+export function setTokenPrompt(fn) {
+  askToken = fn;
+}
+
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function messageFor(status, body) {
+  if (body && typeof body.error === "string" && body.error) return body.error;
+  if (body && typeof body.detail === "string" && body.detail) return body.detail;
+  const specific = t(`err.${status}`);
+  return specific === `err.${status}` ? t("err.status", { status }) : specific;
+}
+
+function parseBody(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A 401 asks for a token once, then the caller retries with it. */
+async function tokenAfter401() {
+  if (!askToken) return false;
+  const token = await askToken();
+  if (!token) return false;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return true;
+}
+
+/**
+ * fetch() returning the parsed JSON body; throws ApiError unless the reply is 2xx
+ * (or its status is listed in `okStatuses`, as /health's 503 is).
+ */
+export async function request(path, { method = "GET", json, form, okStatuses = [], retried = false } = {}) {
+  const headers = { Accept: "application/json", ...authHeaders() };
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (form) {
+    body = form;
+  }
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body, cache: "no-store" });
+  } catch {
+    throw new ApiError(t("err.network"));
+  }
+  const data = parseBody(await res.text());
+  if (res.status === 401 && !retried && (await tokenAfter401())) {
+    return request(path, { method, json, form, okStatuses, retried: true });
+  }
+  if (!res.ok && !okStatuses.includes(res.status)) {
+    throw new ApiError(messageFor(res.status, data), res.status, data);
+  }
+  if (data === null || typeof data !== "object") {
+    throw new ApiError(t("err.status", { status: res.status }), res.status);
+  }
+  if (data.success === false && res.ok) {
+    throw new ApiError(messageFor(res.status, data), res.status, data);
+  }
+  return { status: res.status, data };
+}
+
+export async function getJson(path, opts = {}) {
+  return (await request(path, opts)).data;
+}
+
+export async function postJson(path, json) {
+  return (await request(path, { method: "POST", json })).data;
+}
+
+export async function postForm(path, form) {
+  return (await request(path, { method: "POST", form })).data;
+}
+
+/**
+ * POST a FormData with XMLHttpRequest, for its upload progress events.
+ * onProgress(loaded, total) is called while the body is sent.
+ */
+export function uploadForm(path, form, onProgress, retried = false) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Accept", "application/json");
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(t("err.network"))));
+    xhr.addEventListener("load", async () => {
+      const data = parseBody(xhr.responseText);
+      if (xhr.status === 401 && !retried && (await tokenAfter401())) {
+        uploadForm(path, form, onProgress, true).then(resolve, reject);
+        return;
+      }
+      if (xhr.status < 200 || xhr.status >= 300 || !data || data.success === false) {
+        reject(new ApiError(messageFor(xhr.status, data), xhr.status, data));
+        return;
+      }
+      resolve(data);
+    });
+    xhr.send(form);
+  });
+}

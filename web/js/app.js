@@ -1,0 +1,96 @@
+// Entry point: tabs, language switch, token prompt, and the wiring between the tabs.
+
+import { setTokenPrompt } from "./api.js";
+import { initBatch, render as renderBatch } from "./batch.js";
+import { initCorrections, render as renderCorrections, showCorrections } from "./corrections.js";
+import { $ } from "./dom.js";
+import { bumpHealth, render as renderHealth, startHealth } from "./health.js";
+import { applyStatic, lang, onLangChange, setLang } from "./i18n.js";
+import { afterRetrain, initIndividual, openWith, render as renderIndividual } from "./individual.js";
+import { initModels, render as renderModels, showModels } from "./models.js";
+import { initRetrain } from "./retrain.js";
+
+const TABS = ["individual", "batch", "corrections", "models"];
+const ON_SHOW = { corrections: showCorrections, models: showModels };
+
+function tabButton(name) {
+  return $(`tab-${name}`);
+}
+
+function selectTab(name, { focus = false } = {}) {
+  if (!TABS.includes(name)) name = TABS[0];
+  for (const tab of TABS) {
+    const on = tab === name;
+    tabButton(tab).setAttribute("aria-selected", on ? "true" : "false");
+    tabButton(tab).tabIndex = on ? 0 : -1;
+    $(`panel-${tab}`).hidden = !on;
+  }
+  if (focus) tabButton(name).focus();
+  if (location.hash.slice(1) !== name) history.replaceState(null, "", `#${name}`);
+  ON_SHOW[name]?.();
+}
+
+function wireTabs() {
+  for (const name of TABS) tabButton(name).addEventListener("click", () => selectTab(name));
+  document.querySelector("[role=tablist]").addEventListener("keydown", (e) => {
+    const current = TABS.findIndex((n) => tabButton(n).getAttribute("aria-selected") === "true");
+    const moves = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: TABS.length - 1 };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    selectTab(TABS[(moves[e.key] + TABS.length) % TABS.length], { focus: true });
+  });
+  window.addEventListener("hashchange", () => selectTab(location.hash.slice(1)));
+}
+
+function wireLanguage() {
+  const select = $("lang-select");
+  select.value = lang();
+  select.addEventListener("change", () => setLang(select.value));
+  onLangChange(() => {
+    renderHealth();
+    renderIndividual();
+    renderBatch();
+    renderCorrections();
+    renderModels();
+  });
+}
+
+/** Asked once when an API answers 401; the token is kept for this browser session. */
+function promptToken() {
+  const dialog = $("token-dialog");
+  return new Promise((resolve) => {
+    if (dialog.open) return resolve(null);
+    $("token-input").value = "";
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? $("token-input").value.trim() : null), { once: true });
+    dialog.showModal();
+  });
+}
+
+/** A reply named a model version (null: "something changed"); refresh the header if it differs. */
+function modelChanged(version) {
+  const shown = $("model-version").dataset.version;
+  if (version === null || version === undefined || String(version) !== shown) bumpHealth();
+}
+
+function main() {
+  applyStatic();
+  wireLanguage();
+  setTokenPrompt(promptToken);
+  initIndividual({ onModelChanged: modelChanged });
+  initRetrain({ onModelChanged: modelChanged, onFinished: afterRetrain });
+  initBatch({
+    onModelChanged: modelChanged,
+    onCorrect: (item) => {
+      openWith(item);
+      selectTab("individual", { focus: true });
+    },
+  });
+  initCorrections();
+  initModels({ onModelChanged: modelChanged });
+  wireTabs();
+  selectTab(location.hash.slice(1) || "individual");
+  startHealth();
+}
+
+main();

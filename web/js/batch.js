@@ -1,0 +1,222 @@
+// Batch tab: many images (picked, dropped, or a dropped folder) -> /batch_predict with
+// upload progress -> a grid of cards; "Correct" opens a card in the Individual tab.
+
+import { uploadForm } from "./api.js";
+import { $, el, humanSize, showMsg } from "./dom.js";
+import { className, formatPercent, t } from "./i18n.js";
+import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
+
+// Requests are split so that none comes near the gateway's 16 MB body limit.
+const CHUNK_FILES = 16;
+const CHUNK_BYTES = 12 * 1024 * 1024;
+const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|webp|tiff?)$/i;
+
+const items = []; // {file, url, result: null | {imageId, scores, modelVersion} | {error}}
+let hooks = { onCorrect: () => {}, onModelChanged: () => {} };
+let running = false;
+
+export function initBatch(options) {
+  hooks = { ...hooks, ...options };
+  const input = $("batch-files");
+  input.addEventListener("change", () => {
+    addFiles([...input.files]);
+    input.value = "";
+  });
+  wireDrop();
+  $("batch-threshold").addEventListener("input", () => {
+    $("batch-threshold-out").textContent = threshold().toFixed(2);
+    render();
+  });
+  $("batch-run").addEventListener("click", run);
+  $("batch-csv").addEventListener("click", downloadCsv);
+  $("batch-clear").addEventListener("click", clear);
+}
+
+function threshold() {
+  return Number($("batch-threshold").value);
+}
+
+function wireDrop() {
+  const drop = $("batch-drop");
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    addFiles(await droppedFiles(e.dataTransfer));
+  });
+}
+
+/** Files of a drop, walking into dropped folders. */
+async function droppedFiles(dt) {
+  const entries = [...(dt?.items || [])].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  if (!entries.length) return [...(dt?.files || [])];
+  const out = [];
+  for (const entry of entries) await walkEntry(entry, out);
+  return out;
+}
+
+async function walkEntry(entry, out) {
+  if (entry.isFile) {
+    out.push(await new Promise((res, rej) => entry.file(res, rej)));
+    return;
+  }
+  const reader = entry.createReader();
+  for (;;) {
+    const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+    if (!batch.length) return;
+    for (const child of batch) await walkEntry(child, out);
+  }
+}
+
+function isImage(file) {
+  return file.type ? file.type.startsWith("image/") : IMAGE_EXT.test(file.name);
+}
+
+function addFiles(files) {
+  if (running) return;
+  const images = files.filter(isImage);
+  const skipped = files.length - images.length;
+  for (const file of images) items.push({ file, url: URL.createObjectURL(file), result: null });
+  showMsg($("batch-msg"), skipped ? t("batch.skipped", { n: skipped }) : "", skipped ? "error" : "");
+  render();
+}
+
+function clear() {
+  items.forEach((it) => URL.revokeObjectURL(it.url));
+  items.length = 0;
+  showMsg($("batch-msg"), "");
+  render();
+}
+
+function chunks() {
+  const out = [];
+  let cur = [];
+  let bytes = 0;
+  items.forEach((it, index) => {
+    const size = it.file.size;
+    if (cur.length && (cur.length >= CHUNK_FILES || bytes + size > CHUNK_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(index);
+    bytes += size;
+  });
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+async function run() {
+  running = true;
+  render();
+  const total = items.reduce((s, it) => s + it.file.size, 0) || 1;
+  let done = 0;
+  $("batch-upload").hidden = false;
+  const progress = $("batch-progress");
+  progress.value = 0;
+  for (const chunk of chunks()) {
+    const chunkBytes = chunk.reduce((s, i) => s + items[i].file.size, 0);
+    $("batch-progress-label").textContent = t("batch.uploading");
+    await sendChunk(chunk, (loaded, sent) => {
+      progress.value = (done + (sent ? (loaded / sent) * chunkBytes : 0)) / total;
+      if (loaded >= sent) $("batch-progress-label").textContent = t("batch.processing");
+    });
+    done += chunkBytes;
+    progress.value = done / total;
+    render();
+  }
+  running = false;
+  const bad = items.filter((it) => it.result?.error).length;
+  showMsg($("batch-msg"), t("batch.done", { ok: items.length - bad, n: items.length, bad }), bad ? "error" : "ok");
+  render();
+}
+
+async function sendChunk(chunk, onProgress) {
+  const form = new FormData();
+  chunk.forEach((i) => form.append("files", items[i].file, items[i].file.name));
+  form.append("threshold", String(threshold()));
+  try {
+    const reply = await uploadForm("/batch_predict", form, onProgress);
+    const results = reply.results || [];
+    chunk.forEach((index, k) => {
+      items[index].result = resultOf(results[k], reply.model_version);
+    });
+    hooks.onModelChanged(reply.model_version);
+  } catch (err) {
+    chunk.forEach((index) => {
+      items[index].result = { error: err.message };
+    });
+  }
+}
+
+function resultOf(r, modelVersion) {
+  if (!r) return { error: "?" };
+  if (r.error) return { error: r.error };
+  return { imageId: r.image_id, scores: scoresOf(r), modelVersion: r.model_version ?? modelVersion };
+}
+
+export function render() {
+  const n = items.length;
+  const size = items.reduce((s, it) => s + it.file.size, 0);
+  $("batch-selected").textContent = n ? t("batch.selected", { n, size: humanSize(size) }) : "";
+  $("batch-run").disabled = running || !n;
+  $("batch-clear").disabled = running || !n;
+  $("batch-csv").disabled = running || !items.some((it) => it.result);
+  if (!running) $("batch-upload").hidden = true;
+  $("batch-grid").replaceChildren(...items.map(card));
+}
+
+function card(it) {
+  const r = it.result;
+  const body = [el("p", { class: "card-name", title: it.file.name }, it.file.name)];
+  if (r?.error) {
+    body.push(el("p", { class: "card-error", role: "alert" }, r.error));
+  } else if (r) {
+    const preds = predictionsAt(r.scores, threshold());
+    body.push(
+      el("ul", { class: "tags" },
+        preds.length
+          ? preds.map((p) => el("li", { class: "tag", dataset: { label: p.label } }, `${className(p.label)} ${formatPercent(p.confidence)}`))
+          : el("li", { class: "tag none" }, t("batch.none"))),
+      el("button", {
+        type: "button",
+        class: "small",
+        dataset: { testid: "batch-correct" },
+        onclick: () => hooks.onCorrect({ file: it.file, filename: it.file.name, ...r }),
+        "aria-label": `${t("batch.correct")}: ${it.file.name}`,
+      }, t("batch.correct")),
+    );
+  }
+  const state = r ? (r.error ? "error" : "ok") : "pending";
+  return el("li", { class: "tile", dataset: { filename: it.file.name, state, imageId: r?.imageId || "" } },
+    el("img", { src: it.url, alt: "", loading: "lazy", onerror: (e) => e.target.classList.add("broken") }),
+    el("div", { class: "tile-body" }, ...body));
+}
+
+function csvCell(value) {
+  let s = value === null || value === undefined ? "" : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`; // keep spreadsheets from running a filename as a formula
+  return /[",\n\r;]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+function downloadCsv() {
+  const th = threshold();
+  const rows = [["filename", "image_id", "model_version", "labels", "error", ...VOC_CLASSES]];
+  for (const it of items) {
+    const r = it.result || {};
+    const labels = r.scores ? predictionsAt(r.scores, th).map((p) => p.label).join(" ") : "";
+    const scores = VOC_CLASSES.map((c) => (r.scores && c in r.scores ? r.scores[c].toFixed(4) : ""));
+    rows.push([it.file.name, r.imageId || "", r.modelVersion ?? "", labels, r.error || "", ...scores]);
+  }
+  const text = rows.map((row) => row.map(csvCell).join(",")).join("\r\n") + "\r\n";
+  const url = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
+  const a = el("a", { href: url, download: `tagloop-batch-${new Date().toISOString().slice(0, 19).replaceAll(":", "-")}.csv` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -1,0 +1,80 @@
+// Header: the live model version and the services' health, polled from GET /health
+// (the training service's system view, served by the gateway).
+
+import { request } from "./api.js";
+import { $, el } from "./dom.js";
+import { t } from "./i18n.js";
+
+const POLL_MS = 5000;
+const FAST_POLL_MS = 1000;
+const FAST_FOR_MS = 20000; // after a retrain or rollback, until inference has reloaded
+
+let last = null; // {data} | {error}
+let timer = null;
+let fastUntil = 0;
+
+export function startHealth() {
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) {
+      clearTimeout(timer);
+      poll();
+    }
+  });
+  poll();
+}
+
+/** Something changed the model: look more often for a while. */
+export function bumpHealth() {
+  fastUntil = Date.now() + FAST_FOR_MS;
+  clearTimeout(timer);
+  poll();
+}
+
+async function poll() {
+  if (document.hidden && Date.now() >= fastUntil) {
+    // nobody is looking: check again later, and at once when the page is shown
+    timer = setTimeout(poll, POLL_MS);
+    return;
+  }
+  try {
+    const { data } = await request("/health", { okStatuses: [503] });
+    last = { data };
+  } catch (err) {
+    last = { error: err.message };
+  }
+  render();
+  clearTimeout(timer);
+  timer = setTimeout(poll, Date.now() < fastUntil ? FAST_POLL_MS : POLL_MS);
+}
+
+const PARTS = ["inference", "training_api", "redis", "workers"];
+
+export function render() {
+  const dot = $("health-dot");
+  const version = $("model-version");
+  if (!last) return;
+  if (last.error) {
+    dot.dataset.state = "down";
+    version.textContent = t("health.unreachable");
+    $("health-summary").textContent = last.error;
+    $("health-parts").replaceChildren();
+    return;
+  }
+  const data = last.data;
+  const ok = data.status === "ok" && data.success !== false;
+  dot.dataset.state = ok ? "ok" : "degraded";
+  const v = data.parts?.inference?.model_version;
+  version.dataset.version = v ?? "";
+  version.textContent = v !== undefined && v !== null ? t("health.model", { v }) : t("health.no_model");
+  $("health-summary").textContent = t(ok ? "health.ok" : "health.degraded");
+  $("health-parts").replaceChildren(...PARTS.filter((p) => data.parts?.[p]).map((p) => partItem(p, data.parts[p])));
+}
+
+function partItem(name, part) {
+  let detail = t(part.ok ? "health.up" : "health.down");
+  if (name === "workers" && typeof part.count === "number") detail = t("health.workers", { n: part.count });
+  if (part.error) detail += ` – ${part.error}`;
+  return el("li", { dataset: { part: name, ok: part.ok ? "true" : "false" } },
+    el("span", { class: "status-dot", dataset: { state: part.ok ? "ok" : "down" }, "aria-hidden": "true" }),
+    `${t(`health.part.${name}`)}: ${detail}`);
+}

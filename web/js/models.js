@@ -1,0 +1,148 @@
+// Models tab: every version with its metrics, per-class F1 chart, loss curve, and
+// "Activate" (rollback).
+
+import { getJson, postJson } from "./api.js";
+import { barChart, lineChart } from "./charts.js";
+import { $, el, showMsg } from "./dom.js";
+import { formatDate, t } from "./i18n.js";
+import { VOC_CLASSES } from "./labels.js";
+
+let versions = [];
+let loaded = false;
+let latest = 0; // only the newest request may draw
+let hooks = { onModelChanged: () => {} };
+
+export function initModels(options) {
+  hooks = { ...hooks, ...options };
+  $("models-refresh").addEventListener("click", () => load());
+}
+
+export function showModels() {
+  load();
+}
+
+export async function load({ keepMsg = false } = {}) {
+  $("models-list").setAttribute("aria-busy", "true");
+  const mine = ++latest;
+  try {
+    const data = await getJson("/models");
+    if (mine !== latest) return;
+    versions = data.versions || [];
+    loaded = true;
+    if (!keepMsg) showMsg($("models-msg"), "");
+  } catch (err) {
+    if (mine === latest) showMsg($("models-msg"), err.message, "error");
+  } finally {
+    if (mine === latest) {
+      $("models-list").setAttribute("aria-busy", "false");
+      render();
+    }
+  }
+}
+
+export function render() {
+  if (loaded && !versions.length) {
+    $("models-list").replaceChildren(el("li", { class: "muted" }, t("models.none")));
+    return;
+  }
+  $("models-list").replaceChildren(...versions.map(card));
+}
+
+/** The version's own metrics: those recorded as "candidate" when it was evaluated. */
+function metricsOf(v) {
+  const m = v.metrics;
+  if (!m || typeof m !== "object") return null;
+  const own = m.candidate && typeof m.candidate === "object" ? m.candidate : m;
+  return Object.keys(own).length ? own : null;
+}
+
+const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : NaN);
+
+function perClass(values) {
+  if (Array.isArray(values)) return VOC_CLASSES.map((c, i) => [c, num(values[i])]);
+  if (values && typeof values === "object") return VOC_CLASSES.filter((c) => c in values).map((c) => [c, num(values[c])]);
+  return [];
+}
+
+function fixed(x, digits = 3) {
+  return Number.isFinite(num(x)) ? x.toFixed(digits) : null;
+}
+
+function lossValues(v) {
+  const curve = v.loss_curve ?? v.metrics?.loss_curve ?? [];
+  return (Array.isArray(curve) ? curve : [])
+    .map((p) => (typeof p === "number" ? p : Number(p?.loss)))
+    .filter(Number.isFinite);
+}
+
+function fact(name, value) {
+  const shown = value === undefined || value === null || value === "" ? "–" : String(value);
+  return el("div", {}, el("dt", {}, name), el("dd", {}, shown));
+}
+
+/** "0.033 (parent 0.066)": the candidate's evaluation loss next to the parent's. */
+function compare(mine, parents) {
+  const a = fixed(mine, 4);
+  const b = fixed(parents, 4);
+  if (!a) return null;
+  return b ? `${a} (${t("models.vs_parent")} ${b})` : a;
+}
+
+function card(v) {
+  const m = metricsOf(v);
+  const before = v.metrics?.active;
+  const facts = el("dl", { class: "facts" },
+    fact(t("models.created"), formatDate(v.created)),
+    fact(t("models.parent"), v.parent ?? v.parent_version),
+    fact(t("models.samples"), v.samples),
+    fact(t("models.backbone"), v.backbone),
+    fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
+    fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
+    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null);
+  const head = el("div", { class: "version-head" },
+    el("h3", {}, t("common.version", { v: v.version })),
+    v.active ? el("span", { class: "badge active", dataset: { testid: "active-badge" } }, t("models.active")) : null,
+    typeof v.promoted === "boolean" ? el("span", { class: `badge ${v.promoted ? "ok" : "warn"}` }, t(v.promoted ? "models.promoted" : "models.not_promoted")) : null,
+    el("button", {
+      type: "button",
+      class: "small",
+      dataset: { testid: "activate", version: String(v.version) },
+      disabled: Boolean(v.active),
+      onclick: () => activate(v.version),
+      "aria-label": `${t("models.activate")} ${t("common.version", { v: v.version })}`,
+    }, t("models.activate")));
+  const body = [head, facts];
+  if (v.reason) body.push(el("p", { class: "muted" }, v.reason));
+  body.push(el("div", { class: "charts" }, ...charts(v, m)));
+  return el("li", { class: `version card${v.active ? " is-active" : ""}`, dataset: { version: String(v.version), active: v.active ? "true" : "false" } }, ...body);
+}
+
+function charts(v, m) {
+  const out = [];
+  // Per-class F1 when the trainer records it, else per-class AP (classes without a
+  // positive correction have none and show "–").
+  const f1 = perClass(m?.per_class_f1);
+  const ap = perClass(m?.per_class_ap);
+  if (f1.length) out.push(chartBox(t("models.f1"), barChart(f1, t("models.chart_f1", { v: v.version }))));
+  else if (ap.some(([, x]) => Number.isFinite(x))) out.push(chartBox(t("models.ap"), barChart(ap, t("models.chart_ap", { v: v.version }))));
+  const loss = lossValues(v);
+  if (loss.length) out.push(chartBox(t("models.loss"), lineChart(loss, t("models.chart_loss", { v: v.version }))));
+  if (!out.length) out.push(el("p", { class: "muted" }, t("models.no_metrics")));
+  return out;
+}
+
+function chartBox(caption, chart) {
+  return el("figure", { class: "chart-box" }, el("figcaption", {}, caption), chart);
+}
+
+async function activate(version) {
+  showMsg($("models-msg"), t("models.activating", { v: version }));
+  try {
+    await postJson(`/models/${encodeURIComponent(version)}/activate`, {});
+    showMsg($("models-msg"), t("models.activated", { v: version }), "ok");
+    hooks.onModelChanged(version);
+  } catch (err) {
+    showMsg($("models-msg"), err.message, "error");
+  }
+  await load({ keepMsg: true });
+}
