@@ -25,6 +25,9 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_RUN_DIR": run_dir,
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
         "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
+        # Rate limit of /predict and /batch_predict per client address (nginx limit_req).
+        "TAGLOOP_PREDICT_RATE": "30r/s",
+        "TAGLOOP_PREDICT_BURST": "60",
         # As root, nginx's workers would otherwise run as nobody, who cannot write
         # the temp folders under the run dir (request bodies over 1 MB go there).
         "TAGLOOP_NGINX_USER": "user root;" if os.geteuid() == 0 else "",
