@@ -1,0 +1,106 @@
+"""Multi-label evaluation in numpy (no TensorFlow): AP per class, mAP, F1, mean loss.
+
+Conventions:
+- AP of a class is the mean of the precision at the rank of each positive (the
+  "uninterpolated" AP of scikit-learn's average_precision_score). A class with no
+  positive example has no AP (None) and is left out of the mAP.
+- F1 is computed at a threshold: micro (over every image x class decision) and macro (the
+  mean over classes that have a positive or a predicted positive).
+- `loss` is the mean binary cross-entropy over every image x class, the gate's measure.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from tagloop.classes import VOC_CLASSES
+
+EPSILON = 1e-7
+"""Clip probabilities away from 0 and 1 so that the log-loss stays finite."""
+
+
+def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """AP of one class: y_true (N,) in {0, 1}, scores (N,); None without positives."""
+    positives = int(np.sum(y_true))
+    if positives == 0:
+        return None
+    order = np.argsort(-scores, kind="stable")
+    hits = y_true[order] > 0.5
+    precision_at_rank = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(np.sum(precision_at_rank[hits]) / positives)
+
+
+def per_class_ap(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
+    """{class name: AP or None} for the 20 classes."""
+    return {name: average_precision(y_true[:, i], scores[:, i]) for i, name in enumerate(VOC_CLASSES)}
+
+
+def mean_ap(aps: dict[str, float | None]) -> float | None:
+    values = [ap for ap in aps.values() if ap is not None]
+    return float(np.mean(values)) if values else None
+
+
+def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
+    """Micro and macro F1 of the decisions `scores >= threshold`."""
+    truth = y_true > 0.5
+    predicted = scores >= threshold
+    tp = np.sum(truth & predicted, axis=0)
+    fp = np.sum(~truth & predicted, axis=0)
+    fn = np.sum(truth & ~predicted, axis=0)
+    micro = _f1(tp.sum(), fp.sum(), fn.sum())
+    present = (tp + fp + fn) > 0
+    macro = (
+        float(np.mean([_f1(t, p, n) for t, p, n in zip(tp[present], fp[present], fn[present], strict=True)]))
+        if present.any()
+        else 1.0
+    )
+    return {"f1_micro": micro, "f1_macro": macro}
+
+
+def _f1(tp: float, fp: float, fn: float) -> float:
+    denominator = 2 * tp + fp + fn
+    return float(2 * tp / denominator) if denominator else 1.0
+
+
+def mean_log_loss(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Mean binary cross-entropy over every image x class."""
+    p = np.clip(scores.astype(np.float64), EPSILON, 1.0 - EPSILON)
+    return float(-np.mean(y_true * np.log(p) + (1.0 - y_true) * np.log(1.0 - p)))
+
+
+def exact_match(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> float:
+    """Share of images whose thresholded label set equals their true label set."""
+    if len(y_true) == 0:
+        return 1.0
+    return float(np.mean(np.all((scores >= threshold) == (y_true > 0.5), axis=1)))
+
+
+def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
+    """Every metric at once, JSON-ready: mAP, per-class AP, F1 at `threshold`, loss."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    aps = per_class_ap(y_true, scores)
+    return {
+        "samples": len(y_true),
+        "threshold": threshold,
+        "mAP": mean_ap(aps),
+        "per_class_ap": aps,
+        **f1_scores(y_true, scores, threshold=threshold),
+        "exact_match": exact_match(y_true, scores, threshold=threshold),
+        "loss": mean_log_loss(y_true, scores) if len(y_true) else None,
+    }
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """A console table: mAP, F1, then AP per class."""
+
+    def num(x: float | None) -> str:
+        return "  n/a" if x is None else f"{x:.3f}"
+
+    lines = [
+        f"samples: {metrics['samples']}   mAP: {num(metrics['mAP'])}   "
+        f"F1@{metrics['threshold']:g} micro: {num(metrics['f1_micro'])} macro: {num(metrics['f1_macro'])}",
+        "class            AP",
+    ]
+    lines += [f"{name:<15} {num(ap)}" for name, ap in metrics["per_class_ap"].items()]
+    return "\n".join(lines)

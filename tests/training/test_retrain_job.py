@@ -1,0 +1,164 @@
+"""Retrain jobs run by a real worker (TrainingWorker, burst mode) on the real version 1."""
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from rq import Queue
+from tagloop.classes import VOC_CLASSES
+from tagloop.images import load_image_array
+from tagloop.store import ModelStore
+from training.config import Settings
+from training.gate import is_held_out
+from training.jobs import CANCEL_KEY
+from training.main import create_app
+from training.worker import TrainingWorker
+from training_testkit import image_bytes, make_settings, sha, store_images
+
+pytestmark = pytest.mark.slow
+
+# Labels that contradict what version 1 says about the eight photos (chelsea the cat
+# becomes a dog, coffee a cat, ...).
+CONTRADICTING = [
+    ["dog"],
+    ["cat"],
+    ["aeroplane", "person"],
+    ["boat"],
+    ["person", "tvmonitor"],
+    ["bicycle"],
+    ["horse", "sheep"],
+    ["bottle"],
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, models_dir: Path) -> Settings:
+    return make_settings(models_dir=models_dir, data_dir=tmp_path / "data", redis_url=redis_url)
+
+
+def run_worker(settings: Settings) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    TrainingWorker([Queue(settings.queue_name, connection=redis)], connection=redis).work(burst=True)
+
+
+def serve(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
+    """Probabilities as inference serves them: the version's ONNX export, the shared preprocessing."""
+    store = ModelStore(settings.models_dir, settings.model_name)
+    session = ort.InferenceSession(
+        str(store.path(version) / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    batch = np.stack([load_image_array(b) for b in images])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def assert_prior_unchanged(settings: Settings, parent: int, child: int) -> None:
+    """The prior (every non-trainable weight of the top) is the same in both versions."""
+    from tagloop.model.build import load_model, split_model
+
+    store = ModelStore(settings.models_dir, settings.model_name)
+    _, top1 = split_model(load_model(store.path(parent) / "model.h5"))
+    _, top2 = split_model(load_model(store.path(child) / "model.h5"))
+    assert len(top1.non_trainable_weights) >= 1
+    for w1, w2 in zip(top1.non_trainable_weights, top2.non_trainable_weights, strict=True):
+        assert np.array_equal(np.asarray(w1), np.asarray(w2)), w1.path
+
+
+def label_sets(probabilities: np.ndarray) -> list[list[str]]:
+    return [[VOC_CLASSES[i] for i in np.flatnonzero(p >= 0.5)] for p in probabilities]
+
+
+def retrain(client: TestClient, settings: Settings, **body) -> dict:
+    job_id = client.post("/retrain", json=body).json()["job_id"]
+    run_worker(settings)
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "finished", job
+    return job
+
+
+def correct(client: TestClient, image_ids: list[str], labels: list[list[str]]) -> None:
+    for image_id, wanted in zip(image_ids, labels, strict=True):
+        r = client.post("/save_correction", json={"image_id": image_id, "corrected_labels": wanted})
+        assert r.status_code == 200, r.text
+
+
+def test_retrain_learns_contradicting_corrections(settings: Settings):
+    images = image_bytes(8)
+    before = label_sets(serve(settings, 1, images))
+    assert all(sorted(b) != sorted(c) for b, c in zip(before, CONTRADICTING, strict=True)), before
+    with TestClient(create_app(settings)) as client:
+        correct(client, store_images(settings.uploads_dir, images), CONTRADICTING)
+        job = retrain(client, settings)
+        result = job["result"]
+        assert result["promoted"] is True and result["version"] == 2 and result["parent_version"] == 1
+        assert result["samples"] == 8 and "all 8 corrections" in result["reason"]
+        assert job["progress"]["stage"] == "publishing" and job["progress"]["elapsed"] > 0
+        assert result["loss_curve"][-1] < result["loss_curve"][0]
+        assert_prior_unchanged(settings, 1, 2)
+        after = label_sets(serve(settings, 2, images))
+        assert sum(sorted(a) == sorted(c) for a, c in zip(after, CONTRADICTING, strict=True)) >= 7, after
+
+        models = client.get("/models").json()
+        assert models["active"] == 2
+        v2 = models["versions"][0]
+        assert v2["version"] == 2 and v2["parent"] == 1 and v2["samples"] == 8 and v2["promoted"] is True
+        assert set(v2["metrics"]) == {"basis", "candidate", "active"}
+        assert v2["metrics"]["candidate"]["loss"] < v2["metrics"]["active"]["loss"]
+        assert set(v2["metrics"]["candidate"]["per_class_ap"]) == set(VOC_CLASSES)
+
+        # Again, with every feature cached: nothing is recomputed.
+        cached = sorted((settings.cache_dir / "features").rglob("*.npy"))
+        assert len(cached) == 8
+        stamps = [p.stat().st_mtime_ns for p in cached]
+        second = retrain(client, settings)["result"]
+        assert second["parent_version"] == 2 and second["version"] == 3
+        assert [p.stat().st_mtime_ns for p in cached] == stamps
+
+
+def _split_images(n_train: int, n_held: int, modulus: int) -> tuple[list[bytes], list[bytes]]:
+    train, held = [], []
+    for data in image_bytes(80):
+        side = held if is_held_out(sha(data), modulus=modulus) else train
+        side.append(data)
+    assert len(train) >= n_train and len(held) >= n_held
+    return train[:n_train], held[:n_held]
+
+
+def test_worse_candidate_is_not_promoted(tmp_path: Path, redis_url: str, models_dir: Path):
+    settings = make_settings(
+        models_dir=models_dir, data_dir=tmp_path / "data", redis_url=redis_url, min_holdout=4
+    )
+    train, held = _split_images(10, 4, settings.holdout_modulus)
+    # Held out: what version 1 already says (so it is right there). Trained on: nonsense.
+    held_labels = label_sets(serve(settings, 1, held))
+    nonsense = [["sheep", "train", "bus"]] * len(train)
+    with TestClient(create_app(settings)) as client:
+        correct(client, store_images(settings.uploads_dir, train), nonsense)
+        correct(client, store_images(settings.uploads_dir, held), held_labels)
+        result = retrain(client, settings)["result"]
+        assert result["promoted"] is False
+        assert result["reason"].startswith("not promoted") and "4 held-out" in result["reason"]
+        assert result["samples"] == 10
+        assert result["metrics"]["basis"] == "held-out"
+        store = ModelStore(settings.models_dir, settings.model_name)
+        assert store.active_version() == 1 and store.meta(2)["promoted"] is False
+
+        forced = retrain(client, settings, force=True)["result"]
+        assert forced["promoted"] is True and forced["reason"].startswith("forced")
+        assert store.active_version() == 3
+
+
+def test_cancelled_running_job_publishes_nothing(settings: Settings):
+    images = image_bytes(2)
+    with TestClient(create_app(settings)) as client:
+        correct(client, store_images(settings.uploads_dir, images), [["cat"], ["dog"]])
+        job_id = client.post("/retrain", json={}).json()["job_id"]
+        # What DELETE /jobs/{id} sets for a started job; the job checks it at every step.
+        Redis.from_url(settings.redis_url).set(CANCEL_KEY.format(job_id), 1)
+        run_worker(settings)
+        job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] in ("failed", "stopped")
+    assert job["error"] == "cancelled while running; no version was published"
+    assert ModelStore(settings.models_dir, settings.model_name).version_numbers() == [1]

@@ -1,0 +1,138 @@
+"""The whole loop on the real stack, through the gateway only: predict, correct, retrain, serve.
+
+Rolls back to the version that was active before, so other tests see the stack as it was.
+"""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from stack import Stack
+from tagloop.classes import VOC_CLASSES
+from training_testkit import image_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONTRADICTING = [
+    ["dog"],
+    ["cat"],
+    ["aeroplane", "person"],
+    ["boat"],
+    ["person", "tvmonitor"],
+    ["bicycle"],
+    ["horse", "sheep"],
+    ["bottle"],
+]
+ENDED = ("finished", "failed", "stopped", "canceled")
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        before = client.get("/models").json()["active"]
+        yield client
+        client.post(f"/models/{before}/activate")
+
+
+def predict(client: httpx.Client, data: bytes, name: str) -> dict:
+    r = client.post("/predict", files={"file": (name, data, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def labels_of(reply: dict) -> list[str]:
+    return sorted(label for label, p in reply["scores"].items() if p >= 0.5)
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ENDED:
+            return job
+        time.sleep(0.5)
+    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+
+
+def upload_and_correct(
+    client: httpx.Client, images: list[bytes], labels: list[list[str]], tag: str
+) -> list[str]:
+    ids = []
+    for i, (data, wanted) in enumerate(zip(images, labels, strict=True)):
+        reply = predict(client, data, f"{tag}{i}.jpg")
+        assert labels_of(reply) != sorted(wanted), (i, reply["scores"])
+        body = {
+            "image_id": reply["image_id"],
+            "corrected_labels": wanted,
+            "model_version": reply["model_version"],
+            "threshold": 0.5,
+            "predicted": reply["scores"],
+        }
+        r = client.post("/save_correction", json=body)
+        assert r.status_code == 200, r.text
+        ids.append(reply["image_id"])
+    return ids
+
+
+def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
+    images = image_bytes(8)
+    upload_and_correct(gateway, images, CONTRADICTING, "loop")
+    accepted = gateway.post("/retrain", json={})
+    assert accepted.status_code == 202, accepted.text
+    job = wait_job(gateway, accepted.json()["job_id"])
+    assert job["status"] == "finished", job
+    result = job["result"]
+    assert result["promoted"] is True, result["reason"]
+    assert job["progress"]["stage"] == "publishing"
+
+    ended = time.monotonic()
+    while predict(gateway, images[0], "loop0.jpg")["model_version"] != result["version"]:
+        assert time.monotonic() - ended < 5, "inference did not serve the new version within 5 s"
+        time.sleep(0.1)
+    replies = [predict(gateway, data, f"loop{i}.jpg") for i, data in enumerate(images)]
+    assert {r["model_version"] for r in replies} == {result["version"]}
+    matches = sum(labels_of(r) == sorted(c) for r, c in zip(replies, CONTRADICTING, strict=True))
+    assert matches >= 7, [labels_of(r) for r in replies]
+    assert set(VOC_CLASSES) == set(replies[0]["scores"])
+
+
+def test_killed_worker_fails_the_job_and_the_next_retrain_works(gateway: httpx.Client, stack: Stack):
+    images = image_bytes(16)[8:]  # new images: the job has features to compute
+    upload_and_correct(gateway, images, [[*list(reversed(c))[:1], "sheep"] for c in CONTRADICTING], "kill")
+    versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
+    job_id = gateway.post("/retrain", json={}).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    stack.kill("worker")
+    try:
+        job = wait_job(gateway, job_id, timeout=60)
+        assert job["status"] == "failed", job
+        assert "worker stopped" in job["error"]
+        assert [v["version"] for v in gateway.get("/models").json()["versions"]] == versions
+    finally:
+        stack.start("worker")
+    second = gateway.post("/retrain", json={}).json()
+    assert second["job_id"] != job_id and second["created"] is True
+    job = wait_job(gateway, second["job_id"])
+    assert job["status"] == "finished", job
+    assert job["result"]["version"] not in versions
+
+
+def test_cancel_stops_a_running_retrain(gateway: httpx.Client):
+    images = image_bytes(20)[16:]
+    upload_and_correct(gateway, images, [["train"], ["bus"], ["cow"], ["sofa"]], "cancel")
+    versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
+    job_id = gateway.post("/retrain", json={}).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    r = gateway.delete(f"/jobs/{job_id}")
+    assert r.status_code == 200, r.text
+    job = wait_job(gateway, job_id, timeout=60)
+    assert job["status"] in ("stopped", "failed"), job
+    assert job["error"] == "cancelled while running; no version was published"
+    assert [v["version"] for v in gateway.get("/models").json()["versions"]] == versions

@@ -1,0 +1,1 @@
+"""tagloop's training service: corrections, retrain jobs (RQ) and model versions."""

@@ -1,0 +1,24 @@
+"""The stored uploads, for the UI's thumbnails."""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from tagloop.images import sniff_format
+
+from training.api.deps import UploadsDep
+
+router = APIRouter(prefix="/images", tags=["images"])
+
+MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@router.get("/{image_id}", response_class=Response)
+def get_image(image_id: str, uploads: UploadsDep) -> Response:
+    """The bytes of an upload, exactly as uploaded."""
+    data = uploads.read(image_id)
+    headers = {
+        # Content-addressed: the bytes behind an id never change.
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+    }
+    media_type = MEDIA_TYPES.get(sniff_format(data) or "", "application/octet-stream")
+    return Response(data, media_type=media_type, headers=headers)

@@ -1,0 +1,36 @@
+"""Model versions: list with metrics, activate (rollback), import a Keras file."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, UploadFile
+
+from training import models
+from training.api.deps import SettingsDep, StoreDep
+from training.schemas import Activated, Imported, VersionList
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+@router.get("", response_model=VersionList)
+def list_models(store: StoreDep) -> VersionList:
+    """Every stored version, newest first, with its metrics and gate decision."""
+    return models.version_list(store=store)
+
+
+@router.post("/{version}/activate", response_model=Activated)
+def activate(version: int, store: StoreDep) -> Activated:
+    """Make a stored version the live one (rollback)."""
+    store.activate(version)
+    return Activated(active=version)
+
+
+@router.post("/import", response_model=Imported)
+def import_model(
+    store: StoreDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="a Keras model: .h5 or .keras")],
+    activate: Annotated[bool, Query()] = False,
+) -> Imported:
+    """Check a Keras model file against the contract and publish it as a new version."""
+    version = models.import_upload(store=store, settings=settings, upload=file, activate=activate)
+    return Imported(version=version, active=activate)
