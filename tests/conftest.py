@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import redis
 from stack import REPO, Stack, free_port, port_open
-
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
 

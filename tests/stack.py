@@ -5,6 +5,7 @@ starts. Each process runs in its own session (process group) so that it and its
 children can be stopped together, and `stop_all` proves nothing is left behind.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -42,7 +43,9 @@ def procfile_commands() -> dict[str, str]:
 class Stack:
     """Starts, kills and restarts the processes of the Procfile with a private environment."""
 
-    def __init__(self, *, workdir: Path, models_dir: Path, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, *, workdir: Path, models_dir: Path, data_dir: Path, extra_env: dict[str, str] | None = None
+    ):
         self.workdir = workdir
         self.models_dir = models_dir
         self.data_dir = data_dir
@@ -112,10 +115,8 @@ class Stack:
             except ProcessLookupError:
                 pass
         # Children that outlived their leader (none should) go with the group.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def start_all(self) -> None:
         for name in NAMES:
@@ -157,7 +158,9 @@ class Stack:
     def leftovers(self) -> list[str]:
         """What is still alive or listening after stop_all: must be nothing."""
         problems = [f"pid {pid} still alive" for pid in self.started_pids if _alive(pid)]
-        problems += [f"port {port} ({name}) still open" for name, port in self.ports.items() if port_open(port)]
+        problems += [
+            f"port {port} ({name}) still open" for name, port in self.ports.items() if port_open(port)
+        ]
         return problems
 
 

@@ -31,17 +31,13 @@ def probe_images(n: int = 4, *, seed: int = 0) -> np.ndarray:
 def check_input_shape(shape: tuple) -> None:
     """Refuse a model whose input is not (N, 224, 224, 3)."""
     if tuple(shape[1:]) != INPUT_SHAPE:
-        raise ModelContractError(
-            f"model input must be (N, 224, 224, 3), got {tuple(shape)}"
-        )
+        raise ModelContractError(f"model input must be (N, 224, 224, 3), got {tuple(shape)}")
 
 
 def check_outputs(outputs: np.ndarray, n: int) -> None:
     """Refuse outputs that are not (n, 20) finite probabilities."""
     if outputs.shape != (n, NUM_CLASSES):
-        raise ModelContractError(
-            f"model output must be (N, {NUM_CLASSES}), got {tuple(outputs.shape)}"
-        )
+        raise ModelContractError(f"model output must be (N, {NUM_CLASSES}), got {tuple(outputs.shape)}")
     if not np.all(np.isfinite(outputs)):
         raise ModelContractError("model output has NaN or infinite values")
     if outputs.min() < 0.0 or outputs.max() > 1.0:

@@ -94,9 +94,7 @@ class ModelStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def publish(
-        self, write: Callable[[Path], None], meta: dict[str, Any], *, activate: bool
-    ) -> int:
+    def publish(self, write: Callable[[Path], None], meta: dict[str, Any], *, activate: bool) -> int:
         """Publish a new version whose files `write(folder)` creates; returns its number.
 
         `write` runs outside the lock (exports take seconds); the number is given out

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
 from tagloop.store import ModelStore, redis_announcer
 

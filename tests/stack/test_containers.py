@@ -10,13 +10,14 @@ import yaml
 from stack import REPO
 
 sys.path.insert(0, str(REPO / "gateway"))
-from render import PLACEHOLDER, native_values, render  # noqa: E402
-
-from tagloop.settings import CommonSettings  # noqa: E402
+from render import PLACEHOLDER, native_values, render
+from tagloop.settings import CommonSettings
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-ENV_DEFAULTS = dict(re.findall(r'^: "\$\{(TAGLOOP_\w+):=(.*)\}"$', (REPO / "scripts/env.sh").read_text(), re.M))
+ENV_DEFAULTS = dict(
+    re.findall(r'^: "\$\{(TAGLOOP_\w+):=(.*)\}"$', (REPO / "scripts/env.sh").read_text(), re.M)
+)
 
 
 def test_compose_has_the_five_services() -> None:
@@ -42,7 +43,7 @@ def test_compose_ports_match_the_native_run() -> None:
     assert SERVICES["gateway"]["environment"]["TAGLOOP_GATEWAY_PORT"] == ENV_DEFAULTS["TAGLOOP_GATEWAY_PORT"]
     assert SERVICES["inference"]["expose"] == [ENV_DEFAULTS["TAGLOOP_INFERENCE_PORT"]]
     assert SERVICES["training-api"]["expose"] == [ENV_DEFAULTS["TAGLOOP_TRAINING_PORT"]]
-    assert f"--port\", \"{ENV_DEFAULTS['TAGLOOP_INFERENCE_PORT']}" in dockerfile_of("inference")
+    assert f'--port", "{ENV_DEFAULTS["TAGLOOP_INFERENCE_PORT"]}' in dockerfile_of("inference")
 
 
 def test_compose_settings_are_the_services_settings() -> None:
@@ -54,7 +55,9 @@ def test_compose_settings_are_the_services_settings() -> None:
         mounts = {v.split(":")[1] for v in SERVICES[name]["volumes"]}
         assert {env["TAGLOOP_MODELS_DIR"], env["TAGLOOP_DATA_DIR"]} <= mounts
     # The native run names the same settings.
-    assert {"TAGLOOP_MODELS_DIR", "TAGLOOP_DATA_DIR", "TAGLOOP_REDIS_URL", "TAGLOOP_INFERENCE_URL"} <= set(ENV_DEFAULTS)
+    assert {"TAGLOOP_MODELS_DIR", "TAGLOOP_DATA_DIR", "TAGLOOP_REDIS_URL", "TAGLOOP_INFERENCE_URL"} <= set(
+        ENV_DEFAULTS
+    )
 
 
 def test_models_and_data_are_named_volumes_shared_by_python_services() -> None:
@@ -66,7 +69,11 @@ def test_models_and_data_are_named_volumes_shared_by_python_services() -> None:
 @pytest.mark.parametrize("service", ["inference", "training-api"])
 def test_dockerfile_is_slim_non_root_and_pinned(service: str) -> None:
     text = dockerfile_of(service)
-    assert all(line.split()[1].startswith("python:3.11-slim") for line in text.splitlines() if line.startswith("FROM"))
+    assert all(
+        line.split()[1].startswith("python:3.11-slim")
+        for line in text.splitlines()
+        if line.startswith("FROM")
+    )
     assert re.search(r"^USER tagloop$", text, re.M)
     assert "requirements/" in text and "pip install -r" in text
     final_stage = text.split("\nFROM ")[-1]

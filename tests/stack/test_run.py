@@ -91,7 +91,9 @@ def test_second_make_run_says_already_running(
 ) -> None:
     proc, log = running
     wait_green(f"http://127.0.0.1:{run_env['TAGLOOP_GATEWAY_PORT']}", proc, log)
-    second = subprocess.run(["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        ["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120
+    )
     assert second.returncode != 0
     assert "already running" in second.stdout + second.stderr
     assert proc.poll() is None, "the first run must be untouched"
@@ -103,7 +105,9 @@ def test_make_run_names_a_port_taken_by_another_program(run_env: dict[str, str])
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", int(run_env["TAGLOOP_INFERENCE_PORT"])))
         blocker.listen()
-        result = subprocess.run(["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["make", "run"], cwd=REPO, env=run_env, capture_output=True, text=True, timeout=120
+        )
     assert result.returncode != 0
     assert f"port {run_env['TAGLOOP_INFERENCE_PORT']}" in result.stdout + result.stderr
     assert "TAGLOOP_INFERENCE_PORT" in result.stdout + result.stderr
