@@ -1,5 +1,7 @@
 """Health of the training service and of the whole system (served as the gateway's /health)."""
 
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +28,7 @@ An idle worker heartbeats every ~15 s (worker_ttl 30 - 15) and a busy one every
 
 
 def worker_count(queue: Any) -> int:
-    """Workers on the queue that heartbeated recently."""
+    """Workers on the queue that heartbeated recently and, when on this host, still exist."""
     now = datetime.now(UTC)
     try:
         workers = Worker.all(queue=queue)
@@ -35,8 +37,24 @@ def worker_count(queue: Any) -> int:
     return sum(
         1
         for w in workers
-        if w.last_heartbeat and (now - _utc(w.last_heartbeat)).total_seconds() < WORKER_SILENCE
+        if w.last_heartbeat
+        and (now - _utc(w.last_heartbeat)).total_seconds() < WORKER_SILENCE
+        and _process_may_exist(w.hostname, w.pid)
     )
+
+
+def _process_may_exist(hostname: str | None, pid: int | None) -> bool:
+    """A worker on this host whose pid is gone was killed: say so now, not after its
+    heartbeat runs out. Workers on other hosts (containers) rely on the heartbeat."""
+    if hostname != socket.gethostname() or not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _utc(moment: datetime) -> datetime:
