@@ -15,3 +15,7 @@ class VersionNotFoundError(TagloopError):
 
 class NoActiveVersionError(TagloopError):
     """The model store has no active version yet."""
+
+
+class NotAuthorizedError(TagloopError):
+    """The admin token is required for this action and was missing or wrong."""

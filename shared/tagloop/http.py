@@ -11,13 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tagloop.errors import NoActiveVersionError, TagloopError, VersionNotFoundError
+from tagloop.errors import NoActiveVersionError, NotAuthorizedError, TagloopError, VersionNotFoundError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STATUS: dict[type[Exception], int] = {
     VersionNotFoundError: 404,
     NoActiveVersionError: 503,
+    NotAuthorizedError: 401,
 }
 
 
@@ -41,7 +42,9 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         for cls in type(exc).__mro__:
             if cls in table:
-                return error_response(table[cls], str(exc))
+                status = table[cls]
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return error_response(status, str(exc), headers)
         return error_response(400, str(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ started by `make run`).
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,12 @@ class CommonSettings(BaseSettings):
 
     keep_versions: int = 10
     """Retention: how many versions the store keeps (the active one is always kept)."""
+
+    admin_token: SecretStr | None = None
+    """When set, retrain, cancel, activate and import need `Authorization: Bearer <token>`."""
+
+    token_for_all: bool = False
+    """With admin_token set, predictions and corrections need the token too."""
 
     @property
     def uploads_dir(self) -> Path:

@@ -3,9 +3,10 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from rq import Queue
 from sqlalchemy.orm import Session
+from tagloop.access import check_bearer
 from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 
@@ -38,3 +39,18 @@ QueueDep = Annotated[Queue, Depends(get_queue)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """The admin token, when one is set."""
+    check_bearer(authorization, settings.admin_token)
+
+
+def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """The admin token, when one is set and TAGLOOP_TOKEN_FOR_ALL closes the open actions too."""
+    if settings.token_for_all:
+        check_bearer(authorization, settings.admin_token)
+
+
+AdminOnly = [Depends(require_admin)]
+UserOnly = [Depends(require_user)]

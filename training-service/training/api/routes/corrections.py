@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from training import corrections, jobs
-from training.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep
+from training.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
 from training.schemas import CorrectionHistory, CorrectionIn, CorrectionList, CorrectionOut, CorrectionSaved
 
 router = APIRouter(tags=["corrections"])
 
 
-@router.post("/save_correction", response_model=CorrectionSaved)
+@router.post("/save_correction", response_model=CorrectionSaved, dependencies=UserOnly)
 def save_correction(
     body: CorrectionIn, session: SessionDep, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
 ) -> CorrectionSaved:
@@ -21,7 +21,7 @@ def save_correction(
     return CorrectionSaved(correction=CorrectionOut.model_validate(row), auto_retrain_job=job_id)
 
 
-@router.get("/get_corrections", response_model=CorrectionList)
+@router.get("/get_corrections", response_model=CorrectionList, dependencies=UserOnly)
 def get_corrections(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -38,7 +38,7 @@ def get_corrections(
     )
 
 
-@router.get("/corrections/{image_id}", response_model=CorrectionHistory)
+@router.get("/corrections/{image_id}", response_model=CorrectionHistory, dependencies=UserOnly)
 def correction_history(image_id: str, session: SessionDep, uploads: UploadsDep) -> CorrectionHistory:
     """Every correction of one image, newest first."""
     rows = corrections.image_history(session=session, uploads=uploads, image_id=image_id)

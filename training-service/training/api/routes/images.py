@@ -4,14 +4,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from tagloop.images import sniff_format
 
-from training.api.deps import UploadsDep
+from training.api.deps import UploadsDep, UserOnly
 
 router = APIRouter(prefix="/images", tags=["images"])
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
-@router.get("/{image_id}", response_class=Response)
+@router.get("/{image_id}", response_class=Response, dependencies=UserOnly)
 def get_image(image_id: str, uploads: UploadsDep) -> Response:
     """The bytes of an upload, exactly as uploaded."""
     data = uploads.read(image_id)

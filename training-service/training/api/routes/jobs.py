@@ -3,14 +3,16 @@
 from fastapi import APIRouter, status
 
 from training import corrections, jobs
-from training.api.deps import QueueDep, SessionDep, SettingsDep
+from training.api.deps import AdminOnly, QueueDep, SessionDep, SettingsDep, UserOnly
 from training.schemas import JobAccepted, JobState, RetrainIn
 from training.trainer import NoCorrectionsError
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.post("/retrain", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post(
+    "/retrain", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, dependencies=AdminOnly
+)
 def retrain(
     queue: QueueDep, settings: SettingsDep, session: SessionDep, body: RetrainIn | None = None
 ) -> JobAccepted:
@@ -22,13 +24,13 @@ def retrain(
     return JobAccepted(job_id=job.id, status=job.get_status().value, created=created)
 
 
-@router.get("/jobs/{job_id}", response_model=JobState)
+@router.get("/jobs/{job_id}", response_model=JobState, dependencies=UserOnly)
 def get_job(job_id: str, queue: QueueDep) -> JobState:
     """Status (RQ's), progress, result and error of a job."""
     return JobState(**jobs.job_state(queue=queue, job_id=job_id))
 
 
-@router.delete("/jobs/{job_id}", response_model=JobState)
+@router.delete("/jobs/{job_id}", response_model=JobState, dependencies=AdminOnly)
 def cancel_job(job_id: str, queue: QueueDep, settings: SettingsDep) -> JobState:
     """Cancel a queued job, or stop a running one at its next epoch."""
     return JobState(**jobs.cancel_job(queue=queue, settings=settings, job_id=job_id))

@@ -5,26 +5,26 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, UploadFile
 
 from training import models
-from training.api.deps import SettingsDep, StoreDep
+from training.api.deps import AdminOnly, SettingsDep, StoreDep, UserOnly
 from training.schemas import Activated, Imported, VersionList
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=VersionList)
+@router.get("", response_model=VersionList, dependencies=UserOnly)
 def list_models(store: StoreDep) -> VersionList:
     """Every stored version, newest first, with its metrics and gate decision."""
     return models.version_list(store=store)
 
 
-@router.post("/{version}/activate", response_model=Activated)
+@router.post("/{version}/activate", response_model=Activated, dependencies=AdminOnly)
 def activate(version: int, store: StoreDep) -> Activated:
     """Make a stored version the live one (rollback)."""
     store.activate(version)
     return Activated(active=version)
 
 
-@router.post("/import", response_model=Imported)
+@router.post("/import", response_model=Imported, dependencies=AdminOnly)
 def import_model(
     store: StoreDep,
     settings: SettingsDep,
