@@ -1,0 +1,1 @@
+"""tagloop inference service: ONNX Runtime predictions with hot reload of model versions."""

@@ -1,0 +1,1 @@
+"""HTTP layer: routers only; logic lives in the modules beside api/."""

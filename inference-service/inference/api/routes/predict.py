@@ -1,0 +1,33 @@
+"""POST /predict and POST /batch_predict."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from inference.deps import PredictorDep, ThresholdForm
+from inference.predictions import Upload, predict_upload, predict_uploads
+from inference.schemas import BatchPredictResponse, PredictResponse
+
+router = APIRouter(tags=["predict"])
+
+
+@router.post("/predict")
+async def predict(
+    file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP image")],
+    predictor: PredictorDep,
+    threshold: ThresholdForm = 0.5,
+) -> PredictResponse:
+    """Probabilities of the 20 classes for one image, and those above the threshold."""
+    upload = Upload(filename=file.filename, data=await file.read())
+    return await predict_upload(predictor=predictor, upload=upload, threshold=threshold)
+
+
+@router.post("/batch_predict")
+async def batch_predict(
+    files: Annotated[list[UploadFile], File(description="JPEG, PNG or WebP images")],
+    predictor: PredictorDep,
+    threshold: ThresholdForm = 0.5,
+) -> BatchPredictResponse:
+    """Predict many images; a file that cannot be read gets an error entry of its own."""
+    uploads = [Upload(filename=f.filename, data=await f.read()) for f in files]
+    return await predict_uploads(predictor=predictor, uploads=uploads, threshold=threshold)

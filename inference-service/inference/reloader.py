@@ -1,0 +1,177 @@
+"""Hot reload: follow the store's `active` pointer, woken early by Redis pub/sub.
+
+One background thread. It listens on the reload channel with a timeout of
+`reload_poll_s`, and after every message or timeout reads the `active` pointer: the
+pointer is the truth, a message only says "look now". So when Redis is down the pointer
+is still read every second, and the thread reconnects when Redis comes back.
+
+A version that fails to load is remembered and not retried until the pointer names
+another one; the old model keeps serving and `/health` shows the error. Before loading a
+new version, the reloader waits until no request still holds the version retired by the
+previous swap, so at most two versions are ever in memory.
+"""
+
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from tagloop.store import ModelStore
+
+from inference.engine import LoadedModel, ModelLoadError, ModelSlot
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[..., LoadedModel]
+
+
+class ModelReloader:
+    def __init__(
+        self,
+        *,
+        store: ModelStore,
+        slot: ModelSlot,
+        load: Loader,
+        redis_url: str,
+        channel: str,
+        poll_s: float = 1.0,
+        retired_wait_s: float = 30.0,
+        on_reload: Callable[[bool, int], None] = lambda ok, version: None,
+    ):
+        self.store = store
+        self.slot = slot
+        self.load = load
+        self.redis_url = redis_url
+        self.channel = channel
+        self.poll_s = poll_s
+        self.retired_wait_s = retired_wait_s
+        self.on_reload = on_reload
+        self.redis_ok = False
+        self.failed_version: int | None = None
+        self._retired: weakref.ref[LoadedModel] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def check_pointer(self) -> None:
+        """Load the version the `active` pointer names, unless it is live or known broken."""
+        with self._lock:
+            try:
+                wanted = self.store.active_version()
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read the active pointer: %s", exc)
+                return
+            if wanted is None or wanted == self.failed_version:
+                return
+            self.failed_version = None
+            if wanted == self.slot.version:  # e.g. rolled back to the live one: nothing failed
+                self.slot.error = None
+                return
+            self._load_and_swap(wanted)
+
+    def retired_in_use(self) -> bool:
+        """Whether some request still holds the model retired by the last swap."""
+        return self._retired is not None and self._retired() is not None
+
+    # -- internals -----------------------------------------------------------------
+
+    def _load_and_swap(self, version: int) -> None:
+        self._wait_for_retired()
+        try:
+            folder = self.store.path(version)
+            model = self.load(folder=folder, version=version)
+        except Exception as exc:
+            message = (
+                str(exc) if isinstance(exc, ModelLoadError) else f"version {version} failed to load: {exc}"
+            )
+            log.error("%s; still serving version %s", message, self.slot.version)
+            self.failed_version = version
+            self.slot.error = message
+            self.on_reload(False, version)
+            return
+        old = self.slot.current
+        self.slot.current = model  # The swap: one reference assignment.
+        self.slot.error = None
+        self._retired = weakref.ref(old) if old is not None else None
+        log.info("now serving model version %d (was %s)", version, old and old.version)
+        self.on_reload(True, version)
+
+    def _wait_for_retired(self) -> None:
+        deadline = time.monotonic() + self.retired_wait_s
+        while self.retired_in_use():
+            if time.monotonic() > deadline:
+                log.warning("requests still hold a retired model; loading anyway")
+                return
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pubsub = self._subscribe()
+            try:
+                self._listen(pubsub)
+            finally:
+                if pubsub is not None:
+                    _close_quietly(pubsub)
+
+    def _subscribe(self) -> "redis.client.PubSub | None":
+        try:
+            client = redis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=1.0, socket_timeout=self.poll_s + 5
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self.channel)
+        except redis.RedisError as exc:
+            self._set_redis(False, exc)
+            return None
+        self._set_redis(True)
+        return pubsub
+
+    def _listen(self, pubsub: "redis.client.PubSub | None") -> None:
+        """Until Redis fails (then return, to reconnect) or stop: wait, then read the pointer."""
+        while not self._stop.is_set():
+            if pubsub is None:
+                self._stop.wait(self.poll_s)
+            else:
+                try:
+                    pubsub.get_message(timeout=self.poll_s)
+                except (redis.RedisError, OSError) as exc:
+                    self._set_redis(False, exc)
+                    pubsub = None
+            self._check_safely()
+            if pubsub is None:
+                return
+
+    def _check_safely(self) -> None:
+        try:
+            self.check_pointer()
+        except Exception:  # The thread must survive anything, or reloads stop for good.
+            log.exception("reload check failed")
+
+    def _set_redis(self, ok: bool, exc: Exception | None = None) -> None:
+        if ok != self.redis_ok:
+            if ok:
+                log.info("subscribed to %s on Redis", self.channel)
+            else:
+                log.warning("Redis is away (%s); watching the active pointer only", exc)
+        self.redis_ok = ok
+
+
+def _close_quietly(pubsub: "redis.client.PubSub") -> None:
+    with contextlib.suppress(Exception):  # the connection is already broken
+        pubsub.close()
+
+
+def store_for(models_dir: Path, name: str) -> ModelStore:
+    """The store inference reads: it never publishes, so it announces nothing."""
+    return ModelStore(models_dir, name)

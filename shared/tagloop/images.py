@@ -1,0 +1,169 @@
+"""Image preprocessing shared by inference and training: bytes -> (224, 224, 3) float32 in [0, 1].
+
+Both services call these functions, so a model is served on exactly the pixels it was
+trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
+
+- The format is decided by content, never by the file name: JPEG, PNG and WebP only.
+- The pixel count is checked from the header, before any pixel is decoded (image bombs).
+- Truncated files are errors: Pillow's LOAD_TRUNCATED_IMAGES stays False.
+- JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice the model
+  size, so a 12 MP photo decodes in a few ms; the resize that follows antialiases.
+- EXIF orientation is applied; every mode is converted to RGB, transparency on white.
+"""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tagloop.contract import IMAGE_SIZE
+from tagloop.errors import TagloopError
+
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+"""Pillow format names accepted (MPO: the multi-picture JPEG some cameras write)."""
+
+DEFAULT_MAX_PIXELS = 40_000_000
+"""Largest image (width x height) accepted; 40 MP covers any phone photo."""
+
+DRAFT_SIZE = (IMAGE_SIZE * 2, IMAGE_SIZE * 2)
+"""JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while staying at least this big."""
+
+# Signatures of things people upload by mistake, to name what was found.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"%PDF", "PDF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"PK\x03\x04", "ZIP archive"),
+)
+
+
+class ImageError(TagloopError):
+    """An uploaded file cannot be used as an image."""
+
+
+class UnsupportedImageError(ImageError):
+    """The file is not a JPEG, PNG or WebP image (415)."""
+
+
+class CorruptImageError(ImageError):
+    """The file claims to be a supported image but cannot be decoded: truncated, damaged (400)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than allowed (a decompression bomb, 413)."""
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode JPEG/PNG/WebP bytes into an upright RGB image, refusing bombs and damage."""
+    img = _open(data, max_pixels=max_pixels)
+    if img.format in ("JPEG", "MPO"):
+        img.draft("RGB", DRAFT_SIZE)
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors...
+        raise CorruptImageError(f"the {img.format} image is damaged or truncated ({exc})") from exc
+    return to_rgb(img)
+
+
+def to_model_input(img: Image.Image) -> np.ndarray:
+    """Resize (plain, no crop, as the original design) to (224, 224, 3) float32 in [0, 1]."""
+    if img.mode != "RGB":
+        img = to_rgb(img)
+    small = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.float32) / np.float32(255.0)
+
+
+def load_image_array(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """decode_image then to_model_input: the whole preprocessing of one upload."""
+    return to_model_input(decode_image(data, max_pixels=max_pixels))
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format found in the header (Pillow's name), or None; decodes no pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.format
+    except Exception:
+        return None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to RGB: 16-bit scaled down, transparency composited on white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _wide_to_l(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "PA", "La", "RGBa") or (img.mode == "L" and "transparency" in img.info):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")
+
+
+def _open(data: bytes, *, max_pixels: int) -> Image.Image:
+    if not data:
+        raise CorruptImageError("the file is empty")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(
+            f"the image has too many pixels; the limit is {max_pixels / 1e6:g} megapixels ({exc})"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _unreadable(data) from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise UnsupportedImageError(f"{img.format} images are not supported; send a JPEG, PNG or WebP image")
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:g} megapixels"
+        )
+    return img
+
+
+def _unreadable(data: bytes) -> ImageError:
+    """The right error for bytes Pillow cannot open: damaged if the header says image."""
+    found = describe_content(data)
+    if found in ("JPEG", "PNG", "WebP"):
+        return CorruptImageError(f"the file starts like a {found} image but cannot be read")
+    return UnsupportedImageError(f"the file is not a JPEG, PNG or WebP image (found: {found})")
+
+
+def describe_content(data: bytes) -> str:
+    """A short name for what the bytes look like, for error messages."""
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        return "HEIC/AVIF or MP4 (ftyp container)"
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<?xml") or b"<svg" in head:
+        return "SVG/XML"
+    if head.startswith(b"<"):
+        return "HTML/XML text"
+    try:
+        data[:1024].decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data"
+    return "text"
+
+
+def _wide_to_l(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float grayscale to 8-bit L (convert('L') would clip, not scale)."""
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+        arr = arr / 257.0
+    elif img.mode == "F" and arr.max(initial=0) <= 1.0:
+        arr = arr * 255.0
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")

@@ -1,0 +1,167 @@
+"""The upload store: every image stored once, by content.
+
+    <root>/<ab>/<sha256>          the bytes, exactly as uploaded (ab = first two hex digits)
+    <root>/<ab>/<sha256>.json     sidecar: filenames seen (latest last), first_seen, size, format
+    <root>/by-name/<sha256 of the filename>   the image_id last uploaded under that name
+
+`image_id` is the sha256 of the bytes, so the same image uploaded twice is stored once.
+A client's filename is metadata only: it is never part of a path (the by-name index is
+keyed by a hash of it). Files are written to a temporary name and renamed, so a reader
+never sees half a file; sidecar updates are serialised by a lock file, so concurrent
+uploads of the same image from several processes keep every filename.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tagloop.errors import TagloopError
+from tagloop.images import sniff_format
+
+_IMAGE_ID = re.compile(r"[0-9a-f]{64}")
+MAX_FILENAMES = 20
+"""How many distinct client filenames a sidecar remembers per image."""
+
+
+class UnknownImageError(TagloopError):
+    """No upload has this image_id (or the id is not a sha256 hex digest)."""
+
+
+class UploadStore:
+    def __init__(self, root: Path, *, sync: bool = False):
+        """`sync`: fsync each new image before answering. Off by default: the rename is
+        atomic either way, and an fsync costs ~4 ms per image on the request path; only
+        a power cut could then lose an image uploaded in the last seconds."""
+        self.root = Path(root)
+        self.sync = sync
+        (self.root / "by-name").mkdir(parents=True, exist_ok=True)
+
+    def put(self, data: bytes, filename: str | None = None, *, image_format: str | None = None) -> str:
+        """Store `data` (once) and remember `filename`; returns the image_id (sha256 hex).
+
+        `image_format` (Pillow's name) is read from the header when not given.
+        """
+        image_id = hashlib.sha256(data).hexdigest()
+        path = self._path(image_id)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, data, sync=self.sync)
+        name = clean_filename(filename)
+        with self._locked():
+            self._update_sidecar(
+                image_id, name, size=len(data), image_format=image_format or sniff_format(data)
+            )
+            if name:
+                self._remember_name(name, image_id)
+        return image_id
+
+    def read(self, image_id: str) -> bytes:
+        """The stored bytes; UnknownImageError if there is no such upload."""
+        try:
+            return self._path(image_id).read_bytes()
+        except FileNotFoundError:
+            raise UnknownImageError(f"no uploaded image has id {image_id}") from None
+
+    def exists(self, image_id: str) -> bool:
+        try:
+            return self._path(image_id).is_file()
+        except UnknownImageError:
+            return False
+
+    def meta(self, image_id: str) -> dict[str, Any]:
+        """The sidecar: image_id, filenames (latest last), first_seen, size, format."""
+        try:
+            return json.loads(self._sidecar(image_id).read_text())
+        except FileNotFoundError:
+            raise UnknownImageError(f"no uploaded image has id {image_id}") from None
+
+    def find_by_filename(self, name: str) -> str | None:
+        """The image_id most recently uploaded under this client filename, or None."""
+        clean = clean_filename(name)
+        if not clean:
+            return None
+        try:
+            image_id = self._name_path(clean).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return image_id if self.exists(image_id) else None
+
+    def path_of(self, image_id: str) -> Path:
+        """Where the bytes live (for readers that want a file, e.g. a static server)."""
+        return self._path(image_id)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _path(self, image_id: str) -> Path:
+        if not isinstance(image_id, str) or not _IMAGE_ID.fullmatch(image_id):
+            raise UnknownImageError(f"{image_id!r} is not an image id (64 lowercase hex digits)")
+        return self.root / image_id[:2] / image_id
+
+    def _sidecar(self, image_id: str) -> Path:
+        return self._path(image_id).with_suffix(".json")
+
+    def _remember_name(self, name: str, image_id: str) -> None:
+        path = self._name_path(name)
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text() == image_id:
+                return
+        _write_atomic(path, image_id.encode(), sync=False)
+
+    def _name_path(self, name: str) -> Path:
+        return self.root / "by-name" / hashlib.sha256(name.encode()).hexdigest()
+
+    def _update_sidecar(self, image_id: str, name: str, *, size: int, image_format: str | None) -> None:
+        try:
+            meta = json.loads(self._sidecar(image_id).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            meta = {"image_id": image_id, "filenames": [], "first_seen": now, "size": size}
+        before = json.dumps(meta)
+        if name:
+            names = [n for n in meta.get("filenames", []) if n != name] + [name]
+            meta["filenames"] = names[-MAX_FILENAMES:]
+        if image_format:
+            meta["format"] = image_format
+        if json.dumps(meta) != before or not self._sidecar(image_id).is_file():
+            _write_atomic(self._sidecar(image_id), json.dumps(meta).encode(), sync=False)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def clean_filename(name: str | None) -> str:
+    """A client filename as metadata: control characters dropped, at most 255 characters.
+
+    It is never used as a path, so '../' is harmless and kept as the client sent it.
+    """
+    if not name:
+        return ""
+    return "".join(ch for ch in name if ch.isprintable())[:255]
+
+
+def _write_atomic(path: Path, data: bytes, *, sync: bool) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
