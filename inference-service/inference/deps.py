@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Header, Request
+from tagloop.access import check_bearer
 
 from inference.config import Settings
 from inference.engine import ModelSlot
@@ -40,3 +41,13 @@ ThresholdForm = Annotated[
     float,
     Form(ge=0.0, le=1.0, allow_inf_nan=False, description="keep classes scoring at least this"),
 ]
+
+
+
+def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """The admin token, only when TAGLOOP_TOKEN_FOR_ALL closes predictions too."""
+    if settings.token_for_all:
+        check_bearer(authorization, settings.admin_token)
+
+
+UserOnly = [Depends(require_user)]

@@ -200,6 +200,8 @@ def test_predict_rejects_a_chunked_body_over_16_mib(v1_client: TestClient) -> No
             yield b"0" * (1024 * 1024)
         yield b"\r\n--b--\r\n"
 
-    reply = v1_client.post("/predict", content=body(), headers={"content-type": "multipart/form-data; boundary=b"})
+    reply = v1_client.post(
+        "/predict", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
     assert reply.status_code == 413
     assert reply.json() == {"success": False, "error": "the request body is larger than 16 MiB"}

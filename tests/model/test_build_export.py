@@ -12,7 +12,13 @@ from tagloop.model.build import (
     load_model,
     split_model,
 )
-from tagloop.model.export import INPUT_NAME, PARITY_TOLERANCE, ExportMismatchError, check_onnx_parity
+from tagloop.model.export import (
+    INPUT_NAME,
+    PARITY_TOLERANCE,
+    ExportMismatchError,
+    check_onnx_parity,
+    export_method,
+)
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE, publish_model
 from tagloop.store import ModelStore
 
@@ -113,6 +119,7 @@ def test_publish_model_writes_version_files(store, published):
     meta = store.meta(published)
     assert meta["backbone"] == "efficientnet-lite0"
     assert meta["onnx_max_abs_diff"] <= PARITY_TOLERANCE
+    assert export_method(folder / ONNX_FILE) == "full"  # no cache_dir: the whole model converted
 
 
 def test_export_onnx_single_dynamic_input(store, published):

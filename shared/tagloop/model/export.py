@@ -1,6 +1,20 @@
-"""Serving export: Keras -> ONNX, refused when ONNX Runtime disagrees with Keras."""
+"""Serving export: Keras -> ONNX, refused when ONNX Runtime disagrees with Keras.
 
+Two ways to the same one-input graph:
+- plain: tf2onnx converts the whole model (seconds: the backbone is most of it);
+- backbone + top, for tagloop's own models (`image -> top(backbone(image))`, sub-models
+  named "backbone" and "top"): only the small top changes between versions, so the
+  backbone's ONNX is converted once and cached under `cache_dir`, keyed by a hash of its
+  architecture and weights; each export converts the top alone and joins the two with
+  `onnx.compose.merge_models`. Either way the result is checked against Keras on the whole
+  model before it is published (check_onnx_parity), so a wrong cache cannot go live.
+"""
+
+import hashlib
+import json
 import logging
+import os
+import uuid
 from pathlib import Path
 
 import keras
@@ -13,6 +27,14 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 INPUT_NAME = "image"
+TOP_INPUT_NAME = "features"
+BACKBONE_CACHE_DIR = "onnx"
+"""Sub-folder of the cache directory holding the converted backbones."""
+TOP_PREFIX = "top/"
+BACKBONE_PREFIX = "backbone/"
+EXPORT_METHOD_KEY = "tagloop_export"
+"""ONNX metadata property naming how the file was made: "full" or "backbone+top:<key>"."""
+_CACHE_FORMAT = "tagloop-backbone-onnx-1"  # bump to invalidate every cached backbone
 
 PARITY_TOLERANCE = 1e-4
 """Largest allowed |ONNX - Keras| on probe images, in probability units.
@@ -32,25 +54,227 @@ class ExportMismatchError(ExportError):
     """The ONNX export's outputs differ from the Keras model's beyond the tolerance."""
 
 
-def export_onnx(model: keras.Model, path: Path) -> None:
-    """Write `model` as ONNX with one input "image" of shape (batch, 224, 224, 3)."""
+def export_onnx(model: keras.Model, path: Path, *, cache_dir: Path | None = None) -> str:
+    """Write `model` as ONNX with one input "image" of shape (batch, 224, 224, 3).
+
+    With `cache_dir`, a model split into "backbone" and "top" sub-models is exported as
+    cached backbone + freshly converted top (well under a second instead of seconds);
+    any other model, or any failure of that path, goes through the plain whole-model
+    conversion. Returns the method used: "full" or "backbone+top".
+    """
+    parts = split_parts(model) if cache_dir is not None else None
+    if parts is not None:
+        try:
+            _export_merged(*parts, path, cache_dir=Path(cache_dir))
+            return "backbone+top"
+        except Exception:  # the plain conversion is the known-good way: never fail for speed
+            log.warning("backbone+top ONNX export failed; converting the whole model", exc_info=True)
+    _export_full(model, path)
+    return "full"
+
+
+def export_checked(
+    model: keras.Model,
+    path: Path,
+    probes: np.ndarray,
+    *,
+    cache_dir: Path | None = None,
+    expected: np.ndarray | None = None,
+) -> float:
+    """export_onnx, then check_onnx_parity on `probes`; returns the max abs difference.
+
+    `expected` is the Keras model's output on `probes` when the caller already has it. A
+    backbone+top export that fails the parity check is thrown away with its cached
+    backbone and redone by the plain conversion, which must pass the check in turn.
+    """
+    method = export_onnx(model, path, cache_dir=cache_dir)
+    try:
+        return check_onnx_parity(model, path, probes, expected=expected)
+    except ExportMismatchError:
+        if method == "full":
+            raise
+        log.warning("backbone+top ONNX export failed the parity check; converting the whole model")
+        parts = split_parts(model)
+        if parts is not None and cache_dir is not None:
+            cached_backbone_path(cache_dir, backbone_key(parts[0])).unlink(missing_ok=True)
+        _export_full(model, path)
+        return check_onnx_parity(model, path, probes, expected=expected)
+
+
+def _export_full(model: keras.Model, path: Path) -> None:
+    if not hasattr(model, "output_names") and len(model.inputs) == 1:
+        # A Sequential (e.g. an imported seed .h5) has no output_names, and tf2onnx 1.17
+        # then looks its outputs up by KerasTensor name and fails (KeyError). The same
+        # layers as a functional model convert.
+        model = keras.Model(model.inputs, model.outputs)
+    onnx_model = _convert(model, (None, *INPUT_SHAPE), INPUT_NAME)
+    _set_method(onnx_model, "full")
+    _check_graph(onnx_model)
+    _save(onnx_model, path)
+
+
+def _convert(model: keras.Model, shape: tuple, input_name: str, *, optimize: bool = True):
     import tensorflow as tf
     import tf2onnx
 
-    spec = [tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name=INPUT_NAME)]
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
-    _check_single_input(path)
+    spec = [tf.TensorSpec(shape, tf.float32, name=input_name)]
+    # optimizers={} skips tf2onnx's graph clean-up passes (None means all of them).
+    optimizers = None if optimize else {}
+    onnx_model, _ = tf2onnx.convert.from_keras(
+        model, input_signature=spec, opset=OPSET, optimizers=optimizers
+    )
+    return onnx_model
 
 
-def _check_single_input(path: Path) -> None:
-    # Some exporters turn layer state (e.g. Normalization's mean) into extra graph inputs.
+def split_parts(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """(backbone, top) when `model` is exactly `image -> top(backbone(image))`, else None.
+
+    Imported "seed-style" models (a backbone, pooling, a chain of layers) have no such
+    sub-models and return None: they take the plain export.
+    """
+    names = {layer.name for layer in model.layers}
+    if not {"backbone", "top"} <= names:
+        return None
+    backbone, top = model.get_layer("backbone"), model.get_layer("top")
+    if not (isinstance(backbone, keras.Model) and isinstance(top, keras.Model)):
+        return None
+    # operations, not layers: a bare keras.ops call between the two would not be a layer.
+    others = [
+        op
+        for op in getattr(model, "operations", model.layers)
+        if op is not backbone and op is not top and not isinstance(op, keras.layers.InputLayer)
+    ]
+    if others or any(len(m.inputs) != 1 or len(m.outputs) != 1 for m in (model, backbone, top)):
+        return None
+    if tuple(backbone.inputs[0].shape[1:]) != INPUT_SHAPE:
+        return None
+    if tuple(backbone.outputs[0].shape[1:]) != tuple(top.inputs[0].shape[1:]):
+        return None
+    history = getattr(model.outputs[0], "_keras_history", None)
+    if history is None or history.operation is not top:
+        return None
+    return backbone, top
+
+
+def _export_merged(backbone: keras.Model, top: keras.Model, path: Path, *, cache_dir: Path) -> None:
+    from onnx import compose, helper
+
+    key = backbone_key(backbone)
+    backbone_onnx = _cached_backbone(backbone, cached_backbone_path(cache_dir, key))
+    # tf2onnx's optimizer passes take most of the top's conversion (they re-serialise its
+    # 10 MB of weights ~25 times) and only drop a couple of Identity nodes there, which ONNX
+    # Runtime drops anyway; the parity check still guards the result.
+    top_onnx = _convert(top, (None, *top.inputs[0].shape[1:]), TOP_INPUT_NAME, optimize=False)
+    if backbone_onnx.ir_version != top_onnx.ir_version:
+        # Both come from the same tf2onnx (part of the cache key); align to be safe.
+        backbone_onnx.ir_version = top_onnx.ir_version = max(backbone_onnx.ir_version, top_onnx.ir_version)
+    # Prefixes keep the two graphs' names apart; the image input and the output keep theirs.
+    # Both protos are this call's own (loaded or converted just now): prefix them in place.
+    compose.add_prefix(backbone_onnx, BACKBONE_PREFIX, rename_inputs=False, inplace=True)
+    compose.add_prefix(top_onnx, TOP_PREFIX, rename_outputs=False, inplace=True)
+    merged = compose.merge_models(  # runs onnx.checker on the result
+        backbone_onnx,
+        top_onnx,
+        io_map=[(backbone_onnx.graph.output[0].name, top_onnx.graph.input[0].name)],
+        producer_name="tagloop",
+    )
+    # merge_models lists each domain once per model; ONNX wants one entry per domain.
+    opsets: dict[str, int] = {}
+    for entry in merged.opset_import:
+        opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
+    del merged.opset_import[:]
+    merged.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in opsets.items())
+    merged.graph.name = "tagloop"
+    _set_method(merged, f"backbone+top:{key}")
+    _check_graph(merged)
+    _save(merged, path)
+
+
+def backbone_key(backbone: keras.Model) -> str:
+    """Hash of what the backbone's ONNX depends on: converter versions, architecture, weights."""
+    import onnx
+    import tf2onnx
+
+    digest = hashlib.sha256()
+    digest.update(f"{_CACHE_FORMAT}|opset {OPSET}|tf2onnx {tf2onnx.__version__}|onnx {onnx.__version__}".encode())
+    digest.update(f"|keras {keras.__version__}|{tuple(backbone.inputs[0].shape)}".encode())
+    try:
+        digest.update(json.dumps(backbone.get_config(), sort_keys=True, default=str).encode())
+    except Exception:  # a layer without get_config: names and classes still tell layouts apart
+        digest.update(repr([(type(layer).__name__, layer.name) for layer in backbone.layers]).encode())
+    for weight in backbone.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"|{value.dtype.str}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_backbone_path(cache_dir: Path, key: str) -> Path:
+    """Where the backbone with `key` (backbone_key) is cached as ONNX."""
+    return Path(cache_dir) / BACKBONE_CACHE_DIR / f"backbone-{key}.onnx"
+
+
+def _cached_backbone(backbone: keras.Model, path: Path):
+    """The backbone's ONNX (input "image", one output), from `path` or converted now."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    if path.exists():
+        try:
+            cached = onnx.load(str(path))
+            _check_graph(cached)
+            return cached
+        except Exception as exc:  # damaged or foreign: convert again and replace it
+            log.warning("cached backbone %s is unusable (%s); converting it again", path, exc)
+    log.info("converting the backbone to ONNX (once per backbone): %s", path.name)
+    converted = _convert(backbone, (None, *INPUT_SHAPE), INPUT_NAME)
+    _check_graph(converted)
+    _save(converted, path)
+    return converted
+
+
+def _save(onnx_model, path: Path) -> None:
+    """Write atomically: a reader (another publisher, inference) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(onnx_model.SerializeToString())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _set_method(onnx_model, method: str) -> None:
+    for prop in onnx_model.metadata_props:
+        if prop.key == EXPORT_METHOD_KEY:
+            prop.value = method
+            return
+    onnx_model.metadata_props.add(key=EXPORT_METHOD_KEY, value=method)
+
+
+def _check_graph(onnx_model) -> None:
+    # Some exporters turn layer state (e.g. Normalization's mean) into extra graph inputs.
+    graph = onnx_model.graph
     initializers = {init.name for init in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in initializers]
-    if inputs != [INPUT_NAME]:
-        raise ExportError(f"ONNX export must have the one input {INPUT_NAME!r}, got {inputs}")
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if [i.name for i in inputs] != [INPUT_NAME]:
+        raise ExportError(f"ONNX export must have the one input {INPUT_NAME!r}, got {[i.name for i in inputs]}")
+    batch = inputs[0].type.tensor_type.shape.dim[0]
+    if batch.HasField("dim_value"):
+        raise ExportError(f"ONNX export must have a dynamic batch size, got {batch.dim_value}")
+    if len(graph.output) != 1:
+        raise ExportError(f"ONNX export must have one output, got {[o.name for o in graph.output]}")
+
+
+def export_method(path: Path) -> str | None:
+    """How an ONNX file was exported ("full" or "backbone+top:<key>"); None if unrecorded."""
+    import onnx
+
+    props = onnx.load(str(path), load_external_data=False).metadata_props
+    return next((p.value for p in props if p.key == EXPORT_METHOD_KEY), None)
 
 
 def onnx_predict(onnx_path: Path, images: np.ndarray) -> np.ndarray:
@@ -61,9 +285,16 @@ def onnx_predict(onnx_path: Path, images: np.ndarray) -> np.ndarray:
     return session.run(None, {INPUT_NAME: images.astype(np.float32)})[0]
 
 
-def check_onnx_parity(model: keras.Model, onnx_path: Path, probes: np.ndarray) -> float:
-    """Max |ONNX - Keras| on `probes`; ExportMismatchError when above PARITY_TOLERANCE."""
-    expected = np.asarray(model(probes, training=False))
+def check_onnx_parity(
+    model: keras.Model, onnx_path: Path, probes: np.ndarray, *, expected: np.ndarray | None = None
+) -> float:
+    """Max |ONNX - Keras| on `probes`; ExportMismatchError when above PARITY_TOLERANCE.
+
+    `expected`: the Keras model's output on `probes` if the caller already computed it
+    (publish does, for the contract check); otherwise it is computed here.
+    """
+    if expected is None:
+        expected = np.asarray(model(probes, training=False))
     actual = onnx_predict(onnx_path, probes)
     if actual.shape != expected.shape:
         raise ExportMismatchError(f"ONNX output shape {actual.shape} differs from Keras' {expected.shape}")

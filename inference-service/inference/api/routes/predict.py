@@ -4,14 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from inference.deps import PredictorDep, ThresholdForm
+from inference.deps import PredictorDep, ThresholdForm, UserOnly
 from inference.predictions import Upload, predict_upload, predict_uploads
 from inference.schemas import BatchPredictResponse, PredictResponse
 
 router = APIRouter(tags=["predict"])
 
 
-@router.post("/predict")
+@router.post("/predict", dependencies=UserOnly)
 async def predict(
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP image")],
     predictor: PredictorDep,
@@ -22,7 +22,7 @@ async def predict(
     return await predict_upload(predictor=predictor, upload=upload, threshold=threshold)
 
 
-@router.post("/batch_predict")
+@router.post("/batch_predict", dependencies=UserOnly)
 async def batch_predict(
     files: Annotated[list[UploadFile], File(description="JPEG, PNG or WebP images")],
     predictor: PredictorDep,
