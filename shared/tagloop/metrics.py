@@ -40,8 +40,9 @@ def mean_ap(aps: dict[str, float | None]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
-    """Micro and macro F1 of the decisions `scores >= threshold`."""
+def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
+    """Micro, macro and per-class F1 of the decisions `scores >= threshold` (a class that
+    is neither present nor predicted anywhere has no F1: None)."""
     truth = y_true > 0.5
     predicted = scores >= threshold
     tp = np.sum(truth & predicted, axis=0)
@@ -54,7 +55,10 @@ def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5)
         if present.any()
         else 1.0
     )
-    return {"f1_micro": micro, "f1_macro": macro}
+    per_class = {
+        name: _f1(tp[i], fp[i], fn[i]) if present[i] else None for i, name in enumerate(VOC_CLASSES)
+    }
+    return {"f1_micro": micro, "f1_macro": macro, "per_class_f1": per_class}
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:
@@ -100,7 +104,8 @@ def format_report(metrics: dict[str, Any]) -> str:
     lines = [
         f"samples: {metrics['samples']}   mAP: {num(metrics['mAP'])}   "
         f"F1@{metrics['threshold']:g} micro: {num(metrics['f1_micro'])} macro: {num(metrics['f1_macro'])}",
-        "class            AP",
+        "class            AP     F1",
     ]
-    lines += [f"{name:<15} {num(ap)}" for name, ap in metrics["per_class_ap"].items()]
+    f1 = metrics.get("per_class_f1", {})
+    lines += [f"{name:<15} {num(ap)}  {num(f1.get(name))}" for name, ap in metrics["per_class_ap"].items()]
     return "\n".join(lines)

@@ -16,12 +16,18 @@ def test_average_precision_is_1_for_perfect_ranking_and_none_without_positives()
     assert average_precision(np.array([0, 0]), np.array([0.3, 0.2])) is None
 
 
-def test_f1_scores_micro_and_macro():
-    y = np.array([[1, 0], [1, 1]])
-    p = np.array([[0.9, 0.6], [0.2, 0.7]])  # class 0: tp1 fn1; class 1: tp1 fp1
+def test_f1_scores_micro_macro_and_per_class():
+    y = np.zeros((2, 20))
+    p = np.zeros((2, 20))
+    y[:, :2] = [[1, 0], [1, 1]]
+    p[:, :2] = [[0.9, 0.6], [0.2, 0.7]]  # aeroplane: tp1 fn1; bicycle: tp1 fp1
+    p[0, 2] = 0.8  # bird: fp1
     f1 = f1_scores(y, p, threshold=0.5)
-    assert f1["f1_micro"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
-    assert f1["f1_macro"] == pytest.approx(2 / 3)
+    assert f1["f1_micro"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))
+    assert f1["f1_macro"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert f1["per_class_f1"]["aeroplane"] == pytest.approx(2 / 3)
+    assert f1["per_class_f1"]["bird"] == 0.0
+    assert f1["per_class_f1"]["cat"] is None  # neither present nor predicted
 
 
 def test_mean_log_loss_of_confident_right_answers_is_small():
