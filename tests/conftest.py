@@ -1,7 +1,6 @@
 """Fixtures shared by every test: a real Redis, the version-1 model, the real stack."""
 
 import fcntl
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -9,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from stack import REPO, Stack, free_port, port_open
+from stack import MODEL_NAME, REPO, Stack, free_port, port_open, seed_models_dir
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
 
 CACHE = REPO / ".cache" / "tests"
-MODEL_NAME = "voc"
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +57,6 @@ def v1_model_dir() -> Path:
         ensure_first_version(settings)
     store = ModelStore(settings.models_dir, MODEL_NAME)
     return store.path(store.version_numbers()[0])
-
-
-def seed_models_dir(root: Path, v1_dir: Path) -> Path:
-    """A models root holding v1 as the active version of `voc`."""
-    shutil.copytree(v1_dir, root / MODEL_NAME / "1")
-    (root / MODEL_NAME / "active").write_text("1\n")
-    return root
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ children can be stopped together, and `stop_all` proves nothing is left behind.
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ("redis", "inference", "training", "worker", "gateway")
+MODEL_NAME = "voc"
 
 
 def free_port() -> int:
@@ -174,3 +176,10 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def seed_models_dir(root: Path, v1_dir: Path) -> Path:
+    """A models root holding v1 as the active version of `voc`."""
+    shutil.copytree(v1_dir, root / MODEL_NAME / "1")
+    (root / MODEL_NAME / "active").write_text("1\n")
+    return root

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import seed_models_dir
-from stack import REPO, free_port, port_open
+from stack import REPO, free_port, port_open, seed_models_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
