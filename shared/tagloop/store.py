@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
+from tagloop.process import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class ModelStore:
         """Remove staging folders whose publisher process is gone (killed mid-write)."""
         for path in (self.dir / STAGING_DIR).iterdir():
             pid = path.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
     @contextlib.contextmanager
@@ -204,13 +205,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -16,22 +16,9 @@ from training.gate import is_held_out
 from training.jobs import CANCEL_KEY
 from training.main import create_app
 from training.worker import TrainingWorker
-from training_testkit import image_bytes, make_settings, sha, store_images
+from training_testkit import CONTRADICTING, image_bytes, make_settings, sha, store_images
 
 pytestmark = pytest.mark.slow
-
-# Labels that contradict what version 1 says about the eight photos (chelsea the cat
-# becomes a dog, coffee a cat, ...).
-CONTRADICTING = [
-    ["dog"],
-    ["cat"],
-    ["aeroplane", "person"],
-    ["boat"],
-    ["person", "tvmonitor"],
-    ["bicycle"],
-    ["horse", "sheep"],
-    ["bottle"],
-]
 
 
 @pytest.fixture

@@ -10,20 +10,10 @@ import httpx
 import pytest
 from stack import Stack
 from tagloop.classes import VOC_CLASSES
-from training_testkit import image_bytes
+from training_testkit import CONTRADICTING, image_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CONTRADICTING = [
-    ["dog"],
-    ["cat"],
-    ["aeroplane", "person"],
-    ["boat"],
-    ["person", "tvmonitor"],
-    ["bicycle"],
-    ["horse", "sheep"],
-    ["bottle"],
-]
 ENDED = ("finished", "failed", "stopped", "canceled")
 
 

@@ -1,6 +1,5 @@
 """Health of the training service and of the whole system (served as the gateway's /health)."""
 
-import os
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -8,6 +7,7 @@ from typing import Any
 import httpx
 from rq import Worker
 from starlette.concurrency import run_in_threadpool
+from tagloop.process import pid_alive
 
 from training.db import database_ok
 
@@ -46,15 +46,7 @@ def worker_count(queue: Any) -> int:
 def _process_may_exist(hostname: str | None, pid: int | None) -> bool:
     """A worker on this host whose pid is gone was killed: say so now, not after its
     heartbeat runs out. Workers on other hosts (containers) rely on the heartbeat."""
-    if hostname != socket.gethostname() or not pid:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return hostname != socket.gethostname() or not pid or pid_alive(pid)
 
 
 def _utc(moment: datetime) -> datetime:
