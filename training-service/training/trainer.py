@@ -121,7 +121,13 @@ def run_retrain(
         laps.mark("training_and_evaluating")
         progress("publishing")
         version = _publish(
-            store=store, loaded=loaded, parent=parent, parent_meta=parent_meta, outcome=outcome, split=split
+            store=store,
+            loaded=loaded,
+            parent=parent,
+            parent_meta=parent_meta,
+            outcome=outcome,
+            split=split,
+            cache_dir=settings.cache_dir,
         )
         laps.mark("publishing")
         if outcome["promoted"]:
@@ -232,7 +238,14 @@ def _train_and_gate(
 
 
 def _publish(
-    *, store: ModelStore, loaded: LoadedModel, parent: int, parent_meta: dict, outcome: dict, split: Split
+    *,
+    store: ModelStore,
+    loaded: LoadedModel,
+    parent: int,
+    parent_meta: dict,
+    outcome: dict,
+    split: Split,
+    cache_dir: Path,
 ) -> int:
     from tagloop.model.publish import publish_model
 
@@ -260,7 +273,8 @@ def _publish(
             "evaluated_on": len(split.evaluate),
         },
     }
-    return publish_model(store, loaded.model, meta, activate=outcome["promoted"])
+    # cache_dir: the backbone's ONNX is converted once and reused, only the head is new.
+    return publish_model(store, loaded.model, meta, activate=outcome["promoted"], cache_dir=cache_dir)
 
 
 def _result(outcome: dict, *, split: Split) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def ensure_first_version(settings: CommonSettings, announce: Announce | None = N
     started = time.monotonic()
     log.info("model store %s is empty: building version 1 from the ImageNet prior", store.dir)
     model = build_model(cache_dir=settings.cache_dir, backbone="lite0")
-    version = publish_model(store, model, FIRST_META, activate=True)
+    version = publish_model(store, model, FIRST_META, activate=True, cache_dir=settings.cache_dir)
     log.info("published version %d in %.1f s", version, time.monotonic() - started)
     return version
 

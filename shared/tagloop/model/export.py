@@ -63,7 +63,7 @@ def export_onnx(model: keras.Model, path: Path, *, cache_dir: Path | None = None
     conversion. Returns the method used: "full" or "backbone+top".
     """
     parts = split_parts(model) if cache_dir is not None else None
-    if parts is not None:
+    if parts is not None and cache_dir is not None:
         try:
             _export_merged(*parts, path, cache_dir=Path(cache_dir))
             return "backbone+top"
@@ -119,7 +119,7 @@ def _convert(model: keras.Model, shape: tuple, input_name: str, *, optimize: boo
 
     spec = [tf.TensorSpec(shape, tf.float32, name=input_name)]
     # optimizers={} skips tf2onnx's graph clean-up passes (None means all of them).
-    optimizers = None if optimize else {}
+    optimizers: dict | None = None if optimize else {}
     onnx_model, _ = tf2onnx.convert.from_keras(
         model, input_signature=spec, opset=OPSET, optimizers=optimizers
     )
@@ -196,7 +196,9 @@ def backbone_key(backbone: keras.Model) -> str:
     import tf2onnx
 
     digest = hashlib.sha256()
-    digest.update(f"{_CACHE_FORMAT}|opset {OPSET}|tf2onnx {tf2onnx.__version__}|onnx {onnx.__version__}".encode())
+    digest.update(
+        f"{_CACHE_FORMAT}|opset {OPSET}|tf2onnx {tf2onnx.__version__}|onnx {onnx.__version__}".encode()
+    )
     digest.update(f"|keras {keras.__version__}|{tuple(backbone.inputs[0].shape)}".encode())
     try:
         digest.update(json.dumps(backbone.get_config(), sort_keys=True, default=str).encode())
@@ -261,7 +263,9 @@ def _check_graph(onnx_model) -> None:
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if [i.name for i in inputs] != [INPUT_NAME]:
-        raise ExportError(f"ONNX export must have the one input {INPUT_NAME!r}, got {[i.name for i in inputs]}")
+        raise ExportError(
+            f"ONNX export must have the one input {INPUT_NAME!r}, got {[i.name for i in inputs]}"
+        )
     batch = inputs[0].type.tensor_type.shape.dim[0]
     if batch.HasField("dim_value"):
         raise ExportError(f"ONNX export must have a dynamic batch size, got {batch.dim_value}")

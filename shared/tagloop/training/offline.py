@@ -161,7 +161,7 @@ def train_from_voc(
         f"on {len(test.paths)} test images"
         + ("" if activate is None else " (activation chosen on the command line)"),
     }
-    version = publish_model(store, model, meta, activate=promoted)
+    version = publish_model(store, model, meta, activate=promoted, cache_dir=cache_dir)
     return {
         "version": version,
         "parent": parent,
