@@ -43,7 +43,6 @@ ThresholdForm = Annotated[
 ]
 
 
-
 def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """The admin token, only when TAGLOOP_TOKEN_FOR_ALL closes predictions too."""
     if settings.token_for_all:

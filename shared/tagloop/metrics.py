@@ -55,9 +55,7 @@ def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5)
         if present.any()
         else 1.0
     )
-    per_class = {
-        name: _f1(tp[i], fp[i], fn[i]) if present[i] else None for i, name in enumerate(VOC_CLASSES)
-    }
+    per_class = {name: _f1(tp[i], fp[i], fn[i]) if present[i] else None for i, name in enumerate(VOC_CLASSES)}
     return {"f1_micro": micro, "f1_macro": macro, "per_class_f1": per_class}
 
 
