@@ -159,7 +159,8 @@ class Stack:
 
     def leftovers(self) -> list[str]:
         """What is still alive or listening after stop_all: must be nothing."""
-        problems = [f"pid {pid} still alive" for pid in self.started_pids if _alive(pid)]
+        started = set(self.started_pids) | set(pids_with_env("TAGLOOP_RUN_DIR", self.env["TAGLOOP_RUN_DIR"]))
+        problems = [f"pid {pid} still alive" for pid in sorted(started) if _alive(pid)]
         problems += [
             f"port {port} ({name}) still open" for name, port in self.ports.items() if port_open(port)
         ]
@@ -183,3 +184,17 @@ def seed_models_dir(root: Path, v1_dir: Path) -> Path:
     shutil.copytree(v1_dir, root / MODEL_NAME / "1")
     (root / MODEL_NAME / "active").write_text("1\n")
     return root
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Processes whose environment has name=value: how a test finds every process it
+    started, whichever process group they moved to."""
+    needle = f"{name}={value}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return [pid for pid in pids if _alive(pid)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import REPO, free_port, port_open, seed_models_dir
+from stack import REPO, free_port, pids_with_env, port_open, seed_models_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,14 +48,23 @@ def wait_green(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
     raise AssertionError(f"not green after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+def ctrl_c(proc: subprocess.Popen, env: dict[str, str], log: Path) -> None:
+    """What a terminal's Ctrl-C does, then proof that nothing is left: honcho puts each
+    process in a group of its own, so the ports are what tell."""
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while (left := [port for port in ports_of(env) if port_open(port)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"ports still open after Ctrl-C: {left}\n{log.read_text()[-2000:]}"
+
+
 @pytest.fixture
 def running(run_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
     log = tmp_path / "make-run.log"
     proc = start_make_run(run_env, log)
     yield proc, log
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    ctrl_c(proc, run_env, log)
 
 
 def ports_of(env: dict[str, str]) -> list[int]:
@@ -72,13 +81,9 @@ def test_make_run_then_ctrl_c_twice_leaves_nothing_running(run_env: dict[str, st
             assert body["status"] == "ok"
             assert all(part["ok"] for part in body["parts"].values())
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=60)
-        time.sleep(0.5)
-        left = [port for port in ports_of(run_env) if port_open(port)]
-        assert not left, f"ports still open after Ctrl-C: {left}\n{log.read_text()[-2000:]}"
-        alive = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
-        assert not alive.strip(), f"processes left after Ctrl-C: {alive}"
+            ctrl_c(proc, run_env, log)
+        left = pids_with_env("TAGLOOP_RUN_DIR", run_env["TAGLOOP_RUN_DIR"])
+        assert not left, f"processes left after Ctrl-C: {left}"
         output = log.read_text()
         # honcho prefixes each process's lines with its name.
         for name in ("redis", "inference", "training", "worker", "gateway"):
