@@ -5,10 +5,12 @@ to its HTTP status once, here or by the service, never in route handlers.
 """
 
 import logging
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from tagloop.errors import NoActiveVersionError, NotAuthorizedError, TagloopError, VersionNotFoundError
@@ -20,6 +22,34 @@ DEFAULT_STATUS: dict[type[Exception], int] = {
     NoActiveVersionError: 503,
     NotAuthorizedError: 401,
 }
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every tagloop service."""
+
+    success: Literal[False] = False
+    error: str
+
+
+ERROR_MEANINGS = {
+    400: "the request or its image cannot be read",
+    401: "the admin token is needed",
+    404: "no such thing",
+    409: "conflicts with the current state",
+    413: "too large",
+    415: "not a supported image type",
+    422: "invalid input",
+    503: "a dependency (model, Redis, database) is not available",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring these statuses with the one error shape.
+
+    Declaring 422 here also replaces FastAPI's own `{"detail": [...]}` schema, which
+    this service never sends.
+    """
+    return {status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from fastapi.testclient import TestClient
 from training.config import Settings
 from training.main import create_app
@@ -60,6 +61,14 @@ def test_cancel_of_ended_job_is_refused(client: TestClient, settings: Settings):
     r = client.delete(f"/jobs/{job_id}")
     assert r.status_code == 409
     assert "nothing to cancel" in r.json()["error"]
+
+
+@pytest.mark.parametrize("job_id", ["has space", "ünïcode", "a.b;c"])
+def test_get_job_with_odd_id_is_404(client: TestClient, job_id: str):
+    r = client.get(f"/jobs/{job_id}")
+    assert r.status_code == 404
+    assert r.json() == {"success": False, "error": f"no job has id {job_id}"}
+    assert client.delete(f"/jobs/{job_id}").status_code == 404
 
 
 def test_get_unknown_job_is_404(client: TestClient):

@@ -172,7 +172,8 @@ def _enqueue(*, queue: Queue, settings: Settings, job_id: str, epochs: int | Non
 def _fetch(redis: Redis, job_id: str) -> Job | None:
     try:
         return Job.fetch(job_id, connection=redis)
-    except NoSuchJobError:
+    # rq refuses ids with characters its own ids never have (ValueError): no such job either.
+    except (NoSuchJobError, ValueError):
         return None
 
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from tagloop.http import error_responses
 
 from training import corrections, jobs
 from training.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
@@ -11,7 +12,12 @@ from training.schemas import CorrectionHistory, CorrectionIn, CorrectionList, Co
 router = APIRouter(tags=["corrections"])
 
 
-@router.post("/save_correction", response_model=CorrectionSaved, dependencies=UserOnly)
+@router.post(
+    "/save_correction",
+    response_model=CorrectionSaved,
+    dependencies=UserOnly,
+    responses=error_responses(400, 401, 404, 422),
+)
 def save_correction(
     body: CorrectionIn, session: SessionDep, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
 ) -> CorrectionSaved:
@@ -21,7 +27,12 @@ def save_correction(
     return CorrectionSaved(correction=CorrectionOut.model_validate(row), auto_retrain_job=job_id)
 
 
-@router.get("/get_corrections", response_model=CorrectionList, dependencies=UserOnly)
+@router.get(
+    "/get_corrections",
+    response_model=CorrectionList,
+    dependencies=UserOnly,
+    responses=error_responses(401, 422),
+)
 def get_corrections(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -38,7 +49,12 @@ def get_corrections(
     )
 
 
-@router.get("/corrections/{image_id}", response_model=CorrectionHistory, dependencies=UserOnly)
+@router.get(
+    "/corrections/{image_id}",
+    response_model=CorrectionHistory,
+    dependencies=UserOnly,
+    responses=error_responses(401, 404, 422),
+)
 def correction_history(image_id: str, session: SessionDep, uploads: UploadsDep) -> CorrectionHistory:
     """Every correction of one image, newest first."""
     rows = corrections.image_history(session=session, uploads=uploads, image_id=image_id)

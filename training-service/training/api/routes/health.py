@@ -14,14 +14,17 @@ def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/health")
+DEGRADED = {503: {"description": "a part is down: the same body, with the part that is not ok"}}
+
+
+@router.get("/health", responses=DEGRADED)
 def service_health(request: Request) -> JSONResponse:
     """Redis, the database and the number of workers; 503 when degraded."""
     body = health.service_health(app_state=request.app.state)
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
-@router.get("/health/system")
+@router.get("/health/system", responses=DEGRADED)
 async def system_health(request: Request) -> JSONResponse:
     """Inference, this API, Redis and the workers together; 503 unless all are green."""
     body = await health.system_health(app_state=request.app.state)

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from tagloop.http import error_responses
 from tagloop.images import sniff_format
 
 from training.api.deps import UploadsDep, UserOnly
@@ -11,7 +12,9 @@ router = APIRouter(prefix="/images", tags=["images"])
 MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
-@router.get("/{image_id}", response_class=Response, dependencies=UserOnly)
+@router.get(
+    "/{image_id}", response_class=Response, dependencies=UserOnly, responses=error_responses(401, 404)
+)
 def get_image(image_id: str, uploads: UploadsDep) -> Response:
     """The bytes of an upload, exactly as uploaded."""
     data = uploads.read(image_id)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
+from tagloop.http import error_responses
 
 from training import models
 from training.api.deps import AdminOnly, SettingsDep, StoreDep, UserOnly
@@ -11,20 +12,34 @@ from training.schemas import Activated, Imported, VersionList
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=VersionList, dependencies=UserOnly)
+@router.get(
+    "",
+    response_model=VersionList,
+    dependencies=UserOnly,
+    responses=error_responses(
+        401,
+    ),
+)
 def list_models(store: StoreDep) -> VersionList:
     """Every stored version, newest first, with its metrics and gate decision."""
     return models.version_list(store=store)
 
 
-@router.post("/{version}/activate", response_model=Activated, dependencies=AdminOnly)
+@router.post(
+    "/{version}/activate",
+    response_model=Activated,
+    dependencies=AdminOnly,
+    responses=error_responses(401, 404, 422),
+)
 def activate(version: int, store: StoreDep) -> Activated:
     """Make a stored version the live one (rollback)."""
     store.activate(version)
     return Activated(active=version)
 
 
-@router.post("/import", response_model=Imported, dependencies=AdminOnly)
+@router.post(
+    "/import", response_model=Imported, dependencies=AdminOnly, responses=error_responses(401, 413, 422)
+)
 def import_model(
     store: StoreDep,
     settings: SettingsDep,
