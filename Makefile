@@ -1,5 +1,5 @@
 # The developer commands; each is a script in scripts/ that CI calls too.
-.PHONY: run test lint bench setup
+.PHONY: run test lint bench soak setup
 
 run:    ## install what is missing, then start everything (gateway on :8080)
 	@scripts/run
@@ -12,6 +12,9 @@ lint:   ## ruff and mypy
 
 bench:  ## benchmarks against a running system (start it with `make run` first)
 	@scripts/bench
+
+soak:   ## 10-minute load run with hot reloads against a running system (`make run` first)
+	@scripts/soak
 
 setup:  ## only the installs
 	@scripts/setup --dev
