@@ -7,6 +7,7 @@ finishes on that model even if another one is swapped in meanwhile.
 """
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ from tagloop.errors import ModelContractError, TagloopError
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+
+# "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from /x/model.onnx failed:..."
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : (\w+) : ")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*([^\s/:'\"]+)")
 
 
 class ModelLoadError(TagloopError):
@@ -63,7 +68,7 @@ def load_version(
     except ModelLoadError:
         raise
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... classes.
-        raise ModelLoadError(f"version {version} failed to load: {_short(exc)}") from exc
+        raise ModelLoadError(f"version {version} failed to load: {load_failure_reason(exc, folder=folder)}") from exc
     log.info("loaded model version %d in %.2f s", version, time.perf_counter() - started)
     return model
 
@@ -81,7 +86,7 @@ def check_model(model: LoadedModel) -> None:
 
 def _open(path: Path, *, version: int, threads: int, spinning: bool) -> LoadedModel:
     if not path.is_file():
-        raise ModelLoadError(f"version {version} failed to load: {path} does not exist")
+        raise ModelLoadError(f"version {version} failed to load: {ONNX_FILE} does not exist")
     session = ort.InferenceSession(
         str(path),
         sess_options=session_options(threads=threads, spinning=spinning),
@@ -90,8 +95,18 @@ def _open(path: Path, *, version: int, threads: int, spinning: bool) -> LoadedMo
     return LoadedModel(version=version, session=session, input_name=session.get_inputs()[0].name)
 
 
-def _short(exc: Exception, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def load_failure_reason(exc: Exception, *, folder: Path | None = None, limit: int = 300) -> str:
+    """Why ORT refused a model, for /health: one line, no server paths (a file's name only)."""
+    text = str(exc)
+    if folder is not None:
+        text = text.replace(str(folder / ONNX_FILE), ONNX_FILE).replace(str(folder), "the version folder")
+    text = _ABSOLUTE_PATH.sub(r"\1", " ".join(text.split())) or type(exc).__name__
+    if match := _ORT_PREFIX.match(text):
+        detail = text[match.end() :]
+        if match.group(1) == "INVALID_PROTOBUF":
+            reason = detail.rpartition("failed:")[2].strip().rstrip(".")
+            return f"{ONNX_FILE} is not a valid ONNX file ({reason or 'unreadable'})"
+        text = detail
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

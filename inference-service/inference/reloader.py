@@ -8,7 +8,12 @@ is still read every second, and the thread reconnects when Redis comes back.
 A version that fails to load is remembered and not retried until the pointer names
 another one; the old model keeps serving and `/health` shows the error. Before loading a
 new version, the reloader waits until no request still holds the version retired by the
-previous swap, so at most two versions are ever in memory.
+previous swap, so at most two versions are ever in memory; once that retired model is
+gone, the C heap is trimmed so that its memory really goes back to the system.
+
+At start only (nothing served yet), an active version that fails to load is replaced by
+the newest other version that loads: a restart never leaves the service without a model
+while a good version exists. `/health` says which version failed and which one serves.
 """
 
 import contextlib
@@ -22,7 +27,8 @@ from pathlib import Path
 import redis
 from tagloop.store import ModelStore
 
-from inference.engine import LoadedModel, ModelLoadError, ModelSlot
+from inference.engine import LoadedModel, ModelLoadError, ModelSlot, load_failure_reason
+from inference.memory import trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,7 @@ class ModelReloader:
     def check_pointer(self) -> None:
         """Load the version the `active` pointer names, unless it is live or known broken."""
         with self._lock:
+            self._release_retired()
             try:
                 wanted = self.store.active_version()
             except (OSError, ValueError) as exc:
@@ -78,7 +85,9 @@ class ModelReloader:
             if wanted == self.slot.version:  # e.g. rolled back to the live one: nothing failed
                 self.slot.error = None
                 return
-            self._load_and_swap(wanted)
+            starting = self.slot.current is None
+            if not self._load_and_swap(wanted) and starting:
+                self._serve_fallback(instead_of=wanted)
 
     def retired_in_use(self) -> bool:
         """Whether some request still holds the model retired by the last swap."""
@@ -86,26 +95,59 @@ class ModelReloader:
 
     # -- internals -----------------------------------------------------------------
 
-    def _load_and_swap(self, version: int) -> None:
+    def _load_and_swap(self, version: int) -> bool:
+        """Load `version` and swap it in; on failure remember it, report it, keep serving."""
+        model = self._load(version)
+        if isinstance(model, str):
+            log.error("%s; still serving version %s", model, self.slot.version)
+            self.failed_version = version
+            self.slot.error = model
+            self.on_reload(False, version)
+            return False
+        self._swap(model)
+        self.slot.error = None
+        self.on_reload(True, version)
+        return True
+
+    def _serve_fallback(self, *, instead_of: int) -> None:
+        """At start: serve the newest other version that loads, saying why in /health."""
+        failure = self.slot.error
+        for version in reversed(self.store.version_numbers()):
+            if version == instead_of:
+                continue
+            model = self._load(version)
+            if isinstance(model, str):
+                log.error("fallback: %s", model)
+                continue
+            self._swap(model)
+            self.slot.error = f"active {failure}; serving version {version} instead"
+            log.warning("%s", self.slot.error)
+            self.on_reload(True, version)
+            return
+
+    def _load(self, version: int) -> LoadedModel | str:
+        """The loaded model, or why it failed (one line, no server paths)."""
         self._wait_for_retired()
         try:
-            folder = self.store.path(version)
-            model = self.load(folder=folder, version=version)
+            return self.load(folder=self.store.path(version), version=version)
+        except ModelLoadError as exc:
+            return str(exc)
         except Exception as exc:
-            message = (
-                str(exc) if isinstance(exc, ModelLoadError) else f"version {version} failed to load: {exc}"
-            )
-            log.error("%s; still serving version %s", message, self.slot.version)
-            self.failed_version = version
-            self.slot.error = message
-            self.on_reload(False, version)
-            return
+            return f"version {version} failed to load: {load_failure_reason(exc)}"
+        finally:
+            trim_heap()  # loading frees the parsed file, a failed load a whole session
+
+    def _swap(self, model: LoadedModel) -> None:
         old = self.slot.current
         self.slot.current = model  # The swap: one reference assignment.
-        self.slot.error = None
         self._retired = weakref.ref(old) if old is not None else None
-        log.info("now serving model version %d (was %s)", version, old and old.version)
-        self.on_reload(True, version)
+        log.info("now serving model version %d (was %s)", model.version, old and old.version)
+
+    def _release_retired(self) -> None:
+        """Once no request holds the retired model any more, give its memory back."""
+        if self._retired is not None and self._retired() is None:
+            self._retired = None
+            trim_heap()
 
     def _wait_for_retired(self) -> None:
         deadline = time.monotonic() + self.retired_wait_s
@@ -114,6 +156,7 @@ class ModelReloader:
                 log.warning("requests still hold a retired model; loading anyway")
                 return
             time.sleep(0.01)
+        self._release_retired()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -81,6 +81,20 @@ def cmd_models_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_new(args: argparse.Namespace) -> int:
+    from tagloop.model.build import build_model
+    from tagloop.model.publish import publish_model
+
+    settings = _settings(args)
+    model = build_model(cache_dir=settings.cache_dir, backbone=args.backbone)
+    meta = {"parent": None, "samples": 0, "backbone": args.backbone, "source": f"new:{args.backbone}"}
+    version = publish_model(
+        _store(settings), model, {**meta, "metrics": {}}, activate=args.activate, cache_dir=settings.cache_dir
+    )
+    print(f"published a new {args.backbone} model as version {version}{' (active)' if args.activate else ''}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -177,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path")
     imp.add_argument("--activate", action="store_true", help="make it the live version")
     imp.set_defaults(run=cmd_models_import)
+    new = models.add_parser("new", help="publish an untrained model on another backbone, to train from")
+    new.add_argument(
+        "--backbone",
+        choices=("lite0", "efficientnetb0"),
+        default="lite0",
+        help="lite0: EfficientNet-Lite0 + ImageNet prior (the default, offline); efficientnetb0: "
+        "keras.applications EfficientNetB0, whose ImageNet weights are downloaded (needs network)",
+    )
+    new.add_argument("--activate", action="store_true", help="make it the live version")
+    new.set_defaults(run=cmd_models_new)
 
     train = sub.add_parser("train", help="train the active version's head on a Pascal VOC folder")
     train.add_argument("--voc-dir", type=Path, required=True, help="e.g. VOCdevkit/VOC2007")

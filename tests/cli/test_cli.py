@@ -94,3 +94,15 @@ def test_models_import_refuses_a_file_that_is_no_model(capsys, tmp_path: Path, m
     code, _, err = run(capsys, models_dir, tmp_path / "data", "models", "import", bogus)
     assert code == 2 and "could not be loaded as a Keras model" in err
     assert ModelStore(models_dir, "voc").version_numbers() == [1]
+
+
+def test_models_new_efficientnetb0_offline_names_the_default(capsys, tmp_path: Path, models_dir: Path):
+    # These machines reach no weight server: the option fails clearly and publishes nothing.
+    code, out, err = run(
+        capsys, models_dir, tmp_path / "data", "models", "new", "--backbone", "efficientnetb0"
+    )
+    if code == 0:  # weights already in ~/.keras: then a version was published
+        assert "as version 2" in out
+    else:
+        assert code == 2 and "use the default backbone lite0" in err
+        assert ModelStore(models_dir, "voc").version_numbers() == [1]
