@@ -23,6 +23,7 @@ ONNX_FILE = "model.onnx"
 
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from /x/model.onnx failed:..."
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : (\w+) : ")
+_ORT_LOAD_FAILED = re.compile(r"Load model from \S+ failed:(.*)")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*([^\s/:'\"]+)")
 
 
@@ -68,7 +69,8 @@ def load_version(
     except ModelLoadError:
         raise
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... classes.
-        raise ModelLoadError(f"version {version} failed to load: {load_failure_reason(exc, folder=folder)}") from exc
+        reason = load_failure_reason(exc, folder=folder)
+        raise ModelLoadError(f"version {version} failed to load: {reason}") from exc
     log.info("loaded model version %d in %.2f s", version, time.perf_counter() - started)
     return model
 
@@ -102,11 +104,12 @@ def load_failure_reason(exc: Exception, *, folder: Path | None = None, limit: in
         text = text.replace(str(folder / ONNX_FILE), ONNX_FILE).replace(str(folder), "the version folder")
     text = _ABSOLUTE_PATH.sub(r"\1", " ".join(text.split())) or type(exc).__name__
     if match := _ORT_PREFIX.match(text):
-        detail = text[match.end() :]
-        if match.group(1) == "INVALID_PROTOBUF":
-            reason = detail.rpartition("failed:")[2].strip().rstrip(".")
-            return f"{ONNX_FILE} is not a valid ONNX file ({reason or 'unreadable'})"
-        text = detail
+        code, text = match.group(1), text[match.end() :]
+        if loading := _ORT_LOAD_FAILED.match(text):
+            reason = loading.group(1).strip().rstrip(".") or code
+            invalid = code == "INVALID_PROTOBUF" or "protobuf" in reason.lower()
+            what = "is not a valid ONNX file" if invalid else "cannot be loaded"
+            text = f"{ONNX_FILE} {what} ({reason})"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

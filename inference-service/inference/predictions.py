@@ -14,7 +14,7 @@ import numpy as np
 from tagloop.classes import VOC_CLASSES
 from tagloop.errors import TagloopError
 from tagloop.images import ImageError, decode_image, to_model_input
-from tagloop.uploads import UploadStore
+from tagloop.uploads import UploadStore, clean_filename
 
 from inference.batcher import DynamicBatcher, Result
 from inference.engine import ModelSlot
@@ -29,6 +29,11 @@ class TooManyFilesError(TagloopError):
 class Upload:
     filename: str | None
     data: bytes
+
+
+def received(filename: str | None, data: bytes) -> Upload:
+    """An upload with the client's filename as the store keeps it (echoed back the same)."""
+    return Upload(filename=clean_filename(filename) or None, data=data)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ previous swap, so at most two versions are ever in memory; once that retired mod
 gone, the C heap is trimmed so that its memory really goes back to the system.
 
 At start only (nothing served yet), an active version that fails to load is replaced by
-the newest other version that loads: a restart never leaves the service without a model
-while a good version exists. `/health` says which version failed and which one serves.
+another one that loads: a restart never leaves the service without a model while a good
+version exists. `/health` says which version failed and which one serves.
 """
 
 import contextlib
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from tagloop.errors import VersionNotFoundError
 from tagloop.store import ModelStore
 
 from inference.engine import LoadedModel, ModelLoadError, ModelSlot, load_failure_reason
@@ -110,11 +111,9 @@ class ModelReloader:
         return True
 
     def _serve_fallback(self, *, instead_of: int) -> None:
-        """At start: serve the newest other version that loads, saying why in /health."""
+        """At start: serve the first of `fallback_order` that loads, saying why in /health."""
         failure = self.slot.error
-        for version in reversed(self.store.version_numbers()):
-            if version == instead_of:
-                continue
+        for version in fallback_order(self.store, broken=instead_of):
             model = self._load(version)
             if isinstance(model, str):
                 log.error("fallback: %s", model)
@@ -213,6 +212,29 @@ class ModelReloader:
 def _close_quietly(pubsub: "redis.client.PubSub") -> None:
     with contextlib.suppress(Exception):  # the connection is already broken
         pubsub.close()
+
+
+def fallback_order(store: ModelStore, *, broken: int) -> list[int]:
+    """Versions to try instead of `broken`: its ancestors first, then the others, newest first.
+
+    The parent was live when `broken` was trained from it: the last known good version.
+    Newer versions may be candidates that were never promoted, so they come after it.
+    """
+    versions = store.version_numbers()
+    ancestors: list[int] = []
+    parent = _parent(store, broken)
+    while parent in versions and parent != broken and parent not in ancestors:
+        ancestors.append(parent)
+        parent = _parent(store, parent)
+    return ancestors + [v for v in reversed(versions) if v != broken and v not in ancestors]
+
+
+def _parent(store: ModelStore, version: int) -> int | None:
+    try:
+        parent = store.meta(version).get("parent")
+    except (OSError, ValueError, VersionNotFoundError):
+        return None
+    return parent if isinstance(parent, int) else None
 
 
 def store_for(models_dir: Path, name: str) -> ModelStore:

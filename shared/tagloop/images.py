@@ -12,6 +12,7 @@ trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
 """
 
 import io
+import re
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -114,20 +115,27 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(
-            f"the image has too many pixels; the limit is {max_pixels / 1e6:g} megapixels ({exc})"
-        ) from exc
+        raise _too_large(_bomb_pixels(exc), max_pixels=max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _unreadable(data) from exc
     if img.format not in ALLOWED_FORMATS:
         raise UnsupportedImageError(f"{img.format} images are not supported; send a JPEG, PNG or WebP image")
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
-            f"the limit is {max_pixels / 1e6:g} megapixels"
-        )
+        raise _too_large(width * height, max_pixels=max_pixels, size=f"{width}x{height} = ")
     return img
+
+
+def _too_large(pixels: int | None, *, max_pixels: int, size: str = "") -> ImageTooLargeError:
+    """Our limit and the image's size only (Pillow's own, higher, limit means nothing to a user)."""
+    found = f"the image is {size}{pixels / 1e6:.1f} megapixels" if pixels else "the image has too many pixels"
+    return ImageTooLargeError(f"{found}; the limit is {max_pixels / 1e6:g} megapixels")
+
+
+def _bomb_pixels(exc: Exception) -> int | None:
+    """The pixel count in Pillow's "Image size (N pixels) exceeds limit of M pixels"."""
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(match.group(1)) if match else None
 
 
 def _unreadable(data: bytes) -> ImageError:

@@ -95,3 +95,25 @@ def publish_copy(store: ModelStore, source: Path, *, truncate_onnx: bool = False
 def make_settings(*, models_dir: Path, data_dir: Path, redis_url: str, **overrides: object) -> Settings:
     values: dict = {"model_name": MODEL_NAME, "reload_poll_s": 0.2, **overrides}
     return Settings(models_dir=models_dir, data_dir=data_dir, redis_url=redis_url, _env_file=None, **values)
+
+
+def publish_raw_onnx(
+    store: ModelStore, data: bytes, *, activate: bool = True, parent: int | None = None
+) -> int:
+    """A version whose model.onnx holds `data` (e.g. bytes that are no ONNX model at all)."""
+
+    def write(folder: Path) -> None:
+        (folder / "model.onnx").write_bytes(data)
+
+    return store.publish(write, {"source": "raw-test-bytes", "parent": parent}, activate=activate)
+
+
+def raw_multipart(field: str, files: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:
+    """A multipart body with filenames sent byte for byte (httpx would percent-encode NUL, CR...)."""
+    boundary = b"tagloop-test-boundary"
+    body = b"".join(
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + field.encode() + b'"; '
+        b'filename="' + name + b'"\r\nContent-Type: image/png\r\n\r\n' + data + b"\r\n"
+        for name, data in files
+    )
+    return body + b"--" + boundary + b"--\r\n", f"multipart/form-data; boundary={boundary.decode()}"

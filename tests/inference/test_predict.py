@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from inference.main import create_app
-from inference_testkit import jpeg_bytes, make_settings, png_bytes
+from inference_testkit import jpeg_bytes, make_settings, png_bytes, raw_multipart
 from PIL import Image
 from skimage import data as skdata
 from tagloop.classes import VOC_CLASSES
-from tagloop.uploads import UploadStore
+from tagloop.uploads import UploadStore, clean_filename
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,33 @@ def test_predict_rejects_pixel_bomb(v1_client: TestClient) -> None:
     reply = predict(v1_client, buf.getvalue(), filename="bomb.png")
     assert reply.status_code == 413
     assert "megapixels" in reply.json()["error"]
+
+
+def test_predict_refuses_a_huge_bomb_stating_only_our_limit_and_its_size(tiny_client: TestClient) -> None:
+    buf = io.BytesIO()
+    Image.new("1", (20000, 10000)).save(buf, "PNG")  # 200 MP: over Pillow's own bomb limit too
+    reply = predict(tiny_client, buf.getvalue(), filename="bomb.png")
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "the image is 200.0 megapixels; the limit is 40 megapixels"
+
+
+@pytest.mark.parametrize("name", [b"cat\x00.jpg", b"a\tb\x7f.jpg", b"long-" + b"x" * 300 + b".jpg"])
+def test_predict_echoes_the_filename_the_upload_store_keeps(tiny_client: TestClient, name: bytes) -> None:
+    body, content_type = raw_multipart("file", [(name, png_bytes())])
+    reply = tiny_client.post("/predict", content=body, headers={"content-type": content_type})
+    assert reply.status_code == 200, reply.text
+    uploads = UploadStore(tiny_client.app.state.settings.uploads_dir)  # type: ignore[attr-defined]
+    kept = uploads.meta(reply.json()["image_id"])["filenames"][-1]
+    assert reply.json()["filename"] == kept == clean_filename(name.decode())
+    assert "\x00" not in kept and len(kept) <= 255
+
+
+def test_batch_predict_echoes_the_filenames_the_upload_store_keeps(tiny_client: TestClient) -> None:
+    names = [b"nul\x00.png", b"y" * 300 + b".png", b"\x01"]
+    images = [(name, png_bytes(size=(8 + i, 8))) for i, name in enumerate(names)]
+    body, content_type = raw_multipart("files", images)
+    reply = tiny_client.post("/batch_predict", content=body, headers={"content-type": content_type})
+    assert [r["filename"] for r in reply.json()["results"]] == ["nul.png", "y" * 255, None]
 
 
 def test_predict_rejects_body_over_16_mib(v1_client: TestClient) -> None:
