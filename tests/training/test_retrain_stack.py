@@ -87,15 +87,21 @@ def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
     assert set(VOC_CLASSES) == set(replies[0]["scores"])
 
 
-def test_killed_worker_fails_the_job_and_the_next_retrain_works(gateway: httpx.Client, stack: Stack):
-    images = image_bytes(16)[8:]  # new images: the job has features to compute
-    upload_and_correct(gateway, images, [[*list(reversed(c))[:1], "sheep"] for c in CONTRADICTING], "kill")
+def retrain_until_started(gateway: httpx.Client) -> tuple[list[int], str]:
+    """The versions before, and the id of a retrain job once a worker runs it."""
     versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
     job_id = gateway.post("/retrain", json={}).json()["job_id"]
     deadline = time.monotonic() + 60
     while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.1)
+    return versions, job_id
+
+
+def test_killed_worker_fails_the_job_and_the_next_retrain_works(gateway: httpx.Client, stack: Stack):
+    images = image_bytes(16)[8:]  # new images: the job has features to compute
+    upload_and_correct(gateway, images, [[*list(reversed(c))[:1], "sheep"] for c in CONTRADICTING], "kill")
+    versions, job_id = retrain_until_started(gateway)
     stack.kill("worker")
     try:
         job = wait_job(gateway, job_id, timeout=60)
@@ -114,12 +120,7 @@ def test_killed_worker_fails_the_job_and_the_next_retrain_works(gateway: httpx.C
 def test_cancel_stops_a_running_retrain(gateway: httpx.Client):
     images = image_bytes(20)[16:]
     upload_and_correct(gateway, images, [["train"], ["bus"], ["cow"], ["sofa"]], "cancel")
-    versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
-    job_id = gateway.post("/retrain", json={}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
+    versions, job_id = retrain_until_started(gateway)
     r = gateway.delete(f"/jobs/{job_id}")
     assert r.status_code == 200, r.text
     job = wait_job(gateway, job_id, timeout=60)
