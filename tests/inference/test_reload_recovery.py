@@ -90,8 +90,10 @@ def test_reload_error_names_the_version_and_reason_without_server_paths(
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
     if data is None:
-        bad = publish_tiny(store, bias=3.0)
+        # Published inactive, so the reloader cannot load it before the file is gone.
+        bad = publish_tiny(store, bias=3.0, activate=False)
         (store.path(bad) / "model.onnx").unlink()
+        store.activate(bad)
     else:
         bad = publish_raw_onnx(store, data)
     wait_for(lambda: tiny_client.get("/health").json()["model_error"] is not None)
