@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends, Form, Header, Request
-from tagloop.access import check_bearer
+from tagloop.access import check_open_action
 
 from inference.config import Settings
 from inference.engine import ModelSlot
@@ -45,8 +45,7 @@ ThresholdForm = Annotated[
 
 def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """The admin token, only when TAGLOOP_TOKEN_FOR_ALL closes predictions too."""
-    if settings.token_for_all:
-        check_bearer(authorization, settings.admin_token)
+    check_open_action(authorization, settings)
 
 
 UserOnly = [Depends(require_user)]

@@ -10,6 +10,7 @@ import hmac
 from pydantic import SecretStr
 
 from tagloop.errors import NotAuthorizedError
+from tagloop.settings import CommonSettings
 
 
 def check_bearer(authorization: str | None, token: SecretStr | None) -> None:
@@ -24,3 +25,9 @@ def check_bearer(authorization: str | None, token: SecretStr | None) -> None:
         raise NotAuthorizedError(
             "this action needs the admin token: send it as 'Authorization: Bearer <token>'"
         )
+
+
+def check_open_action(authorization: str | None, settings: CommonSettings) -> None:
+    """Predictions and corrections: open, unless TAGLOOP_TOKEN_FOR_ALL closes them too."""
+    if settings.token_for_all:
+        check_bearer(authorization, settings.admin_token)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from rq import Queue
 from sqlalchemy.orm import Session
-from tagloop.access import check_bearer
+from tagloop.access import check_bearer, check_open_action
 from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 
@@ -48,8 +48,7 @@ def require_admin(settings: SettingsDep, authorization: Annotated[str | None, He
 
 def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """The admin token, when one is set and TAGLOOP_TOKEN_FOR_ALL closes the open actions too."""
-    if settings.token_for_all:
-        check_bearer(authorization, settings.admin_token)
+    check_open_action(authorization, settings)
 
 
 AdminOnly = [Depends(require_admin)]
