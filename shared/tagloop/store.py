@@ -11,20 +11,20 @@ exclusive file lock, so two publishers (threads or processes) never collide.
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
+from tagloop.files import locked, write_atomic
 from tagloop.process import pid_alive
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,7 @@ class ModelStore:
         self._announce(version)
 
     def _write_active(self, version: int) -> None:
-        tmp = self.dir / f".{ACTIVE_FILE}.{uuid.uuid4().hex}"
-        with open(tmp, "w") as f:
-            f.write(f"{version}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / ACTIVE_FILE)
+        write_atomic(self.dir / ACTIVE_FILE, f"{version}\n".encode(), sync=True)
         _fsync_dir(self.dir)
 
     def _apply_retention(self) -> None:
@@ -172,14 +167,8 @@ class ModelStore:
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.dir / LOCK_FILE, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.dir / LOCK_FILE)
 
 
 def redis_announcer(redis_client: Any, channel: str) -> Announce:

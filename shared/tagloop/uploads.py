@@ -12,18 +12,15 @@ uploads of the same image from several processes keep every filename.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tagloop.errors import TagloopError
+from tagloop.files import locked, write_atomic
 from tagloop.images import sniff_format
 
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
@@ -53,9 +50,9 @@ class UploadStore:
         path = self._path(image_id)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, data, sync=self.sync)
+            write_atomic(path, data, sync=self.sync)
         name = clean_filename(filename)
-        with self._locked():
+        with locked(self.root / ".lock"):
             self._update_sidecar(
                 image_id, name, size=len(data), image_format=image_format or sniff_format(data)
             )
@@ -113,7 +110,7 @@ class UploadStore:
         with contextlib.suppress(FileNotFoundError):
             if path.read_text() == image_id:
                 return
-        _write_atomic(path, image_id.encode(), sync=False)
+        write_atomic(path, image_id.encode(), sync=False)
 
     def _name_path(self, name: str) -> Path:
         return self.root / "by-name" / hashlib.sha256(name.encode()).hexdigest()
@@ -131,16 +128,7 @@ class UploadStore:
         if image_format:
             meta["format"] = image_format
         if json.dumps(meta) != before or not self._sidecar(image_id).is_file():
-            _write_atomic(self._sidecar(image_id), json.dumps(meta).encode(), sync=False)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            write_atomic(self._sidecar(image_id), json.dumps(meta).encode(), sync=False)
 
 
 def clean_filename(name: str | None) -> str:
@@ -151,17 +139,3 @@ def clean_filename(name: str | None) -> str:
     if not name:
         return ""
     return "".join(ch for ch in name if ch.isprintable())[:255]
-
-
-def _write_atomic(path: Path, data: bytes, *, sync: bool) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

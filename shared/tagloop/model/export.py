@@ -13,8 +13,6 @@ Two ways to the same one-input graph:
 import hashlib
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 
 import keras
@@ -22,6 +20,7 @@ import numpy as np
 
 from tagloop.contract import INPUT_SHAPE
 from tagloop.errors import TagloopError
+from tagloop.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +235,7 @@ def _cached_backbone(backbone: keras.Model, path: Path):
 
 def _save(onnx_model, path: Path) -> None:
     """Write atomically: a reader (another publisher, inference) never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(onnx_model.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, onnx_model.SerializeToString(), sync=True)
 
 
 def _set_method(onnx_model, method: str) -> None:

@@ -11,11 +11,10 @@ The pickle is read by a restricted unpickler: it can build tensors and nothing e
 tampered file cannot run code. The converted weights are cached as an .npz.
 """
 
+import io
 import logging
-import os
 import pickle
 import struct
-import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -24,6 +23,7 @@ import keras
 import numpy as np
 
 from tagloop.errors import TagloopError
+from tagloop.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +172,10 @@ def load_imagenet_weights(cache_dir: Path) -> dict[str, np.ndarray]:
 
 def _save_atomically(path: Path, weights: dict[str, np.ndarray]) -> None:
     # Two processes may convert at once: each writes its own file and renames it in place.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.npz")
-    try:
-        # numpy's stub reads **weights as its allow_pickle keyword.
-        np.savez(tmp, **weights)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    # numpy's stub reads **weights as its allow_pickle keyword.
+    np.savez(buffer, **weights)  # type: ignore[arg-type]
+    write_atomic(path, buffer.getvalue())
 
 
 # -- the Keras network -----------------------------------------------------------------

@@ -9,13 +9,14 @@ features of the wrong one.
 """
 
 import hashlib
-import os
-import uuid
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from tagloop.files import write_atomic
 
 FEATURE_BATCH = 16
 """Images per backbone call when computing features (memory vs. call overhead)."""
@@ -47,11 +48,9 @@ class FeatureCache:
 
     def put(self, key: str, features: np.ndarray) -> None:
         """Write atomically (temp file + rename): a killed worker leaves no half file."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.npy")
-        np.save(tmp, features.astype(np.float32))
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.save(buffer, features.astype(np.float32))
+        write_atomic(self.path(key), buffer.getvalue())
 
 
 def cached_features(
