@@ -1,4 +1,5 @@
-"""Publishing by backbone + top: the backbone's ONNX converted once and cached, the top each time."""
+"""Publishing by backbone + top: the backbone's ONNX converted once and cached, and the joined
+graph cached as a template into which each export copies the top's weights."""
 
 import os
 import time
@@ -16,9 +17,11 @@ from tagloop.model.export import (
     PARITY_TOLERANCE,
     backbone_key,
     cached_backbone_path,
+    cached_template_path,
     export_checked,
     export_method,
     split_parts,
+    template_key,
 )
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE, publish_model
 from tagloop.store import ModelStore
@@ -109,9 +112,16 @@ def test_split_parts_refuses_other_wiring():
     assert split_parts(keras.Model(x, top(backbone(x) * 2.0))) is None  # something between them
 
 
-def test_first_publish_caches_backbone(first, store, export_cache):
-    assert len(first["cached"]) == 1
-    assert first["cached"][0].suffix == ".onnx"
+def _template_path(cache_dir, model):
+    backbone, top = split_parts(model)
+    return cached_template_path(cache_dir, template_key(backbone_key(backbone), top))
+
+
+def test_first_publish_caches_backbone_and_template(first, store, export_cache, model):
+    # v1's head has zero biases, which the converter folds away: the template is made from
+    # a stand-in with random weights, so it has a place for every weight all the same.
+    assert [p.name.split("-")[0] for p in first["cached"]] == ["backbone", "template"]
+    assert _template_path(export_cache, model) in first["cached"]
     folder = store.path(first["version"])
     assert {p.name for p in folder.iterdir()} == {MODEL_FILE, ONNX_FILE, "meta.json"}
     assert export_method(folder / ONNX_FILE).startswith("backbone+top:")
@@ -148,7 +158,7 @@ def test_merged_v1_matches_keras(first, store, model, photos):
 
 def test_second_publish_reuses_cached_backbone(second, first, export_cache, store):
     cached = _cache_files(export_cache)
-    assert cached == first["cached"]  # no second backbone file, no temp files left behind
+    assert cached == first["cached"]  # no second backbone or template, no temp files left behind
     assert cached[0].stat().st_mtime_ns == first["mtime"]  # not rewritten
     assert export_method(store.path(second["version"]) / ONNX_FILE) == export_method(
         store.path(first["version"]) / ONNX_FILE
@@ -171,17 +181,17 @@ def test_saved_h5_reloads_with_same_backbone_key(second, store, retrained):
     assert backbone_key(split_parts(reloaded)[0]) == backbone_key(split_parts(retrained)[0])
 
 
-def test_damaged_cache_file_is_converted_again(second, retrained, export_cache, tmp_path, probes):
-    path = cached_backbone_path(export_cache, backbone_key(split_parts(retrained)[0]))
-    good = path.read_bytes()
+def test_damaged_cache_file_is_converted_again(retrained, export_cache, tmp_path, probes, second):
+    # Only a cache without a template reads the backbone file: a cache of its own here.
+    key = backbone_key(split_parts(retrained)[0])
+    good = cached_backbone_path(export_cache, key).read_bytes()
+    path = cached_backbone_path(tmp_path / "cache", key)
+    path.parent.mkdir(parents=True)
     path.write_bytes(good[: len(good) // 2])  # as a crash of a non-atomic writer would leave it
-    try:
-        diff = export_checked(retrained, tmp_path / ONNX_FILE, probes, cache_dir=export_cache)
-        assert diff <= PARITY_TOLERANCE
-        assert export_method(tmp_path / ONNX_FILE).startswith("backbone+top:")
-        onnx.load(str(path))  # whole again
-    finally:
-        path.write_bytes(good)
+    diff = export_checked(retrained, tmp_path / ONNX_FILE, probes, cache_dir=tmp_path / "cache")
+    assert diff <= PARITY_TOLERANCE
+    assert export_method(tmp_path / ONNX_FILE).startswith("backbone+top:")
+    onnx.load(str(path))  # whole again
 
 
 def test_wrong_cached_backbone_falls_back_to_full_export(retrained, export_cache, tmp_path, probes, second):
@@ -198,6 +208,55 @@ def test_wrong_cached_backbone_falls_back_to_full_export(retrained, export_cache
     assert diff <= PARITY_TOLERANCE
     assert export_method(tmp_path / ONNX_FILE) == "full"
     assert not path.exists()
+
+
+def test_template_export_converts_nothing(retrained, export_cache, tmp_path, probes, monkeypatch, second):
+    import tf2onnx
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("an export from the template must not convert anything")
+
+    monkeypatch.setattr(tf2onnx.convert, "from_keras", no_conversion)
+    diff = export_checked(retrained, tmp_path / ONNX_FILE, probes, cache_dir=export_cache)
+    assert diff <= PARITY_TOLERANCE
+    assert export_method(tmp_path / ONNX_FILE).startswith("backbone+top:")
+    props = {p.key for p in onnx.load(str(tmp_path / ONNX_FILE)).metadata_props}
+    assert props == {"tagloop_export"}  # the template's weight map stays in the cache
+
+
+def test_damaged_template_is_made_again(retrained, export_cache, tmp_path, probes, photos, second):
+    path = _template_path(export_cache, retrained)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])
+    try:
+        diff = export_checked(retrained, tmp_path / ONNX_FILE, probes, cache_dir=export_cache)
+        assert diff <= PARITY_TOLERANCE
+        images = _images(photos)
+        expected = np.asarray(retrained(images, training=False))
+        assert np.max(np.abs(_onnx_outputs(tmp_path / ONNX_FILE, images) - expected)) <= PARITY_TOLERANCE
+        onnx.load(str(path))  # whole again
+    finally:
+        path.write_bytes(good)
+
+
+def test_wrong_template_falls_back_to_full_export(retrained, export_cache, tmp_path, probes, second):
+    # A template that fills in fine but computes something else (here: a constant of the
+    # prior's calibration changed): parity refuses it, the plain conversion takes over, and
+    # the bad template is removed.
+    cache = tmp_path / "cache"
+    backbone_file = cached_backbone_path(export_cache, backbone_key(split_parts(retrained)[0]))
+    (cache / BACKBONE_CACHE_DIR).mkdir(parents=True)
+    (cache / BACKBONE_CACHE_DIR / backbone_file.name).write_bytes(backbone_file.read_bytes())
+    wrong = onnx.load(str(_template_path(export_cache, retrained)))
+    scalar = next(i for i in wrong.graph.initializer if i.name.startswith("top/") and not i.dims)
+    scalar.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(scalar) + 1.0, scalar.name))
+    path = _template_path(cache, retrained)
+    onnx.save(wrong, str(path))
+    diff = export_checked(retrained, tmp_path / ONNX_FILE, probes, cache_dir=cache)
+    assert diff <= PARITY_TOLERANCE
+    assert export_method(tmp_path / ONNX_FILE) == "full"
+    assert not path.exists()
+    assert not _template_path(cache, retrained).exists()  # made from the wrong backbone: gone too
 
 
 @pytest.mark.parametrize("kind", ["functional", "sequential"])

@@ -107,7 +107,7 @@ def preload(settings: Settings) -> None:
         return
     try:
         backbone = str(store.meta(version).get("backbone", "backbone"))
-        _WARM.get(store.path(version) / "model.h5", backbone=backbone)
+        _WARM.get(store.path(version) / "model.h5", backbone=backbone, cache_dir=settings.cache_dir)
     except Exception as exc:  # a broken version must not keep the worker from starting
         log.warning("could not preload model version %s: %s", version, exc)
 

@@ -34,11 +34,13 @@ class NoCorrectionsError(TagloopError):
 @dataclass
 class LoadedModel:
     model: Any
-    features: Any
     top: Any
-    backbone_id: str
-    backbone: str
+    backbone: Any  # tagloop.training.features.Backbone: id, probe features, fast extraction
     trainer: Any  # tagloop.training.fit.TopTrainer: its traced train step survives between jobs
+
+    def probe_outputs(self) -> np.ndarray:
+        """The model's outputs on the probe images, through the top alone (the backbone is frozen)."""
+        return self.trainer.predict(self.backbone.probe_features)
 
 
 class WarmModels:
@@ -52,11 +54,11 @@ class WarmModels:
         self._key: tuple[str, float] | None = None
         self._loaded: LoadedModel | None = None
 
-    def get(self, model_file: Path, *, backbone: str) -> LoadedModel:
+    def get(self, model_file: Path, *, backbone: str, cache_dir: Path) -> LoadedModel:
         key = (str(model_file), model_file.stat().st_mtime)
         if self._key != key or self._loaded is None:
             self._loaded = None  # free the old model before loading the next
-            self._loaded = _load(model_file, backbone=backbone)
+            self._loaded = _load(model_file, backbone=backbone, cache_dir=cache_dir)
             self._key = key
         return self._loaded
 
@@ -69,14 +71,14 @@ class WarmModels:
         self._key, self._loaded = None, None
 
 
-def _load(model_file: Path, *, backbone: str) -> LoadedModel:
+def _load(model_file: Path, *, backbone: str, cache_dir: Path) -> LoadedModel:
     from tagloop.model.build import load_model, split_model
-    from tagloop.training.features import backbone_id
+    from tagloop.training.features import Backbone
     from tagloop.training.fit import TopTrainer
 
     model = load_model(model_file)
-    features, top = split_model(model)
-    return LoadedModel(model, features, top, backbone_id(features, name=backbone), backbone, TopTrainer(top))
+    _, top = split_model(model)
+    return LoadedModel(model, top, Backbone(model, name=backbone, cache_dir=cache_dir), TopTrainer(top))
 
 
 def run_retrain(
@@ -98,7 +100,11 @@ def run_retrain(
     laps = _Laps()
     parent = store.require_active()
     parent_meta = store.meta(parent)
-    loaded = warm.get(store.path(parent) / MODEL_FILE, backbone=str(parent_meta.get("backbone", "backbone")))
+    loaded = warm.get(
+        store.path(parent) / MODEL_FILE,
+        backbone=str(parent_meta.get("backbone", "backbone")),
+        cache_dir=settings.cache_dir,
+    )
     laps.mark("load")
     image_ids = [image_id for image_id, _ in examples]
     x = _features(settings=settings, loaded=loaded, image_ids=image_ids, progress=progress)
@@ -167,14 +173,18 @@ def _features(
     uploads = UploadStore(settings.uploads_dir)
     progress("features", done=0, total=len(image_ids))
     x, computed = cached_features(
-        cache=FeatureCache(settings.cache_dir, loaded.backbone_id),
-        features_model=loaded.features,
+        cache=FeatureCache(settings.cache_dir, loaded.backbone.id),
+        extract=loaded.backbone,
         keys=image_ids,
         load_image=lambda image_id: load_image_array(uploads.read(image_id)),
         on_progress=lambda done, total: progress("features", done=done, total=total),
     )
     log.info(
-        "features of %d images (%d computed, %d cached)", len(image_ids), computed, len(image_ids) - computed
+        "features of %d images (%d computed by %s, %d cached)",
+        len(image_ids),
+        computed,
+        loaded.backbone.engine,
+        len(image_ids) - computed,
     )
     return x
 
@@ -196,7 +206,7 @@ def _train_and_gate(
     epochs: int | None,
     force: bool,
 ) -> dict[str, Any]:
-    from tagloop.training.fit import FitConfig, fit_top, predict_top
+    from tagloop.training.fit import FitConfig
 
     config = FitConfig(
         epochs=epochs or settings.retrain_epochs,
@@ -207,18 +217,16 @@ def _train_and_gate(
         margin=settings.fit_margin,
     )
     x_eval, y_eval = x[split.evaluate], y[split.evaluate]
-    active_metrics = evaluate(y_eval, predict_top(loaded.top, x_eval))
+    active_metrics = evaluate(y_eval, loaded.trainer.predict(x_eval))
     progress("training", epoch=0, epochs=config.epochs, loss=None)
-    fit = fit_top(
-        loaded.top,
+    fit = loaded.trainer.fit(
         x[split.train],
         y[split.train],
         config=config,
-        trainer=loaded.trainer,
         on_epoch=lambda epoch, total, loss: progress("training", epoch=epoch, epochs=total, loss=loss),
     )
     progress("evaluating", epoch=fit.epochs_run, epochs=config.epochs, loss=fit.final_loss)
-    candidate_metrics = evaluate(y_eval, predict_top(loaded.top, x_eval))
+    candidate_metrics = evaluate(y_eval, loaded.trainer.predict(x_eval))
     decision = decide(
         candidate=candidate_metrics,
         active=active_metrics,
@@ -254,7 +262,7 @@ def _publish(
         "parent": parent,
         "samples": len(split.train),
         "backbone": parent_meta.get("backbone"),
-        "backbone_id": loaded.backbone_id,
+        "backbone_id": loaded.backbone.id,
         "source": "retrain",
         "metrics": outcome["metrics"],
         "loss_curve": [round(v, 6) for v in fit.loss_curve],
@@ -273,8 +281,15 @@ def _publish(
             "evaluated_on": len(split.evaluate),
         },
     }
-    # cache_dir: the backbone's ONNX is converted once and reused, only the head is new.
-    return publish_model(store, loaded.model, meta, activate=outcome["promoted"], cache_dir=cache_dir)
+    # cache_dir: the backbone's ONNX is converted once and reused, only the top is new.
+    return publish_model(
+        store,
+        loaded.model,
+        meta,
+        activate=outcome["promoted"],
+        cache_dir=cache_dir,
+        probe_outputs=loaded.probe_outputs(),
+    )
 
 
 def _result(outcome: dict, *, split: Split) -> dict[str, Any]:

@@ -25,18 +25,21 @@ def publish_model(
     *,
     activate: bool,
     cache_dir: Path | None = None,
+    probe_outputs: np.ndarray | None = None,
 ) -> int:
     """Publish `model` with `meta` (parent, samples, backbone, metrics...); returns the version.
 
     Anything wrong (contract, export, parity) raises before the version becomes visible.
     `cache_dir` (settings.cache_dir): where the converted backbone is cached, so that a
     model split into backbone + top exports only its top (export.export_onnx); without it
-    every publish converts the whole model (seconds).
+    every publish converts the whole model (seconds). `probe_outputs`: the model's outputs
+    on probe_images() when the caller has them (a trainer with a frozen backbone computes
+    them through the top alone); otherwise one Keras forward pass computes them here. They
+    are checked against the contract, then against the ONNX export.
     """
     started = time.perf_counter()
     probes = probe_images()
-    # One Keras forward pass on the whole model serves the contract and the parity check.
-    expected = check_model_contract(model, probes)
+    expected = check_model_contract(model, probes, outputs=probe_outputs)
     meta = dict(meta)  # write() adds the measured parity; the caller's dict stays as it was
 
     def write(folder: Path) -> None:
@@ -50,12 +53,15 @@ def publish_model(
     return version
 
 
-def check_model_contract(model: keras.Model, probes: np.ndarray) -> np.ndarray:
+def check_model_contract(
+    model: keras.Model, probes: np.ndarray, *, outputs: np.ndarray | None = None
+) -> np.ndarray:
     """ModelContractError unless `model` maps (N, 224, 224, 3) to (N, 20) probabilities.
 
-    Returns the model's outputs on `probes`.
+    Returns the model's outputs on `probes` (`outputs` when the caller computed them).
     """
     check_input_shape(model.input_shape)
-    outputs = np.asarray(model(probes, training=False))
+    if outputs is None:
+        outputs = np.asarray(model(probes, training=False))
     check_outputs(outputs, len(probes))
     return outputs

@@ -6,23 +6,85 @@ The backbone is frozen, so an image's features never change for a given backbone
 retrain computes features only for images it has not seen. `backbone_id` names the
 backbone's weights (a hash of them), so a model with another backbone never reads
 features of the wrong one.
+
+Features are computed by ONNX Runtime on the backbone's cached ONNX export (the one
+publishing joins each new top to) when it agrees with Keras on the probe images: about
+5x faster than the Keras backbone on this CPU (20 images: 0.15 s against 0.8 s).
 """
 
 import hashlib
 import io
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from tagloop.contract import probe_images
 from tagloop.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 FEATURE_BATCH = 16
 """Images per backbone call when computing features (memory vs. call overhead)."""
+FEATURE_TOLERANCE = 1e-3
+"""Largest allowed |ONNX - Keras| of a pooled feature on the probes, relative to the
+largest feature (float32 round-off is ~1e-6 of it; a wrong conversion is far above 1e-3)."""
 
 LoadImage = Callable[[str], np.ndarray]
 Progress = Callable[[int, int], None]
+Extract = Callable[[np.ndarray], np.ndarray]
+"""images (N, 224, 224, 3) -> pooled features (N, D)."""
+
+
+class Backbone:
+    """A frozen backbone: its id, its features of the probe images, and a fast way to
+    compute features (ONNX Runtime on its cached export when it has one that agrees with
+    Keras, else Keras). Made once per loaded model; calling it extracts features."""
+
+    def __init__(self, model: keras.Model, *, name: str = "backbone", cache_dir: Path | None = None):
+        from tagloop.model.build import split_model
+        from tagloop.model.export import split_parts
+
+        self.model, _ = split_model(model)
+        self.id = backbone_id(self.model, name=name)
+        self.probe_features = self._keras(probe_images())
+        self._session = None
+        parts = split_parts(model) if cache_dir is not None else None
+        if parts is not None and cache_dir is not None:
+            self._session = self._onnx_session(parts[0], Path(cache_dir))
+
+    @property
+    def engine(self) -> str:
+        return "onnxruntime" if self._session is not None else "keras"
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if self._session is None:
+            return self._keras(images)
+        return self._session.run(None, {self._session.get_inputs()[0].name: images.astype(np.float32)})[0]
+
+    def _keras(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images, training=False))
+
+    def _onnx_session(self, backbone: keras.Model, cache_dir: Path):
+        import onnxruntime as ort
+
+        from tagloop.model.export import backbone_onnx
+
+        try:
+            session = ort.InferenceSession(
+                str(backbone_onnx(backbone, cache_dir)), providers=["CPUExecutionProvider"]
+            )
+            actual = session.run(None, {session.get_inputs()[0].name: probe_images()})[0]
+            scale = max(float(np.max(np.abs(self.probe_features))), 1.0)
+            diff = float(np.max(np.abs(actual - self.probe_features))) / scale
+            if not diff <= FEATURE_TOLERANCE:
+                raise ValueError(f"it differs from Keras by {diff:.3g} of the largest feature")
+        except Exception as exc:  # Keras is the reference: slower, never wrong
+            log.warning("features through Keras: the backbone's ONNX export is not usable (%s)", exc)
+            return None
+        return session
 
 
 def backbone_id(features_model: keras.Model, *, name: str = "backbone") -> str:
@@ -56,7 +118,7 @@ class FeatureCache:
 def cached_features(
     *,
     cache: FeatureCache,
-    features_model: keras.Model,
+    extract: Extract,
     keys: Sequence[str],
     load_image: LoadImage,
     on_progress: Progress | None = None,
@@ -70,7 +132,7 @@ def cached_features(
     for start in range(0, len(missing), FEATURE_BATCH):
         chunk = missing[start : start + FEATURE_BATCH]
         batch = np.stack([load_image(key) for key in chunk])
-        outputs = np.asarray(features_model(batch, training=False))
+        outputs = extract(batch)
         for key, row in zip(chunk, outputs, strict=True):
             cache.put(key, row)
             found[key] = row

@@ -122,21 +122,22 @@ def train_from_voc(
     """
     from tagloop.model.build import load_model, split_model
     from tagloop.model.publish import publish_model
-    from tagloop.training.features import FeatureCache, backbone_id, cached_features
-    from tagloop.training.fit import fit_top, predict_top
+    from tagloop.training.features import Backbone, FeatureCache, cached_features
+    from tagloop.training.fit import TopTrainer
 
     parent = store.require_active()
     parent_meta = store.meta(parent)
     model = load_model(store.path(parent) / "model.h5")
-    features, top = split_model(model)
-    cache = FeatureCache(cache_dir, backbone_id(features, name=str(parent_meta.get("backbone", "backbone"))))
+    _, top = split_model(model)
+    backbone = Backbone(model, name=str(parent_meta.get("backbone", "backbone")), cache_dir=cache_dir)
+    cache = FeatureCache(cache_dir, backbone.id)
 
     def feats(data: LabelledImages) -> np.ndarray:
         keys = [file_key(p) for p in data.paths]
         by_key = dict(zip(keys, data.paths, strict=True))
         x, _ = cached_features(
             cache=cache,
-            features_model=features,
+            extract=backbone,
             keys=keys,
             load_image=lambda k: load_image_array(by_key[k].read_bytes()),
             on_progress=on_features,
@@ -144,9 +145,10 @@ def train_from_voc(
         return x
 
     x_train, x_test = feats(train), feats(test)
-    active = evaluate(test.y, predict_top(top, x_test))
-    fit = fit_top(top, x_train, train.y, config=config, on_epoch=on_epoch)
-    candidate = evaluate(test.y, predict_top(top, x_test))
+    trainer = TopTrainer(top)
+    active = evaluate(test.y, trainer.predict(x_test))
+    fit = trainer.fit(x_train, train.y, config=config, on_epoch=on_epoch)
+    candidate = evaluate(test.y, trainer.predict(x_test))
     better = (candidate["mAP"] or 0.0) >= (active["mAP"] or 0.0)
     promoted = better if activate is None else activate
     meta = {
@@ -161,7 +163,14 @@ def train_from_voc(
         f"on {len(test.paths)} test images"
         + ("" if activate is None else " (activation chosen on the command line)"),
     }
-    version = publish_model(store, model, meta, activate=promoted, cache_dir=cache_dir)
+    version = publish_model(
+        store,
+        model,
+        meta,
+        activate=promoted,
+        cache_dir=cache_dir,
+        probe_outputs=trainer.predict(backbone.probe_features),
+    )
     return {
         "version": version,
         "parent": parent,
