@@ -77,7 +77,7 @@ def retrain_until_served(client: httpx.Client, probe: bytes) -> dict:
         "stopped",
         "canceled",
     ):
-        time.sleep(0.05)
+        time.sleep(0.1)
     job_done = time.monotonic() - started
     if job["status"] != "finished":
         raise SystemExit(f"retrain {job['status']}: {job['error']}")
@@ -90,7 +90,7 @@ def retrain_until_served(client: httpx.Client, probe: bytes) -> dict:
             ]
             != result["version"]
         ):
-            time.sleep(0.05)
+            time.sleep(0.1)
         served = time.monotonic() - started
     return {"job": job_done, "served": served, "result": result, "progress": job["progress"]}
 

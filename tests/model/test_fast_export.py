@@ -23,7 +23,7 @@ from tagloop.model.export import (
     split_parts,
     template_key,
 )
-from tagloop.model.publish import MODEL_FILE, ONNX_FILE, publish_model
+from tagloop.model.publish import MODEL_FILE, ONNX_FILE, TopOnly, publish_model
 from tagloop.store import ModelStore
 
 
@@ -44,11 +44,16 @@ def store(tmp_path_factory) -> ModelStore:
 
 
 @pytest.fixture(scope="module")
-def retrained(model, tmp_path_factory) -> keras.Model:
+def v1_h5(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("v1") / MODEL_FILE
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def retrained(v1_h5) -> keras.Model:
     """A v2 as the trainer has it: v1 reloaded from its .h5, head weights changed."""
-    folder = tmp_path_factory.mktemp("v1")
-    model.save(folder / MODEL_FILE)
-    loaded = load_model(folder / MODEL_FILE)
+    loaded = load_model(v1_h5)
     _, top = split_model(loaded)
     rng = np.random.default_rng(7)
     logits = top.get_layer("head_logits")
@@ -257,6 +262,52 @@ def test_wrong_template_falls_back_to_full_export(retrained, export_cache, tmp_p
     assert export_method(tmp_path / ONNX_FILE) == "full"
     assert not path.exists()
     assert not _template_path(cache, retrained).exists()  # made from the wrong backbone: gone too
+
+
+def _assert_same_weights(saved: keras.Model, expected: keras.Model) -> None:
+    assert [w.path for w in saved.weights] == [w.path for w in expected.weights]
+    for w1, w2 in zip(saved.weights, expected.weights, strict=True):
+        assert np.array_equal(np.asarray(w1), np.asarray(w2)), w1.path
+
+
+def test_top_only_publish_rewrites_the_top_in_a_copy(retrained, v1_h5, model, store, probes, export_cache):
+    parent_bytes = v1_h5.read_bytes()
+    top_only = TopOnly(v1_h5, np.asarray(retrained(probes, training=False)))
+    version = publish_model(store, retrained, {}, activate=False, cache_dir=export_cache, top_only=top_only)
+    saved = load_model(store.path(version) / MODEL_FILE)
+    _assert_same_weights(saved, retrained)
+    assert not np.array_equal(
+        np.asarray(saved.get_layer("top").get_layer("head_logits").kernel),
+        np.asarray(model.get_layer("top").get_layer("head_logits").kernel),
+    )
+    assert v1_h5.read_bytes() == parent_bytes  # the parent's file is untouched
+
+
+def test_top_only_publish_of_another_layout_saves_the_whole_model(retrained, store, probes, tmp_path, caplog):
+    other = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D()])
+    other.save(tmp_path / "other.h5")
+    top_only = TopOnly(tmp_path / "other.h5", np.asarray(retrained(probes, training=False)))
+    version = publish_model(store, retrained, {}, activate=False, top_only=top_only)
+    assert "saving the whole model" in caplog.text
+    _assert_same_weights(load_model(store.path(version) / MODEL_FILE), retrained)
+
+
+@pytest.mark.parametrize("fill", [2.0, 0.5])
+def test_top_only_probe_outputs_are_checked(fill, retrained, v1_h5, store, probes, export_cache, tmp_path):
+    # Not probabilities: the contract refuses them. Probabilities, but not this model's: the
+    # ONNX export cannot match them, and nothing is published either.
+    import shutil
+
+    from tagloop.errors import ModelContractError
+    from tagloop.model.export import ExportMismatchError
+
+    cache = tmp_path / "cache"  # a failed parity check clears the cache: a copy of it
+    shutil.copytree(export_cache, cache)
+    before = store.version_numbers()
+    wrong = TopOnly(v1_h5, np.full((len(probes), 20), fill, np.float32))
+    with pytest.raises(ModelContractError if fill > 1 else ExportMismatchError):
+        publish_model(store, retrained, {}, activate=False, cache_dir=cache, top_only=wrong)
+    assert store.version_numbers() == before
 
 
 @pytest.mark.parametrize("kind", ["functional", "sequential"])

@@ -255,7 +255,7 @@ def _publish(
     split: Split,
     cache_dir: Path,
 ) -> int:
-    from tagloop.model.publish import publish_model
+    from tagloop.model.publish import MODEL_FILE, TopOnly, publish_model
 
     fit, config = outcome["fit"], outcome["config"]
     meta = {
@@ -288,7 +288,7 @@ def _publish(
         meta,
         activate=outcome["promoted"],
         cache_dir=cache_dir,
-        probe_outputs=loaded.probe_outputs(),
+        top_only=TopOnly(store.path(parent) / MODEL_FILE, loaded.probe_outputs()),
     )
 
 

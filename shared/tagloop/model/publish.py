@@ -1,7 +1,9 @@
 """Publishing a Keras model as a store version: contract check, .h5, ONNX, parity check."""
 
 import logging
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +11,27 @@ import keras
 import numpy as np
 
 from tagloop.contract import check_input_shape, check_outputs, probe_images
-from tagloop.model.export import export_checked
+from tagloop.model.export import export_checked, split_parts
 from tagloop.store import ModelStore
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.h5"
 ONNX_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class TopOnly:
+    """What a caller that trained only the model's top (its backbone frozen) already has.
+
+    loaded_from: the .h5 the model was loaded from; the new .h5 is a copy of it with the
+        top's weights rewritten (milliseconds, where saving the whole model takes ~0.25 s).
+    probe_outputs: the model's outputs on probe_images(), computed through the top alone
+        from the backbone's features of the probes (no Keras pass over the backbone).
+    """
+
+    loaded_from: Path
+    probe_outputs: np.ndarray
 
 
 def publish_model(
@@ -25,25 +41,24 @@ def publish_model(
     *,
     activate: bool,
     cache_dir: Path | None = None,
-    probe_outputs: np.ndarray | None = None,
+    top_only: TopOnly | None = None,
 ) -> int:
     """Publish `model` with `meta` (parent, samples, backbone, metrics...); returns the version.
 
     Anything wrong (contract, export, parity) raises before the version becomes visible.
     `cache_dir` (settings.cache_dir): where the converted backbone is cached, so that a
     model split into backbone + top exports only its top (export.export_onnx); without it
-    every publish converts the whole model (seconds). `probe_outputs`: the model's outputs
-    on probe_images() when the caller has them (a trainer with a frozen backbone computes
-    them through the top alone); otherwise one Keras forward pass computes them here. They
-    are checked against the contract, then against the ONNX export.
+    every publish converts the whole model (seconds). `top_only`: see TopOnly; the probe
+    outputs are checked against the contract, then against the ONNX export, either way.
     """
     started = time.perf_counter()
     probes = probe_images()
-    expected = check_model_contract(model, probes, outputs=probe_outputs)
+    expected = check_model_contract(model, probes, outputs=top_only.probe_outputs if top_only else None)
     meta = dict(meta)  # write() adds the measured parity; the caller's dict stays as it was
 
     def write(folder: Path) -> None:
-        model.save(folder / MODEL_FILE)
+        if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
+            model.save(folder / MODEL_FILE)
         meta["onnx_max_abs_diff"] = export_checked(
             model, folder / ONNX_FILE, probes, cache_dir=cache_dir, expected=expected
         )
@@ -65,3 +80,37 @@ def check_model_contract(
         outputs = np.asarray(model(probes, training=False))
     check_outputs(outputs, len(probes))
     return outputs
+
+
+def _rewrite_top(model: keras.Model, loaded_from: Path, path: Path) -> bool:
+    """Write `path` as a copy of `loaded_from` holding the top's current weights.
+
+    False (and nothing written) unless the file has the layout Keras' .h5 saving gives
+    this model's top: a group named after it listing exactly its weights, trainable ones
+    first, of the same shapes and types.
+    """
+    import h5py
+
+    parts = split_parts(model)
+    if parts is None:
+        return False
+    top = parts[1]
+    weights = top.trainable_weights + top.non_trainable_weights
+    shutil.copyfile(loaded_from, path)
+    try:
+        with h5py.File(path, "r+") as f:
+            group = f["model_weights"][top.name]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
+            if names != [w.path for w in weights]:
+                raise ValueError(f"the file's top has weights {names}")
+            for name, weight in zip(names, weights, strict=True):
+                value = keras.ops.convert_to_numpy(weight)
+                dataset = group[name]
+                if dataset.shape != value.shape or dataset.dtype != value.dtype:
+                    raise ValueError(f"{name} is {dataset.dtype}{dataset.shape} in the file")
+                dataset[...] = value
+    except (KeyError, ValueError, OSError) as exc:
+        log.warning("saving the whole model: %s cannot be reused (%s)", loaded_from.name, exc)
+        path.unlink(missing_ok=True)
+        return False
+    return True

@@ -72,9 +72,14 @@ class Backbone:
 
         from tagloop.model.export import backbone_onnx
 
+        options = ort.SessionOptions()
+        # No spin-waiting threads after a batch: TensorFlow's training runs next, on the same cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
-                str(backbone_onnx(backbone, cache_dir)), providers=["CPUExecutionProvider"]
+                str(backbone_onnx(backbone, cache_dir)),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
             actual = session.run(None, {session.get_inputs()[0].name: probe_images()})[0]
             scale = max(float(np.max(np.abs(self.probe_features))), 1.0)

@@ -121,13 +121,13 @@ def train_from_voc(
     activate=None promotes when the candidate's mAP on `test` is not below the active one's.
     """
     from tagloop.model.build import load_model, split_model
-    from tagloop.model.publish import publish_model
+    from tagloop.model.publish import MODEL_FILE, TopOnly, publish_model
     from tagloop.training.features import Backbone, FeatureCache, cached_features
     from tagloop.training.fit import TopTrainer
 
     parent = store.require_active()
     parent_meta = store.meta(parent)
-    model = load_model(store.path(parent) / "model.h5")
+    model = load_model(store.path(parent) / MODEL_FILE)
     _, top = split_model(model)
     backbone = Backbone(model, name=str(parent_meta.get("backbone", "backbone")), cache_dir=cache_dir)
     cache = FeatureCache(cache_dir, backbone.id)
@@ -169,7 +169,7 @@ def train_from_voc(
         meta,
         activate=promoted,
         cache_dir=cache_dir,
-        probe_outputs=trainer.predict(backbone.probe_features),
+        top_only=TopOnly(store.path(parent) / MODEL_FILE, trainer.predict(backbone.probe_features)),
     )
     return {
         "version": version,
