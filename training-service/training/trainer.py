@@ -288,7 +288,7 @@ def _publish(
         meta,
         activate=outcome["promoted"],
         cache_dir=cache_dir,
-        top_only=TopOnly(store.path(parent) / MODEL_FILE, loaded.probe_outputs()),
+        top_only=TopOnly(store.path(parent) / MODEL_FILE, loaded.probe_outputs(), loaded.backbone.key),
     )
 
 

@@ -63,18 +63,21 @@ class ExportMismatchError(ExportError):
     """The ONNX export's outputs differ from the Keras model's beyond the tolerance."""
 
 
-def export_onnx(model: keras.Model, path: Path, *, cache_dir: Path | None = None) -> str:
+def export_onnx(
+    model: keras.Model, path: Path, *, cache_dir: Path | None = None, key: str | None = None
+) -> str:
     """Write `model` as ONNX with one input "image" of shape (batch, 224, 224, 3).
 
     With `cache_dir`, a model split into "backbone" and "top" sub-models is exported from
     the cached template or as cached backbone + freshly converted top (see the module);
     any other model, or any failure of that path, goes through the plain whole-model
-    conversion. Returns the method used: "full" or "backbone+top".
+    conversion. Returns the method used: "full" or "backbone+top". `key`: backbone_key()
+    of the model's backbone when the caller has it (hashing the backbone takes ~0.1 s).
     """
     parts = split_parts(model) if cache_dir is not None else None
     if parts is not None and cache_dir is not None:
         try:
-            _export_merged(*parts, path, cache_dir=Path(cache_dir))
+            _export_merged(*parts, path, cache_dir=Path(cache_dir), key=key or backbone_key(parts[0]))
             return "backbone+top"
         except Exception:  # the plain conversion is the known-good way: never fail for speed
             log.warning("backbone+top ONNX export failed; converting the whole model", exc_info=True)
@@ -89,6 +92,7 @@ def export_checked(
     *,
     cache_dir: Path | None = None,
     expected: np.ndarray | None = None,
+    key: str | None = None,
 ) -> float:
     """export_onnx, then check_onnx_parity on `probes`; returns the max abs difference.
 
@@ -96,7 +100,7 @@ def export_checked(
     backbone+top export that fails the parity check is thrown away with its cached
     backbone and redone by the plain conversion, which must pass the check in turn.
     """
-    method = export_onnx(model, path, cache_dir=cache_dir)
+    method = export_onnx(model, path, cache_dir=cache_dir, key=key)
     try:
         return check_onnx_parity(model, path, probes, expected=expected)
     except ExportMismatchError:
@@ -105,7 +109,7 @@ def export_checked(
         log.warning("backbone+top ONNX export failed the parity check; converting the whole model")
         parts = split_parts(model)
         if parts is not None and cache_dir is not None:
-            key = backbone_key(parts[0])
+            key = key or backbone_key(parts[0])
             cached_backbone_path(cache_dir, key).unlink(missing_ok=True)
             cached_template_path(cache_dir, template_key(key, parts[1])).unlink(missing_ok=True)
         _export_full(model, path)
@@ -167,8 +171,7 @@ def split_parts(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
     return backbone, top
 
 
-def _export_merged(backbone: keras.Model, top: keras.Model, path: Path, *, cache_dir: Path) -> None:
-    key = backbone_key(backbone)
+def _export_merged(backbone: keras.Model, top: keras.Model, path: Path, *, cache_dir: Path, key: str) -> None:
     template = cached_template_path(cache_dir, template_key(key, top))
     merged = _from_template(template, top)
     if merged is None:
@@ -320,9 +323,10 @@ def cached_backbone_path(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / BACKBONE_CACHE_DIR / f"backbone-{key}.onnx"
 
 
-def backbone_onnx(backbone: keras.Model, cache_dir: Path) -> Path:
-    """The backbone's cached ONNX export, converted now if it is not cached yet."""
-    path = cached_backbone_path(cache_dir, backbone_key(backbone))
+def backbone_onnx(backbone: keras.Model, cache_dir: Path, *, key: str) -> Path:
+    """The backbone's cached ONNX export (`key`: its backbone_key), converted now if it is
+    not cached yet."""
+    path = cached_backbone_path(cache_dir, key)
     _cached_backbone(backbone, path)
     return path
 

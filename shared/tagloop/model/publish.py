@@ -28,10 +28,12 @@ class TopOnly:
         top's weights rewritten (milliseconds, where saving the whole model takes ~0.25 s).
     probe_outputs: the model's outputs on probe_images(), computed through the top alone
         from the backbone's features of the probes (no Keras pass over the backbone).
+    backbone_key: export.backbone_key() of the backbone, computed when it was loaded.
     """
 
     loaded_from: Path
     probe_outputs: np.ndarray
+    backbone_key: str | None = None
 
 
 def publish_model(
@@ -60,7 +62,12 @@ def publish_model(
         if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
             model.save(folder / MODEL_FILE)
         meta["onnx_max_abs_diff"] = export_checked(
-            model, folder / ONNX_FILE, probes, cache_dir=cache_dir, expected=expected
+            model,
+            folder / ONNX_FILE,
+            probes,
+            cache_dir=cache_dir,
+            expected=expected,
+            key=top_only.backbone_key if top_only else None,
         )
 
     version = store.publish(write, meta, activate=activate)

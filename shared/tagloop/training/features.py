@@ -45,15 +45,17 @@ class Backbone:
 
     def __init__(self, model: keras.Model, *, name: str = "backbone", cache_dir: Path | None = None):
         from tagloop.model.build import split_model
-        from tagloop.model.export import split_parts
+        from tagloop.model.export import backbone_key, split_parts
 
         self.model, _ = split_model(model)
         self.id = backbone_id(self.model, name=name)
         self.probe_features = self._keras(probe_images())
         self._session = None
-        parts = split_parts(model) if cache_dir is not None else None
-        if parts is not None and cache_dir is not None:
-            self._session = self._onnx_session(parts[0], Path(cache_dir))
+        parts = split_parts(model)
+        self.key = backbone_key(parts[0]) if parts is not None else None
+        """backbone_key() of a tagloop backbone (its ONNX cache key); None for other models."""
+        if parts is not None and self.key is not None and cache_dir is not None:
+            self._session = self._onnx_session(parts[0], Path(cache_dir), self.key)
 
     @property
     def engine(self) -> str:
@@ -67,7 +69,7 @@ class Backbone:
     def _keras(self, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(images, training=False))
 
-    def _onnx_session(self, backbone: keras.Model, cache_dir: Path):
+    def _onnx_session(self, backbone: keras.Model, cache_dir: Path, key: str):
         import onnxruntime as ort
 
         from tagloop.model.export import backbone_onnx
@@ -77,7 +79,7 @@ class Backbone:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
-                str(backbone_onnx(backbone, cache_dir)),
+                str(backbone_onnx(backbone, cache_dir, key=key)),
                 sess_options=options,
                 providers=["CPUExecutionProvider"],
             )

@@ -169,7 +169,9 @@ def train_from_voc(
         meta,
         activate=promoted,
         cache_dir=cache_dir,
-        top_only=TopOnly(store.path(parent) / MODEL_FILE, trainer.predict(backbone.probe_features)),
+        top_only=TopOnly(
+            store.path(parent) / MODEL_FILE, trainer.predict(backbone.probe_features), backbone.key
+        ),
     )
     return {
         "version": version,
