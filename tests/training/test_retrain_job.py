@@ -161,3 +161,27 @@ def test_cancelled_running_job_publishes_nothing(settings: Settings):
     assert job["status"] in ("failed", "stopped")
     assert job["error"] == "cancelled while running; no version was published"
     assert ModelStore(settings.models_dir, settings.model_name).version_numbers() == [1]
+
+
+def test_retrain_of_an_imported_seed_style_model(settings: Settings, tmp_path: Path):
+    # No "backbone"/"top" sub-models: features by Keras, the whole model saved and converted,
+    # and the .h5 (what the next retrain starts from) holds what is served.
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
+    from cli_testkit import make_seed_h5
+
+    images = image_bytes(4)
+    wanted = [["dog"], ["cat"], ["dog"], ["cat"]]
+    with TestClient(create_app(settings)) as client:
+        with open(make_seed_h5(tmp_path / "seed.h5"), "rb") as f:
+            imported = client.post("/models/import", files={"file": ("seed.h5", f)}).json()["version"]
+        assert client.post(f"/models/{imported}/activate").json()["active"] == imported
+        correct(client, store_images(settings.uploads_dir, images), wanted)
+        result = retrain(client, settings, force=True)["result"]
+    assert result["parent_version"] == imported and result["promoted"] is True
+    served = serve(settings, result["version"], images)
+    assert np.max(np.abs(keras_outputs(settings, result["version"], images) - served)) <= 1e-4
+    # Its 8 random conv features hardly tell photos apart, so labels need not fit; but it trained.
+    assert result["loss_curve"][-1] < result["loss_curve"][0]
+    assert np.max(np.abs(served - serve(settings, imported, images))) > 1e-3
