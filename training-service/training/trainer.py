@@ -8,9 +8,8 @@ never loads it.
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tagloop.errors import TagloopError
@@ -21,6 +20,9 @@ from tagloop.uploads import UploadStore
 from training.config import Settings
 from training.gate import Split, decide, split_examples
 
+if TYPE_CHECKING:  # the API process imports this module and must not load TensorFlow
+    from tagloop.training.loaded import LoadedModel
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[..., None]
@@ -29,18 +31,6 @@ Progress = Callable[..., None]
 
 class NoCorrectionsError(TagloopError):
     """There is nothing to train on (422 at the API; the job fails with this message)."""
-
-
-@dataclass
-class LoadedModel:
-    model: Any
-    top: Any
-    backbone: Any  # tagloop.training.features.Backbone: id, probe features, fast extraction
-    trainer: Any  # tagloop.training.fit.TopTrainer: its traced train step survives between jobs
-
-    def probe_outputs(self) -> np.ndarray:
-        """The model's outputs on the probe images, through the top alone (the backbone is frozen)."""
-        return self.trainer.predict(self.backbone.probe_features)
 
 
 class WarmModels:
@@ -54,31 +44,23 @@ class WarmModels:
         self._key: tuple[str, float] | None = None
         self._loaded: LoadedModel | None = None
 
-    def get(self, model_file: Path, *, backbone: str, cache_dir: Path) -> LoadedModel:
+    def get(self, model_file: Path, *, backbone: str, cache_dir: Path) -> "LoadedModel":
+        from tagloop.training.loaded import LoadedModel
+
         key = (str(model_file), model_file.stat().st_mtime)
         if self._key != key or self._loaded is None:
             self._loaded = None  # free the old model before loading the next
-            self._loaded = _load(model_file, backbone=backbone, cache_dir=cache_dir)
+            self._loaded = LoadedModel.load(model_file, backbone=backbone, cache_dir=cache_dir)
             self._key = key
         return self._loaded
 
-    def adopt(self, model_file: Path, loaded: LoadedModel) -> None:
+    def adopt(self, model_file: Path, loaded: "LoadedModel") -> None:
         """The in-memory model *is* the version just published at `model_file`."""
         self._key = (str(model_file), model_file.stat().st_mtime)
         self._loaded = loaded
 
     def forget(self) -> None:
         self._key, self._loaded = None, None
-
-
-def _load(model_file: Path, *, backbone: str, cache_dir: Path) -> LoadedModel:
-    from tagloop.model.build import load_model, split_model
-    from tagloop.training.features import Backbone
-    from tagloop.training.fit import TopTrainer
-
-    model = load_model(model_file)
-    _, top = split_model(model)
-    return LoadedModel(model, top, Backbone(model, name=backbone, cache_dir=cache_dir), TopTrainer(top))
 
 
 def run_retrain(
@@ -165,7 +147,7 @@ class _Laps:
 
 
 def _features(
-    *, settings: Settings, loaded: LoadedModel, image_ids: list[str], progress: Progress
+    *, settings: Settings, loaded: "LoadedModel", image_ids: list[str], progress: Progress
 ) -> np.ndarray:
     from tagloop.images import load_image_array
     from tagloop.training.features import FeatureCache, cached_features
@@ -198,7 +180,7 @@ def _labels(label_sets: list[list[str]]) -> np.ndarray:
 def _train_and_gate(
     *,
     settings: Settings,
-    loaded: LoadedModel,
+    loaded: "LoadedModel",
     x: np.ndarray,
     y: np.ndarray,
     split: Split,
@@ -248,14 +230,14 @@ def _train_and_gate(
 def _publish(
     *,
     store: ModelStore,
-    loaded: LoadedModel,
+    loaded: "LoadedModel",
     parent: int,
     parent_meta: dict,
     outcome: dict,
     split: Split,
     cache_dir: Path,
 ) -> int:
-    from tagloop.model.publish import MODEL_FILE, TopOnly, publish_model
+    from tagloop.model.publish import MODEL_FILE, publish_model
 
     fit, config = outcome["fit"], outcome["config"]
     meta = {
@@ -288,7 +270,7 @@ def _publish(
         meta,
         activate=outcome["promoted"],
         cache_dir=cache_dir,
-        top_only=TopOnly(store.path(parent) / MODEL_FILE, loaded.probe_outputs(), loaded.backbone.key),
+        top_only=loaded.top_only(store.path(parent) / MODEL_FILE),
     )
 
 

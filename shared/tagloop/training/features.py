@@ -50,12 +50,13 @@ class Backbone:
         self.model, _ = split_model(model)
         self.id = backbone_id(self.model, name=name)
         self.probe_features = self._keras(probe_images())
-        self._session = None
-        parts = split_parts(model)
-        self.key = backbone_key(parts[0]) if parts is not None else None
+        self.key: str | None = None
         """backbone_key() of a tagloop backbone (its ONNX cache key); None for other models."""
-        if parts is not None and self.key is not None and cache_dir is not None:
-            self._session = self._onnx_session(parts[0], Path(cache_dir), self.key)
+        self._session = None
+        if (parts := split_parts(model)) is not None:
+            self.key = backbone_key(parts[0])
+            if cache_dir is not None:
+                self._session = self._onnx_session(parts[0], Path(cache_dir), self.key)
 
     @property
     def engine(self) -> str:

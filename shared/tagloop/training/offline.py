@@ -120,24 +120,24 @@ def train_from_voc(
 
     activate=None promotes when the candidate's mAP on `test` is not below the active one's.
     """
-    from tagloop.model.build import load_model, split_model
-    from tagloop.model.publish import MODEL_FILE, TopOnly, publish_model
-    from tagloop.training.features import Backbone, FeatureCache, cached_features
-    from tagloop.training.fit import TopTrainer
+    from tagloop.model.publish import MODEL_FILE, publish_model
+    from tagloop.training.features import FeatureCache, cached_features
+    from tagloop.training.loaded import LoadedModel
 
     parent = store.require_active()
     parent_meta = store.meta(parent)
-    model = load_model(store.path(parent) / MODEL_FILE)
-    _, top = split_model(model)
-    backbone = Backbone(model, name=str(parent_meta.get("backbone", "backbone")), cache_dir=cache_dir)
-    cache = FeatureCache(cache_dir, backbone.id)
+    parent_file = store.path(parent) / MODEL_FILE
+    loaded = LoadedModel.load(
+        parent_file, backbone=str(parent_meta.get("backbone", "backbone")), cache_dir=cache_dir
+    )
+    cache = FeatureCache(cache_dir, loaded.backbone.id)
 
     def feats(data: LabelledImages) -> np.ndarray:
         keys = [file_key(p) for p in data.paths]
         by_key = dict(zip(keys, data.paths, strict=True))
         x, _ = cached_features(
             cache=cache,
-            extract=backbone,
+            extract=loaded.backbone,
             keys=keys,
             load_image=lambda k: load_image_array(by_key[k].read_bytes()),
             on_progress=on_features,
@@ -145,10 +145,9 @@ def train_from_voc(
         return x
 
     x_train, x_test = feats(train), feats(test)
-    trainer = TopTrainer(top)
-    active = evaluate(test.y, trainer.predict(x_test))
-    fit = trainer.fit(x_train, train.y, config=config, on_epoch=on_epoch)
-    candidate = evaluate(test.y, trainer.predict(x_test))
+    active = evaluate(test.y, loaded.trainer.predict(x_test))
+    fit = loaded.trainer.fit(x_train, train.y, config=config, on_epoch=on_epoch)
+    candidate = evaluate(test.y, loaded.trainer.predict(x_test))
     better = (candidate["mAP"] or 0.0) >= (active["mAP"] or 0.0)
     promoted = better if activate is None else activate
     meta = {
@@ -165,13 +164,11 @@ def train_from_voc(
     }
     version = publish_model(
         store,
-        model,
+        loaded.model,
         meta,
         activate=promoted,
         cache_dir=cache_dir,
-        top_only=TopOnly(
-            store.path(parent) / MODEL_FILE, trainer.predict(backbone.probe_features), backbone.key
-        ),
+        top_only=loaded.top_only(parent_file),
     )
     return {
         "version": version,
