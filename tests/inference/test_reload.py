@@ -1,30 +1,19 @@
 """Hot reload in-process: pub/sub, the pointer watch, broken versions, the swap itself."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from inference.main import create_app
-from inference_testkit import MODEL_NAME, make_settings, png_bytes, publish_copy, publish_tiny
-from stack import free_port
+from inference_api.main import create_app
+from support.images import png_bytes
+from support.inference import MODEL_NAME, make_settings, publish_copy, publish_tiny, served_version
+from support.stack import free_port
+from support.waiting import wait_until
 from tagloop.store import ModelStore, redis_announcer
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
-def served_version(client: TestClient) -> int:
-    reply = client.post("/predict", files={"file": ("a.png", png_bytes(), "image/png")})
-    assert reply.status_code == 200, reply.text
-    return reply.json()["model_version"]
 
 
 @pytest.fixture
@@ -42,10 +31,10 @@ def test_reload_follows_a_pubsub_announcement(
         models_dir=tiny_models_dir, data_dir=tmp_path, redis_url=redis_url, reload_poll_s=60
     )
     with TestClient(create_app(settings)) as client:
-        wait_for(lambda: client.get("/health").json()["redis"])
+        wait_until(lambda: client.get("/health").json()["redis"], timeout=5)
         time.sleep(0.2)  # the subscription is registered just after the flag is set
         version = publish_tiny(announcing_store, bias=1.0)
-        wait_for(lambda: client.get("/health").json()["model_version"] == version, timeout=3)
+        wait_until(lambda: client.get("/health").json()["model_version"] == version, timeout=3)
         assert served_version(client) == version
 
 
@@ -57,10 +46,10 @@ def test_reload_watches_the_pointer_when_redis_is_away(tiny_models_dir: Path, tm
         store = ModelStore(tiny_models_dir, MODEL_NAME)
         version = publish_tiny(store, bias=-1.0, activate=False)
         store.activate(version)
-        wait_for(lambda: client.get("/health").json()["model_version"] == version)
+        wait_until(lambda: client.get("/health").json()["model_version"] == version, timeout=5)
         assert served_version(client) == version
         store.activate(1)  # rollback is an activation too
-        wait_for(lambda: served_version(client) == 1)
+        wait_until(lambda: served_version(client) == 1, timeout=5)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +64,7 @@ def test_reload_refuses_a_version_failing_its_checks(
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
     bad = publish_tiny(store, **breakage)
-    wait_for(lambda: tiny_client.get("/health").json()["model_error"] is not None)
+    wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     health = tiny_client.get("/health").json()
     assert health["status"] == "ok" and health["model_version"] == 1
     assert health["model_error"].startswith(f"version {bad} failed")
@@ -83,7 +72,7 @@ def test_reload_refuses_a_version_failing_its_checks(
     assert served_version(tiny_client) == 1
     assert "tagloop_inference_failed_reloads_total 1.0" in tiny_client.get("/metrics").text
     good = publish_tiny(store, bias=0.5)
-    wait_for(lambda: tiny_client.get("/health").json()["model_version"] == good)
+    wait_until(lambda: tiny_client.get("/health").json()["model_version"] == good, timeout=5)
     assert tiny_client.get("/health").json()["model_error"] is None
 
 
@@ -92,7 +81,7 @@ def test_reload_refuses_a_truncated_onnx_and_does_not_retry_it(
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
     bad = publish_copy(store, store.path(1), truncate_onnx=True)
-    wait_for(lambda: tiny_client.get("/health").json()["model_error"] is not None)
+    wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     assert f"version {bad} failed to load" in tiny_client.get("/health").json()["model_error"]
     time.sleep(0.6)  # three more pointer polls
     assert "tagloop_inference_failed_reloads_total 1.0" in tiny_client.get("/metrics").text
@@ -104,9 +93,9 @@ def test_reload_error_clears_when_the_pointer_returns_to_the_live_version(
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
     publish_tiny(store, nan=True)
-    wait_for(lambda: tiny_client.get("/health").json()["model_error"] is not None)
+    wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     store.activate(1)
-    wait_for(lambda: tiny_client.get("/health").json()["model_error"] is None)
+    wait_until(lambda: tiny_client.get("/health").json()["model_error"] is None, timeout=5)
     assert served_version(tiny_client) == 1
 
 
@@ -116,7 +105,7 @@ def test_reload_keeps_a_request_on_the_model_it_started_with(
     slot = tiny_client.app.state.predictor.slot  # type: ignore[attr-defined]
     held = slot.require()
     version = publish_tiny(ModelStore(tiny_models_dir, MODEL_NAME), bias=2.0)
-    wait_for(lambda: slot.version == version)
+    wait_until(lambda: slot.version == version, timeout=5)
     assert held.version == 1
     assert held.run(np.zeros((1, 224, 224, 3), np.float32)).shape == (1, 20)
 
@@ -128,6 +117,6 @@ def test_reload_releases_the_retired_model_once_requests_are_done(
     assert tiny_client.post("/batch_predict", files=files).status_code == 200  # pins version 1
     version = publish_tiny(ModelStore(tiny_models_dir, MODEL_NAME), bias=1.5)
     # No other request in between: idle runners must not keep the pinned version alive.
-    wait_for(lambda: tiny_client.get("/health").json()["model_version"] == version)
+    wait_until(lambda: tiny_client.get("/health").json()["model_version"] == version, timeout=5)
     reloader = tiny_client.app.state.reloader  # type: ignore[attr-defined]
-    wait_for(lambda: not reloader.retired_in_use(), timeout=2)
+    wait_until(lambda: not reloader.retired_in_use(), timeout=2)

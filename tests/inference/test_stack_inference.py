@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from inference_testkit import MODEL_NAME, publish_copy
 from PIL import Image
 from skimage import data as skdata
-from stack import Stack
+from support.inference import MODEL_NAME, publish_copy
+from support.stack import Stack
+from support.waiting import wait_until
 from tagloop.classes import VOC_CLASSES
 from tagloop.store import ModelStore, redis_announcer
 
@@ -54,13 +55,6 @@ def predict(gateway: httpx.Client, data: bytes, *, filename: str = "x.jpg", **fo
 
 def inference_health(gateway: httpx.Client) -> dict:
     return gateway.get("/health/inference").json()
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 # -- shapes and errors ---------------------------------------------------------------
@@ -199,7 +193,10 @@ def test_reload_under_load_serves_every_request_and_never_a_broken_version(
         last_publish = time.monotonic()
         time.sleep(6.0)
         broken = publish_copy(store, source, truncate_onnx=True)
-        wait_for(lambda: (inference_health(gateway).get("model_error") or "").startswith(f"version {broken}"))
+        wait_until(
+            lambda: (inference_health(gateway).get("model_error") or "").startswith(f"version {broken}"),
+            timeout=10,
+        )
         time.sleep(2.0)
     answers = clients.answers
     assert answers, "no request was answered"
@@ -220,19 +217,19 @@ def test_reload_follows_the_pointer_while_redis_is_down(
 ) -> None:
     source = store.path(store.require_active())
     spare = publish_copy(store, source)
-    wait_for(lambda: inference_health(gateway).get("model_version") == spare)
+    wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
         v for v in store.version_numbers() if v != spare and not store.meta(v).get("truncated_onnx")
     )
     stack.kill("redis")
     try:
-        wait_for(lambda: inference_health(gateway).get("redis") is False)
+        wait_until(lambda: inference_health(gateway).get("redis") is False, timeout=10)
         store.activate(previous)  # its announcement is lost: Redis is down
-        wait_for(lambda: inference_health(gateway).get("model_version") == previous, timeout=5)
+        wait_until(lambda: inference_health(gateway).get("model_version") == previous, timeout=5)
         assert predict(gateway, cat_jpeg).json()["model_version"] == previous
     finally:
         stack.start("redis")
-    wait_for(lambda: inference_health(gateway).get("redis") is True, timeout=20)
+    wait_until(lambda: inference_health(gateway).get("redis") is True, timeout=20)
 
 
 def test_inference_memory_peak_with_two_versions_stays_under_600_mib(stack: Stack) -> None:

@@ -2,15 +2,12 @@
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from stack import REPO
-
-sys.path.insert(0, str(REPO / "gateway"))
 from render import PLACEHOLDER, native_values, render
+from support.stack import REPO
 from tagloop.settings import CommonSettings
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
