@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a real Redis, the version-1 model, the real stack."""
 
 import fcntl
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,18 +18,30 @@ CACHE = REPO / ".cache" / "tests"
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free port; yields its base URL (no database number)."""
+    """A real redis-server on a free port, with a password as every tagloop Redis has;
+    yields its base URL with the password in it (no database number)."""
     port = free_port()
+    password = secrets.token_hex(16)
     workdir = tmp_path_factory.mktemp("redis")
+    (workdir / "auth.conf").write_text(f'requirepass "{password}"\n')
     proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(workdir)],
+        [
+            "redis-server",
+            str(workdir / "auth.conf"),
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while not port_open(port):
         assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}"
+    yield f"redis://:{password}@127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from tagloop.http import install_error_handlers
 from tagloop.images import CorruptImageError, ImageTooLargeError, UnsupportedImageError
+from tagloop.redis_auth import authenticated_url
+from tagloop.request_guard import RequestGuardMiddleware
 from tagloop.uploads import UnknownImageError, UploadStore
 
 from inference_api.api.routes import health, metrics, predict
@@ -45,6 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, ERROR_STATUS)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics_)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        form_paths=("/predict", "/batch_predict"),
+        allowed_origins=settings.allowed_origin_list,
+    )
     return app
 
 
@@ -86,7 +93,7 @@ def _build_reloader(settings: Settings, slot: ModelSlot, metrics_: Metrics) -> M
         store=store_for(settings.models_dir, settings.model_name),
         slot=slot,
         load=load,
-        redis_url=settings.redis_url,
+        redis_url=authenticated_url(settings),
         channel=settings.reload_channel,
         poll_s=settings.reload_poll_s,
         retired_wait_s=settings.retired_wait_s,

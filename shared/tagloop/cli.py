@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from tagloop.errors import TagloopError
+from tagloop.redis_auth import authenticated_url
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore, redis_announcer
 
@@ -29,7 +30,7 @@ def _store(settings: CommonSettings) -> ModelStore:
     """The store, announcing activations on Redis when it is reachable (inference also polls)."""
     from redis import Redis
 
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+    redis = Redis.from_url(authenticated_url(settings), socket_connect_timeout=1, socket_timeout=1)
     return ModelStore(
         settings.models_dir,
         settings.model_name,

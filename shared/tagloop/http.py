@@ -29,6 +29,7 @@ class ErrorBody(BaseModel):
 
     success: Literal[False] = False
     error: str
+    code: str | None = None
 
 
 ERROR_MEANINGS = {
@@ -37,7 +38,8 @@ ERROR_MEANINGS = {
     404: "no such thing",
     409: "conflicts with the current state",
     413: "too large",
-    415: "not a supported image type",
+    403: "refused: a cross-site request",
+    415: "not a supported image type, or not JSON",
     422: "invalid input",
     503: "a dependency (model, Redis, database) is not available",
 }
@@ -52,8 +54,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses}
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"success": False, "error": message}, status_code=status, headers=headers)
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"success": False, "error": message}
+    if code:
+        body["code"] = code
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:
@@ -74,8 +81,8 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
             if cls in table:
                 status = table[cls]
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-                return error_response(status, str(exc), headers)
-        return error_response(400, str(exc))
+                return error_response(status, str(exc), headers, getattr(exc, "code", None))
+        return error_response(400, str(exc), code=getattr(exc, "code", None))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

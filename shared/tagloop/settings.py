@@ -38,6 +38,18 @@ class CommonSettings(BaseSettings):
     token_for_all: bool = False
     """With admin_token set, predictions and corrections need the token too."""
 
+    allowed_origins: str = ""
+    """Comma-separated origins (e.g. `https://tagloop.example.org`) whose pages may change
+    state too; tagloop's own page always may. For a reverse proxy that rewrites Host."""
+
+    redis_password: SecretStr | None = None
+    """Redis's password. Unset: read from <data_dir>/redis/password, which the native run's
+    redis generates on its first start (scripts/redis-password)."""
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"

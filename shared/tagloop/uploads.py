@@ -2,7 +2,7 @@
 
     <root>/<ab>/<sha256>          the bytes, exactly as uploaded (ab = first two hex digits)
     <root>/<ab>/<sha256>.json     sidecar: filenames seen (latest last), first_seen, size, format
-    <root>/by-name/<sha256 of the filename>   the image_id last uploaded under that name
+    <root>/by-name/<sha256 of the filename>   the image_ids uploaded under that name, one a line
 
 `image_id` is the sha256 of the bytes, so the same image uploaded twice is stored once.
 A client's filename is metadata only: it is never part of a path (the by-name index is
@@ -26,6 +26,10 @@ from tagloop.images import sniff_format
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
 MAX_FILENAMES = 20
 """How many distinct client filenames a sidecar remembers per image."""
+
+
+MAX_IDS_PER_NAME = 1000
+"""How many different images the by-name index remembers per filename."""
 
 
 class UnknownImageError(TagloopError):
@@ -80,16 +84,25 @@ class UploadStore:
         except FileNotFoundError:
             raise UnknownImageError(f"no uploaded image has id {image_id}") from None
 
-    def find_by_filename(self, name: str) -> str | None:
-        """The image_id most recently uploaded under this client filename, or None."""
+    def ids_by_filename(self, name: str) -> list[str]:
+        """Every stored image_id uploaded under this client filename, oldest first.
+
+        Filenames are not unique (every camera writes IMG_0001.JPG), so a caller decides
+        what several mean; the image_id is the only unambiguous name of an image.
+        """
         clean = clean_filename(name)
         if not clean:
-            return None
+            return []
         try:
-            image_id = self._name_path(clean).read_text().strip()
+            lines = self._name_path(clean).read_text().split()
         except FileNotFoundError:
-            return None
-        return image_id if self.exists(image_id) else None
+            return []
+        return [image_id for image_id in dict.fromkeys(lines) if self.exists(image_id)]
+
+    def find_by_filename(self, name: str) -> str | None:
+        """The image_id most recently uploaded under this client filename, or None."""
+        found = self.ids_by_filename(name)
+        return found[-1] if found else None
 
     def path_of(self, image_id: str) -> Path:
         """Where the bytes live (for readers that want a file, e.g. a static server)."""
@@ -106,11 +119,14 @@ class UploadStore:
         return self._path(image_id).with_suffix(".json")
 
     def _remember_name(self, name: str, image_id: str) -> None:
+        """Called under the store's lock: the read-modify-write of the list cannot race."""
         path = self._name_path(name)
+        known: list[str] = []
         with contextlib.suppress(FileNotFoundError):
-            if path.read_text() == image_id:
-                return
-        write_atomic(path, image_id.encode(), sync=False)
+            known = path.read_text().split()
+        if image_id in known:
+            return
+        write_atomic(path, "\n".join([*known, image_id][-MAX_IDS_PER_NAME:]).encode() + b"\n", sync=False)
 
     def _name_path(self, name: str) -> Path:
         return self.root / "by-name" / hashlib.sha256(name.encode()).hexdigest()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from tagloop.redis_auth import ensure_password
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("redis", "inference", "training", "worker", "gateway")
@@ -56,13 +57,13 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.ports['gateway']}"
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
         self.training_url = f"http://127.0.0.1:{self.ports['training']}"
-        self.redis_url = f"redis://127.0.0.1:{self.ports['redis']}/0"
+        self.redis_address = f"redis://127.0.0.1:{self.ports['redis']}/0"
         self.env = {
             "TAGLOOP_GATEWAY_PORT": str(self.ports["gateway"]),
             "TAGLOOP_INFERENCE_PORT": str(self.ports["inference"]),
             "TAGLOOP_TRAINING_PORT": str(self.ports["training"]),
             "TAGLOOP_REDIS_PORT": str(self.ports["redis"]),
-            "TAGLOOP_REDIS_URL": self.redis_url,
+            "TAGLOOP_REDIS_URL": self.redis_address,
             "TAGLOOP_INFERENCE_URL": self.inference_url,
             "TAGLOOP_MODELS_DIR": str(models_dir),
             "TAGLOOP_DATA_DIR": str(data_dir),
@@ -73,6 +74,12 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
         self.stopped: set[str] = set()
         self.started_pids: list[int] = []
+
+    @property
+    def redis_url(self) -> str:
+        """The stack's Redis with the password its processes generated on first start."""
+        password = ensure_password(self.data_dir)
+        return self.redis_address.replace("redis://", f"redis://:{password}@", 1)
 
     def _process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}

@@ -20,6 +20,12 @@ class MissingImageRefError(TagloopError):
     """A correction names neither an image_id nor a filename (422)."""
 
 
+class AmbiguousFilenameError(TagloopError):
+    """Several different images were uploaded under the filename a correction names (409)."""
+
+    code = "ambiguous_filename"
+
+
 def normalize_labels(labels: Sequence[str]) -> list[str]:
     """Lower-cased, deduplicated, in classes.json order; UnknownLabelsError names the bad ones."""
     wanted = {label.strip().lower() for label in labels}
@@ -41,11 +47,21 @@ def resolve_image(
             raise UnknownImageError(f"no uploaded image has id {image_id}; upload it with /predict first")
         return image_id, filename or _last_filename(uploads, image_id)
     if filename:
-        found = uploads.find_by_filename(filename)
-        if found is None:
-            raise UnknownImageError(f"no uploaded image is named {filename!r}; upload it with /predict first")
-        return found, filename
+        return _only_image_named(uploads, filename), filename
     raise MissingImageRefError("give the image_id (from /predict) or the filename of an uploaded image")
+
+
+def _only_image_named(uploads: UploadStore, filename: str) -> str:
+    """The one upload named `filename`; two different images under one name are ambiguous."""
+    found = uploads.ids_by_filename(filename)
+    if not found:
+        raise UnknownImageError(f"no uploaded image is named {filename!r}; upload it with /predict first")
+    if len(found) > 1:
+        raise AmbiguousFilenameError(
+            f"{len(found)} different images were uploaded as {filename!r}; "
+            "name the one to correct by its image_id (from /predict)"
+        )
+    return found[0]
 
 
 def _last_filename(uploads: UploadStore, image_id: str) -> str | None:
@@ -66,7 +82,7 @@ def save_correction(*, session: Session, uploads: UploadStore, body: CorrectionI
         corrected_labels=labels,
         model_version=body.model_version,
         threshold=body.threshold,
-        predicted=body.predicted,
+        predicted=None if body.predicted is None else [s.model_dump() for s in body.predicted],
     )
     session.add(row)
     session.commit()

@@ -22,6 +22,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from sqlalchemy.orm import Session
 from tagloop.errors import TagloopError
+from tagloop.redis_auth import authenticated_url
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.uploads import UploadStore
 
@@ -66,6 +67,10 @@ class RetrainCanceled(Exception):
     """Raised inside a running retrain when DELETE /jobs/{id} asked it to stop."""
 
 
+SECRETS = {"admin_token", "redis_password"}
+"""Never written into a job (Redis would hold them, masked as '**********'): the worker
+reads its own from the environment."""
+
 QUEUE_DOWN = "the job queue (Redis) is unavailable; retraining is not possible until it is back"
 
 
@@ -73,7 +78,7 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
     """The RQ job: retrain from every latest correction, gate, publish."""
     config = Settings(**settings)
     job = get_current_job()
-    redis = job.connection if job else Redis.from_url(config.redis_url)
+    redis = job.connection if job else Redis.from_url(authenticated_url(config))
     engine = make_engine(config.sqlalchemy_url())
     try:
         with Session(engine) as session:
@@ -160,7 +165,11 @@ def enqueue_retrain(*, queue: Queue, settings: Settings, epochs: int | None, for
 def _enqueue(*, queue: Queue, settings: Settings, job_id: str, epochs: int | None, force: bool) -> Job:
     return queue.enqueue(
         retrain,
-        kwargs={"settings": settings.model_dump(mode="json"), "epochs": epochs, "force": force},
+        kwargs={
+            "settings": settings.model_dump(mode="json", exclude=SECRETS),
+            "epochs": epochs,
+            "force": force,
+        },
         job_id=job_id,
         job_timeout=settings.job_timeout,
         result_ttl=settings.job_result_ttl,
@@ -252,6 +261,8 @@ def cancel_job(*, queue: Queue, settings: Settings, job_id: str) -> dict[str, An
             job.cancel()
         else:
             raise JobNotCancelableError(f"job {job_id} is already {status.value}; there is nothing to cancel")
+        # A retrain asked for from now on is a new job, not this one while it winds down.
+        redis.eval(_COMPARE_AND_DELETE, 1, RETRAIN_KEY, job_id)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         raise QueueUnavailableError(QUEUE_DOWN) from exc
     return job_state(queue=queue, job_id=job_id)

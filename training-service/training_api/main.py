@@ -10,13 +10,15 @@ from rq import Queue
 from tagloop.errors import ModelContractError
 from tagloop.http import install_error_handlers
 from tagloop.images import ImageError
+from tagloop.redis_auth import authenticated_url
+from tagloop.request_guard import RequestGuardMiddleware
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
 
 from training_api.api.routes import corrections, health, images, jobs, models
 from training_api.config import Settings
-from training_api.corrections import MissingImageRefError, UnknownLabelsError
+from training_api.corrections import AmbiguousFilenameError, MissingImageRefError, UnknownLabelsError
 from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
 from training_api.trainer import NoCorrectionsError
@@ -26,9 +28,13 @@ log = logging.getLogger(__name__)
 REDIS_TIMEOUT = 2.0
 """Seconds a Redis call may take before the API answers 503 instead of hanging."""
 
+FORM_PATHS = ("/models/import",)
+"""The one state-changing route that takes multipart; every other one takes JSON only."""
+
 ERROR_STATUS: dict[type[Exception], int] = {
     UnknownLabelsError: 422,
     MissingImageRefError: 422,
+    AmbiguousFilenameError: 409,
     UnknownImageError: 404,
     JobNotFoundError: 404,
     JobNotCancelableError: 409,
@@ -46,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+            authenticated_url(settings), socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
         )
         engine = make_engine(settings.sqlalchemy_url())
         app.state.settings = settings
@@ -67,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
     install_error_handlers(app, ERROR_STATUS)
+    app.add_middleware(
+        RequestGuardMiddleware, form_paths=FORM_PATHS, allowed_origins=settings.allowed_origin_list
+    )
     for module in (corrections, images, jobs, models, health):
         app.include_router(module.router)
     return app

@@ -3,8 +3,20 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
-from tagloop.classes import NUM_CLASSES
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer, field_validator
+from tagloop.classes import NUM_CLASSES, VOC_CLASSES
+
+INT64_MAX = 2**63 - 1
+"""Largest integer the database stores (SQLite INTEGER, PostgreSQL BIGINT); more is a 422."""
+
+
+class LabelScore(BaseModel):
+    """One class's predicted probability, as the UI saw it when the correction was made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(max_length=32)
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
 class CorrectionIn(BaseModel):
@@ -17,9 +29,34 @@ class CorrectionIn(BaseModel):
         default=None, max_length=255, description="a stored upload's client filename"
     )
     corrected_labels: list[str] = Field(max_length=NUM_CLASSES)
-    model_version: int | None = Field(default=None, ge=1)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    predicted: dict[str, float] | list[str] | list[dict[str, Any]] | None = None
+    model_version: StrictInt | None = Field(default=None, ge=1, le=INT64_MAX)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    predicted: list[LabelScore] | None = Field(
+        default=None,
+        max_length=NUM_CLASSES,
+        description="the scores shown: [{label, confidence}], or {label: confidence} as the UI sends",
+    )
+
+    @field_validator("predicted", mode="before")
+    @classmethod
+    def _scores_as_list(cls, value: Any) -> Any:
+        """{label: confidence} (the UI's shape) becomes [{label, confidence}]."""
+        if isinstance(value, dict):
+            if len(value) > NUM_CLASSES:
+                raise ValueError(f"at most {NUM_CLASSES} scores, one per class")
+            return [{"label": k, "confidence": v} for k, v in value.items()]
+        return value
+
+    @field_validator("predicted")
+    @classmethod
+    def _known_labels_once(cls, value: list[LabelScore] | None) -> list[LabelScore] | None:
+        labels = [score.label for score in value or []]
+        unknown = sorted(set(labels) - set(VOC_CLASSES))
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(map(repr, unknown))}")
+        if len(set(labels)) != len(labels):
+            raise ValueError("each label at most once")
+        return value
 
 
 class CorrectionOut(BaseModel):
@@ -63,8 +100,8 @@ class CorrectionHistory(BaseModel):
 class RetrainIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    epochs: int | None = Field(default=None, ge=1, le=1000)
-    force: bool = False
+    epochs: StrictInt | None = Field(default=None, ge=1, le=1000)
+    force: StrictBool = False
 
 
 class JobAccepted(BaseModel):

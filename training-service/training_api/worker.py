@@ -17,6 +17,7 @@ import threading
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from tagloop.redis_auth import authenticated_url
 
 from training_api.config import Settings
 from training_api.jobs import preload
@@ -61,7 +62,7 @@ def main() -> None:
     settings = Settings()
     warm_up()
     preload(settings)
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(authenticated_url(settings))
     queue = Queue(settings.queue_name, connection=redis)
     # A short TTL so that a killed idle worker drops out of Worker.all() (health) soon.
     worker = TrainingWorker([queue], connection=redis, worker_ttl=30)

@@ -8,6 +8,7 @@ from tagloop.http import error_responses
 from training_api import corrections, jobs
 from training_api.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
 from training_api.schemas import (
+    INT64_MAX,
     CorrectionHistory,
     CorrectionIn,
     CorrectionList,
@@ -42,7 +43,7 @@ def save_correction(
 def get_corrections(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     label: Annotated[str | None, Query(max_length=32)] = None,
     all: Annotated[bool, Query(description="every correction, not only the latest per image")] = False,
 ) -> CorrectionList:

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
 from tagloop.http import error_responses
 
 from training_api import versions
 from training_api.api.deps import AdminOnly, SettingsDep, StoreDep, UserOnly
-from training_api.schemas import Activated, Imported, VersionList
+from training_api.schemas import INT64_MAX, Activated, Imported, VersionList
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -31,7 +31,7 @@ def list_models(store: StoreDep) -> VersionList:
     dependencies=AdminOnly,
     responses=error_responses(401, 404, 422),
 )
-def activate(version: int, store: StoreDep) -> Activated:
+def activate(version: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep) -> Activated:
     """Make a stored version the live one (rollback)."""
     store.activate(version)
     return Activated(active=version)

@@ -1,0 +1,111 @@
+"""Refuse cross-site and non-JSON requests that would change state, before any route runs.
+
+A web page the user visits can make their browser send a form POST to tagloop (the gateway
+answers on localhost or the LAN, and without a token nothing else stops it): such a "simple"
+request needs no CORS preflight, so the server itself must refuse it. Browsers say where a
+request comes from: `Sec-Fetch-Site` (every current browser) and `Origin` (on every POST).
+
+- A state-changing request (not GET/HEAD/OPTIONS) is refused with 403 when Sec-Fetch-Site
+  is present and is neither "same-origin" nor "none" (typed by the user), or when Origin
+  is present and names another host than the one the request was sent to (the Host
+  header, which the gateway passes on as the client sent it) and is not in
+  TAGLOOP_ALLOWED_ORIGINS. Clients that are not browsers (curl, scripts) send neither
+  header and are not affected; the admin token is what stops them.
+- JSON routes take JSON only: a state-changing request to any path outside `form_paths`
+  with a body or a Content-Type other than application/json gets 415. HTML forms cannot
+  send application/json, so this closes the same door a second time.
+
+Pure ASGI, like the services' other middlewares, so nothing is read from the body.
+"""
+
+import json
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+class RequestGuardMiddleware:
+    def __init__(self, app: ASGIApp, *, form_paths: Iterable[str] = (), allowed_origins: Iterable[str] = ()):
+        self.app = app
+        self.form_paths = frozenset(form_paths)
+        self.allowed_origins = frozenset(_origin_key(o) for o in allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        refusal = self._cross_site(headers) or self._not_json(scope["path"], headers)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, code, message = refusal
+        await _send_error(send, status, code, message)
+
+    def _cross_site(self, headers: dict[str, str]) -> tuple[int, str, str] | None:
+        fetch_site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        if origin is not None and _origin_key(origin) in self.allowed_origins:
+            return None
+        if fetch_site is not None and fetch_site not in SAME_SITE_FETCH:
+            return _CROSS_SITE
+        if origin is not None and _origin_key(origin) != _host_key(headers.get("host", ""), origin):
+            return _CROSS_SITE
+        return None
+
+    def _not_json(self, path: str, headers: dict[str, str]) -> tuple[int, str, str] | None:
+        if path in self.form_paths:
+            return None
+        content_type = headers.get("content-type")
+        if content_type is None:
+            has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+            return _NOT_JSON if has_body else None
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+            return None
+        return _NOT_JSON
+
+
+_CROSS_SITE = (
+    403,
+    "cross_site_request",
+    "refused: this request came from another web site (Origin / Sec-Fetch-Site); "
+    "use tagloop's own page, or add that site to TAGLOOP_ALLOWED_ORIGINS",
+)
+_NOT_JSON = (415, "json_required", "this route takes a JSON body: send Content-Type: application/json")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _origin_key(origin: str) -> str:
+    """scheme-free host:port of an Origin, with the scheme's default port made explicit."""
+    parts = urlsplit(origin.strip().lower())
+    if not parts.scheme or not parts.hostname:
+        return "\0invalid"  # "null" (sandboxed frames, file://) matches nothing
+    port = str(parts.port) if parts.port else DEFAULT_PORTS.get(parts.scheme, "")
+    return f"{parts.hostname}:{port}"
+
+
+def _host_key(host: str, origin: str) -> str:
+    """The Host header as _origin_key writes it, a missing port taken from the Origin's scheme."""
+    scheme = urlsplit(origin.strip().lower()).scheme or "http"
+    return _origin_key(f"{scheme}://{host.strip()}") if host.strip() else "\0nohost"
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"success": False, "error": message, "code": code}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
