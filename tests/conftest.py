@@ -28,6 +28,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [
             "redis-server",
             str(workdir / "auth.conf"),
+            "--bind",
+            "127.0.0.1",
             "--port",
             str(port),
             "--save",
