@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from tagloop.decode_budget import DecodeBudget
 from tagloop.http import install_error_handlers
 from tagloop.images import CorruptImageError, ImageTooLargeError, UnsupportedImageError
 from tagloop.redis_auth import authenticated_url
@@ -79,6 +80,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         chunk_size=settings.batch_chunk_size,
         max_files=settings.max_batch_files,
         decode_threads=settings.decode_threads,
+        max_decode_bytes=settings.max_decode_bytes,
+        decode_budget=DecodeBudget(settings.decode_memory_bytes),
     )
     try:
         yield

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import anyio
 import numpy as np
+from PIL import Image
 from tagloop.classes import VOC_CLASSES
+from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
-from tagloop.images import ImageError, decode_image, to_model_input
+from tagloop.images import DEFAULT_MAX_DECODE_BYTES, ImageError, decode_image, to_model_input
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
@@ -54,13 +56,20 @@ class Predictor:
     chunk_size: int
     max_files: int
     decode_threads: int = 2
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    decode_budget: DecodeBudget | None = None
+
+    def decode(self, data: bytes) -> Image.Image:
+        """decode_image within this service's limits and its shared memory budget."""
+        return decode_image(
+            data, max_pixels=self.max_pixels, max_bytes=self.max_decode_bytes, budget=self.decode_budget
+        )
 
 
-def prepare_upload(upload: Upload, *, uploads: UploadStore, max_pixels: int) -> PreparedImage:
+def prepare_upload(upload: Upload, *, predictor: "Predictor") -> PreparedImage:
     """Decode (ImageError if unusable), then store the bytes; nothing is stored on error."""
-    img = decode_image(upload.data, max_pixels=max_pixels)
-    array = to_model_input(img)
-    image_id = uploads.put(upload.data, upload.filename)
+    array = to_model_input(predictor.decode(upload.data))
+    image_id = predictor.uploads.put(upload.data, upload.filename)
     return PreparedImage(filename=upload.filename, image_id=image_id, array=array)
 
 
@@ -146,11 +155,11 @@ async def _collect(passes: list[tuple[list[PreparedImage], Future[Result]]]) -> 
 
 
 def _decode(predictor: Predictor, upload: Upload) -> np.ndarray:
-    return to_model_input(decode_image(upload.data, max_pixels=predictor.max_pixels))
+    return to_model_input(predictor.decode(upload.data))
 
 
 def _prepare(predictor: Predictor, upload: Upload) -> PreparedImage:
-    return prepare_upload(upload, uploads=predictor.uploads, max_pixels=predictor.max_pixels)
+    return prepare_upload(upload, predictor=predictor)
 
 
 def _prepare_or_error(predictor: Predictor, upload: Upload) -> PreparedImage | FileError:

@@ -4,20 +4,26 @@ Both services call these functions, so a model is served on exactly the pixels i
 trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
 
 - The format is decided by content, never by the file name: JPEG, PNG and WebP only.
-- The pixel count is checked from the header, before any pixel is decoded (image bombs).
+- The pixel count and the memory decoding takes are checked from the header, before any
+  pixel is decoded (image bombs); a DecodeBudget bounds the memory of concurrent decodes.
 - Truncated files are errors: Pillow's LOAD_TRUNCATED_IMAGES stays False.
 - JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice the model
   size, so a 12 MP photo decodes in a few ms; the resize that follows antialiases.
+- Every other image is shrunk by an integer factor (box filter) to no less than twice the
+  model size right after decoding, and 16-bit samples go to 8 bits strip by strip, so no
+  full-size copy is made but the decode itself (and never a float64 one).
 - EXIF orientation is applied; every mode is converted to RGB, transparency on white.
 """
 
 import io
 import re
+from contextlib import nullcontext
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from tagloop.contract import IMAGE_SIZE
+from tagloop.decode_budget import WIDE_MODES, DecodeBudget, decoded_bytes, peak_bytes
 from tagloop.errors import TagloopError
 
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
@@ -26,8 +32,26 @@ ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
 DEFAULT_MAX_PIXELS = 40_000_000
 """Largest image (width x height) accepted; 40 MP covers any phone photo."""
 
+DEFAULT_MAX_DECODE_BYTES = 64 * 1024 * 1024
+"""Most memory one image's decoded pixels may take: an 8-bit RGB PNG of 16 MP, a 16-bit
+grayscale one of 33 MP; a JPEG counts at its draft size, so any phone photo fits."""
+
 DRAFT_SIZE = (IMAGE_SIZE * 2, IMAGE_SIZE * 2)
 """JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while staying at least this big."""
+
+STRIP_ROWS = 256
+"""Rows of a 16-bit image converted to 8 bits at a time."""
+
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose)."""
 
 # Signatures of things people upload by mistake, to name what was found.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -55,19 +79,36 @@ class CorruptImageError(ImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """The image has more pixels than allowed (a decompression bomb, 413)."""
+    """The image has more pixels, or needs more memory, than allowed (a decompression bomb, 413)."""
+
+    code = "image_too_large"
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode JPEG/PNG/WebP bytes into an upright RGB image, refusing bombs and damage."""
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+    budget: DecodeBudget | None = None,
+) -> Image.Image:
+    """Decode JPEG/PNG/WebP bytes into an upright RGB image, refusing bombs and damage.
+
+    Large images come back shrunk to no less than twice the model size (see the module).
+    """
     img = _open(data, max_pixels=max_pixels)
     if img.format in ("JPEG", "MPO"):
         img.draft("RGB", DRAFT_SIZE)
-    try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors...
-        raise CorruptImageError(f"the {img.format} image is damaged or truncated ({exc})") from exc
+    if decoded_bytes(img) > max_bytes:
+        raise _too_much_memory(img, max_bytes)
+    with budget.reserve(peak_bytes(img)) if budget else nullcontext():
+        try:
+            img.load()
+            orientation = img.getexif().get(0x0112)
+        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors...
+            raise CorruptImageError(f"the {img.format} image is damaged or truncated ({exc})") from exc
+        img = _shrink(_reducible(img))
+    if orientation in _EXIF_TRANSPOSE:
+        img = img.transpose(_EXIF_TRANSPOSE[orientation])
     return to_rgb(img)
 
 
@@ -107,6 +148,29 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, img).convert("RGB")
     return img.convert("RGB")
+
+
+def _reducible(img: Image.Image) -> Image.Image:
+    """A mode Image.reduce averages correctly: 8-bit L, RGB or RGBA."""
+    if img.mode in ("L", "RGB", "RGBA"):
+        return img
+    if img.mode in WIDE_MODES:
+        return _wide_to_l(img)
+    return to_rgb(img) if img.mode != "LA" else img.convert("RGBA")
+
+
+def _shrink(img: Image.Image) -> Image.Image:
+    """Reduce by the largest integer factor that keeps both sides >= twice the model size."""
+    factor = min(img.width // DRAFT_SIZE[0], img.height // DRAFT_SIZE[1])
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _too_much_memory(img: Image.Image, max_bytes: int) -> ImageTooLargeError:
+    mib = 1024 * 1024
+    return ImageTooLargeError(
+        f"decoding this {img.width}x{img.height} {img.mode} image would take "
+        f"{decoded_bytes(img) / mib:.0f} MiB of memory; the limit is {max_bytes / mib:g} MiB"
+    )
 
 
 def _open(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -168,10 +232,21 @@ def describe_content(data: bytes) -> str:
 
 
 def _wide_to_l(img: Image.Image) -> Image.Image:
-    """16/32-bit integer or float grayscale to 8-bit L (convert('L') would clip, not scale)."""
-    arr = np.asarray(img, dtype=np.float64)
-    if img.mode.startswith("I;16") or arr.max(initial=0) > 255:
-        arr = arr / 257.0
-    elif img.mode == "F" and arr.max(initial=0) <= 1.0:
-        arr = arr * 255.0
-    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+    """16/32-bit integer or float grayscale to 8-bit L (convert('L') would clip, not scale).
+
+    Strip by strip in float32, into one uint8 array: the only full-size copy is 1 byte a pixel.
+    """
+    extrema = img.getextrema()
+    high = float(extrema[1]) if isinstance(extrema, tuple) and not isinstance(extrema[1], tuple) else 0.0
+    if img.mode.startswith("I;16") or high > 255:
+        scale = np.float32(1 / 257)
+    elif img.mode == "F" and high <= 1.0:
+        scale = np.float32(255)
+    else:
+        scale = np.float32(1)
+    out = np.empty((img.height, img.width), dtype=np.uint8)
+    for top in range(0, img.height, STRIP_ROWS):
+        strip = img.crop((0, top, img.width, min(top + STRIP_ROWS, img.height)))
+        values = np.asarray(strip).astype(np.float32) * scale
+        out[top : top + strip.height] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return Image.fromarray(out)

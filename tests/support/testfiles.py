@@ -41,13 +41,14 @@ def truncated(data: bytes, *, keep: float = 0.5) -> bytes:
     return data[: int(len(data) * keep)]
 
 
-def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
-    """A real, complete 1-bit PNG of width x height zeros: ~50 KB that decodes to 400 MP."""
-    row = b"\0" + b"\0" * ((width + 7) // 8)  # filter byte + packed bits
+def png_bomb(width: int = 20000, height: int = 20000, *, bit_depth: int = 1) -> bytes:
+    """A real, complete grayscale PNG of width x height zeros: at 1 bit, ~50 KB that decodes
+    to 400 MP; png_bomb(6300, 6300, bit_depth=16) is the 77 KB one that cost a gigabyte."""
+    row = b"\0" + b"\0" * ((width * bit_depth + 7) // 8)  # filter byte + packed samples
     compressor = zlib.compressobj(9)
-    # Compress row by row so the 50 MB of raw scanlines never sit in memory at once.
+    # Compress row by row so the raw scanlines never sit in memory at once.
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)  # grayscale
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
