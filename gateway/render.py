@@ -2,18 +2,67 @@
 
 Only ${TAGLOOP_*} names are replaced, as the official nginx image's envsubst does with
 NGINX_ENVSUBST_FILTER=TAGLOOP_, so the same template serves both runs.
+
+Safe by default: the gateway listens on 127.0.0.1 unless TAGLOOP_BIND names another
+address, and it refuses to listen anywhere but loopback without TAGLOOP_ADMIN_TOKEN
+(whoever can reach it could otherwise retrain, import and roll back models).
+`render.py --check` only runs that check (scripts/run, before starting anything).
+
+Started as root, nginx's workers run as www-data (or nobody) with a private temp folder
+they own; the UI is copied next to it when that user cannot read the repo's web/.
 """
 
+import ipaddress
 import os
+import pwd
 import re
+import shutil
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
+TEMP_SUBDIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+WORKER_USERS = ("www-data", "nobody")
 
 
-def native_values(env: dict[str, str]) -> dict[str, str]:
+class UnsafeBindError(Exception):
+    """TAGLOOP_BIND opens the gateway beyond this machine and no admin token is set."""
+
+
+def listen_address(env: dict[str, str], *, token_set: bool) -> str:
+    """nginx's `listen` value: 127.0.0.1:<port>, or TAGLOOP_BIND's address with a token."""
+    port = env.get("TAGLOOP_GATEWAY_PORT", "8080")
+    bind = env.get("TAGLOOP_BIND", "").strip() or "127.0.0.1"
+    if not is_loopback(bind) and not token_set:
+        raise UnsafeBindError(
+            f"TAGLOOP_BIND={bind} would let anyone who can reach this machine retrain, import "
+            "and activate models: set TAGLOOP_ADMIN_TOKEN too (then those actions need it), "
+            "or leave TAGLOOP_BIND unset to listen on 127.0.0.1 only"
+        )
+    return f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
+
+
+def is_loopback(address: str) -> bool:
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def admin_token_set() -> bool:
+    """As the services see it: the environment or .env (their settings class)."""
+    from tagloop.settings import CommonSettings
+
+    token = CommonSettings().admin_token
+    return token is not None and bool(token.get_secret_value())
+
+
+def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, str]:
     """The template's values for a native run: defaults, then the environment."""
     run_dir = env.get("TAGLOOP_RUN_DIR", str(HERE.parent / ".run"))
     defaults = {
@@ -23,16 +72,88 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{env.get('TAGLOOP_INFERENCE_PORT', '8001')}",
         "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
         "TAGLOOP_RUN_DIR": run_dir,
+        "TAGLOOP_NGINX_TEMP": f"{run_dir}/nginx",
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
         "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
         # Rate limit of /predict and /batch_predict per client address (nginx limit_req).
         "TAGLOOP_PREDICT_RATE": "30r/s",
         "TAGLOOP_PREDICT_BURST": "60",
-        # As root, nginx's workers would otherwise run as nobody, who cannot write
-        # the temp folders under the run dir (request bodies over 1 MB go there).
-        "TAGLOOP_NGINX_USER": "user root;" if os.geteuid() == 0 else "",
+        # The training service's own limit (its TAGLOOP_MAX_IMPORT_BYTES), for /models/import.
+        "TAGLOOP_MAX_IMPORT_BYTES": str(512 * 1024 * 1024),
+        "TAGLOOP_NGINX_USER": "",
     }
-    return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+    values = {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+    values["TAGLOOP_LISTEN"] = listen_address(env, token_set=token_set)
+    return values
+
+
+def unprivileged_workers(values: dict[str, str]) -> dict[str, str]:
+    """As root: a `user` line, a temp folder the workers own, a UI they can read."""
+    worker = next(_users(WORKER_USERS))
+    group = _group_name(worker.pw_gid)
+    temp = _fresh_worker_dir(Path(values["TAGLOOP_RUN_DIR"]) / "nginx", worker)
+    web_root = Path(values["TAGLOOP_WEB_ROOT"])
+    if not _readable_by(web_root, worker):
+        shutil.copytree(web_root, temp / "web")
+        _chown_tree(temp / "web", worker)
+        web_root = temp / "web"
+    return {
+        **values,
+        "TAGLOOP_NGINX_USER": f"user {worker.pw_name} {group};",
+        "TAGLOOP_NGINX_TEMP": str(temp),
+        "TAGLOOP_WEB_ROOT": str(web_root),
+    }
+
+
+def _users(names: tuple[str, ...]):
+    for name in names:
+        try:
+            yield pwd.getpwnam(name)
+        except KeyError:
+            continue
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    return grp.getgrgid(gid).gr_name
+
+
+def _fresh_worker_dir(nginx_dir: Path, worker: pwd.struct_passwd) -> Path:
+    """A new private folder in the system temp dir (the run dir may be closed to the
+    worker user); the previous one, named in nginx_dir/worker-dir, is removed."""
+    record = nginx_dir / "worker-dir"
+    if record.exists():
+        previous = Path(record.read_text().strip())
+        if previous.name.startswith("tagloop-nginx-") and previous.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(previous, ignore_errors=True)
+    temp = Path(tempfile.mkdtemp(prefix="tagloop-nginx-"))
+    for sub in TEMP_SUBDIRS:
+        (temp / sub).mkdir(mode=0o700)
+    _chown_tree(temp, worker)
+    temp.chmod(0o711)
+    record.write_text(f"{temp}\n")
+    return temp
+
+
+def _chown_tree(root: Path, worker: pwd.struct_passwd) -> None:
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, worker.pw_uid, worker.pw_gid, follow_symlinks=False)
+
+
+def _readable_by(path: Path, worker: pwd.struct_passwd) -> bool:
+    """Whether `worker` can reach `path` (every parent searchable) and list it, by mode bits."""
+    import grp
+
+    groups = {worker.pw_gid} | {g.gr_gid for g in grp.getgrall() if worker.pw_name in g.gr_mem}
+    chain = [path, *path.parents]
+    for i, folder in enumerate(chain):
+        info = folder.stat()
+        wanted = (stat.S_IRUSR | stat.S_IXUSR) if i == 0 else stat.S_IXUSR
+        shift = 0 if info.st_uid == worker.pw_uid else 3 if info.st_gid in groups else 6
+        if (info.st_mode & (wanted >> shift)) != wanted >> shift:
+            return False
+    return True
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -45,16 +166,27 @@ def render(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(substitute, template)
 
 
-def main() -> int:
-    values = native_values(dict(os.environ))
+def main(argv: list[str]) -> int:
+    env = dict(os.environ)
+    try:
+        values = native_values(env, token_set=admin_token_set())
+    except UnsafeBindError as exc:
+        print(f"gateway not started: {exc}", file=sys.stderr)
+        return 2
+    if "--check" in argv:
+        return 0
     out = Path(values["TAGLOOP_RUN_DIR"]) / "nginx"
-    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        values = unprivileged_workers(values)
+    else:
+        for sub in TEMP_SUBDIRS:
+            (out / sub).mkdir(parents=True, exist_ok=True)
     for name, target in (("tagloop.conf.template", "tagloop.conf"), ("nginx.conf.template", "nginx.conf")):
         (out / target).write_text(render((HERE / name).read_text(), values))
-    print(f"gateway config written to {out}", file=sys.stderr)
+    print(f"gateway config written to {out}; listening on {values['TAGLOOP_LISTEN']}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

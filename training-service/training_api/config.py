@@ -1,7 +1,10 @@
 """Settings of the training API and its worker (TAGLOOP_* environment variables)."""
 
+from pathlib import Path
+
 from pydantic import Field
 from tagloop.settings import CommonSettings
+from tagloop.training.importer import ImportLimits
 
 
 class Settings(CommonSettings):
@@ -51,10 +54,31 @@ class Settings(CommonSettings):
     """Enqueue a retrain after this many new corrections (0 = off)."""
 
     max_import_bytes: int = 512 * 1024 * 1024
-    """Largest model file POST /models/import accepts."""
+    """Largest model file POST /models/import accepts (the gateway allows the same)."""
+
+    max_import_unpacked_bytes: int = 1024 * 1024 * 1024
+    """What an imported file may unpack to: a .keras archive's members, an .h5's datasets."""
+
+    max_import_member_bytes: int = 512 * 1024 * 1024
+    """One member of a .keras archive."""
+
+    max_import_config_bytes: int = 16 * 1024 * 1024
+    """A model's JSON configuration (parsed whole in memory)."""
 
     worker_heartbeat: int = Field(default=5, ge=1)
     """Seconds between a busy worker's heartbeats; a job is abandoned after 3 missed ones."""
+
+    @property
+    def imports_dir(self) -> Path:
+        """Uploaded model files waiting for their import job (API and worker share it)."""
+        return self.data_dir / "tmp" / "imports"
+
+    def import_limits(self) -> ImportLimits:
+        return ImportLimits(
+            unpacked_bytes=self.max_import_unpacked_bytes,
+            member_bytes=self.max_import_member_bytes,
+            config_bytes=self.max_import_config_bytes,
+        )
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tagloop.db'}"

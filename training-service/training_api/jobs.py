@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from tagloop.errors import TagloopError
 from tagloop.redis_auth import authenticated_url
 from tagloop.store import ModelStore, redis_announcer
+from tagloop.training.importer import import_model_file
 from tagloop.uploads import UploadStore
 
 from training_api.config import Settings
@@ -102,6 +104,46 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
         epochs=epochs,
         force=force,
     )
+
+
+def import_model(*, settings: dict[str, Any], path: str, name: str, activate: bool) -> dict[str, Any]:
+    """The RQ job: load, check and publish an uploaded model file, then delete the file."""
+    config = Settings(**settings)
+    job = get_current_job()
+    redis = job.connection if job else Redis.from_url(authenticated_url(config))
+    store = ModelStore(
+        config.models_dir,
+        config.model_name,
+        keep=config.keep_versions,
+        announce=redis_announcer(redis, config.reload_channel),
+    )
+    try:
+        version = import_model_file(
+            store=store, path=Path(path), activate=activate, name=name, limits=config.import_limits()
+        )
+    finally:
+        Path(path).unlink(missing_ok=True)
+    return {"version": version, "active": activate, "imported": name}
+
+
+def enqueue_import(*, queue: Queue, settings: Settings, path: Path, name: str, activate: bool) -> Job:
+    """Queue the import of a checked upload (the worker has TensorFlow; this process has not)."""
+    try:
+        return queue.enqueue(
+            import_model,
+            kwargs={
+                "settings": settings.model_dump(mode="json", exclude=SECRETS),
+                "path": str(path),
+                "name": name,
+                "activate": activate,
+            },
+            job_timeout=settings.job_timeout,
+            result_ttl=settings.job_result_ttl,
+            failure_ttl=settings.job_result_ttl,
+            description=f"import {name!r} (activate={activate})",
+        )
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise QueueUnavailableError(QUEUE_DOWN) from exc
 
 
 def preload(settings: Settings) -> None:

@@ -146,9 +146,3 @@ class VersionList(BaseModel):
 class Activated(BaseModel):
     success: bool = True
     active: int
-
-
-class Imported(BaseModel):
-    success: bool = True
-    version: int
-    active: bool

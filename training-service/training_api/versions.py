@@ -1,12 +1,20 @@
-"""Model versions as the API shows them, and the import of an uploaded model file."""
+"""Model versions as the API shows them, and the import of an uploaded model file.
 
-import tempfile
+The API only receives and checks the file (no TensorFlow in this process: loading a model
+would keep ~500 MB here for good); the worker loads, checks and publishes it as a job.
+"""
+
+import time
+import uuid
 from pathlib import Path
 
 from fastapi import UploadFile
+from rq import Queue
+from rq.job import Job
 from tagloop.store import ModelStore, VersionInfo
-from tagloop.training.importer import SUFFIXES, ImportRefusedError, import_model_file
+from tagloop.training.importer import SUFFIXES, ImportRefusedError, check_model_file
 
+from training_api import jobs
 from training_api.config import Settings
 from training_api.schemas import VersionList, VersionOut
 
@@ -32,21 +40,27 @@ def version_list(*, store: ModelStore) -> VersionList:
     return VersionList(active=store.active_version(), versions=[version_out(v) for v in store.versions()])
 
 
-def import_upload(*, store: ModelStore, settings: Settings, upload: UploadFile, activate: bool) -> int:
-    """Copy the upload to a temporary file (keras needs a path and a suffix), then import it."""
+def import_upload(*, queue: Queue, settings: Settings, upload: UploadFile, activate: bool) -> Job:
+    """Save the upload where the worker finds it, check it, and enqueue its import."""
     name = upload.filename or "model"
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise ImportRefusedError(f"{name!r}: only .h5 and .keras model files can be imported")
-    tmp_root = settings.data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_root) as folder:
-        path = Path(folder) / f"upload{suffix}"
+    folder = settings.imports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale(folder, older_than=2 * settings.job_timeout)
+    # keras needs a path with the right suffix; the client's name is never part of it.
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    try:
         with open(path, "wb") as out:
             copied = _copy_limited(upload, out, limit=settings.max_import_bytes)
         if copied == 0:
             raise ImportRefusedError(f"{name!r} is empty")
-        return import_model_file(store=store, path=path, activate=activate, name=name)
+        check_model_file(path, name=name, limits=settings.import_limits())
+        return jobs.enqueue_import(queue=queue, settings=settings, path=path, name=name, activate=activate)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _copy_limited(upload: UploadFile, out, *, limit: int) -> int:
@@ -57,3 +71,14 @@ def _copy_limited(upload: UploadFile, out, *, limit: int) -> int:
             raise ImportRefusedError(f"the model file is larger than {limit // (1 << 20)} MB")
         out.write(chunk)
     return copied
+
+
+def _remove_stale(folder: Path, *, older_than: float) -> None:
+    """Uploads whose job never ran (no worker, cancelled) are not kept forever."""
+    now = time.time()
+    for old in folder.iterdir():
+        try:
+            if now - old.stat().st_mtime > older_than:
+                old.unlink()
+        except OSError:
+            continue

@@ -1,35 +1,132 @@
 """Import an external Keras model file (.h5 or .keras) as a new store version.
 
-The model is loaded without its training setup (compile=False: a custom loss it was
-compiled with is not needed), checked against the contract, exported to ONNX and
-published through the same path as a retrained version (tagloop.model.publish).
+`check_model_file` runs first, in the training API, without TensorFlow: it reads only
+the file's directory (the zip's central directory, the HDF5 object headers) and refuses
+a file whose contents would unpack to more than the limits, before anything is unpacked
+(a 261 KB .keras holding a 256 MB config.json is a zip bomb). The import itself runs in
+the worker (an RQ job): the model is loaded without its training setup (compile=False:
+a custom loss it was compiled with is not needed), checked against the contract, exported
+to ONNX and published through the same path as a retrained version (tagloop.model.publish).
+Messages never carry server paths: the file is named as the user named it.
 """
 
+import re
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from tagloop.errors import TagloopError
 from tagloop.store import ModelStore
 
 SUFFIXES = (".h5", ".keras")
+MIB = 1024 * 1024
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:,)]+/)*[^\s'\"/:,)]*")
 
 
 class ImportRefusedError(TagloopError):
-    """The file is not a loadable Keras model (422)."""
+    """The file is not a loadable Keras model, or would unpack to too much (422)."""
+
+    code = "import_refused"
 
 
-def import_model_file(*, store: ModelStore, path: Path, activate: bool, name: str | None = None) -> int:
+@dataclass(frozen=True)
+class ImportLimits:
+    unpacked_bytes: int = 1024 * MIB
+    """Everything a .keras unpacks to, or every dataset of an .h5, together."""
+    member_bytes: int = 512 * MIB
+    """One member of a .keras archive (the weights file is the big one)."""
+    config_bytes: int = 16 * MIB
+    """A .keras archive's JSON members, an .h5's model_config: parsed whole in memory."""
+
+
+def check_model_file(path: Path, *, name: str, limits: ImportLimits = ImportLimits()) -> None:
+    """Refuse what is not a Keras file or would unpack beyond `limits`; reads no data."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ImportRefusedError(f"{name!r}: only .h5 and .keras model files can be imported")
+    if suffix == ".keras":
+        _check_archive(path, name=name, limits=limits)
+    else:
+        _check_hdf5(path, name=name, limits=limits)
+
+
+def _check_archive(path: Path, *, name: str, limits: ImportLimits) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _unloadable(name, "a .keras file is a zip archive, and this one is not") from exc
+    total = 0
+    for member in members:
+        # Python's zipfile never returns more than a member's declared size (and checks
+        # its CRC), so the declared sizes bound what keras can be made to unpack.
+        limit = limits.config_bytes if member.filename.endswith(".json") else limits.member_bytes
+        if member.file_size > limit:
+            raise _too_big(name, f"its member {member.filename!r} unpacks to", member.file_size, limit)
+        total += member.file_size
+    if total > limits.unpacked_bytes:
+        raise _too_big(name, "it unpacks to", total, limits.unpacked_bytes)
+
+
+def _check_hdf5(path: Path, *, name: str, limits: ImportLimits) -> None:
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise _unloadable(name, "a .h5 file is an HDF5 file, and this one is not")
+    sizes: list[int] = []
+    try:
+        with h5py.File(path, "r") as h5:
+            config = h5.attrs.get("model_config")
+            if config is not None and len(config) > limits.config_bytes:
+                raise _too_big(name, "its model_config is", len(config), limits.config_bytes)
+
+            def add(_name: str, obj: object) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    sizes.append(obj.size * obj.dtype.itemsize)
+
+            h5.visititems(add)
+    except (OSError, ValueError) as exc:
+        raise _unloadable(name, "its HDF5 structure cannot be read") from exc
+    if sum(sizes) > limits.unpacked_bytes:
+        raise _too_big(name, "its weights take", sum(sizes), limits.unpacked_bytes)
+
+
+def _unloadable(name: str, why: str) -> ImportRefusedError:
+    return ImportRefusedError(f"{name!r} could not be loaded as a Keras model: {why}")
+
+
+def _too_big(name: str, what: str, size: int, limit: int) -> ImportRefusedError:
+    return ImportRefusedError(
+        f"{name!r} is refused: {what} {size / MIB:.0f} MiB; the limit is {limit / MIB:g} MiB"
+    )
+
+
+def without_paths(message: str, *, path: Path, name: str) -> str:
+    """`message` with the server's file named as the user named it and other paths hidden."""
+    message = message.replace(str(path), name)
+    return _ABSOLUTE_PATH.sub("<path>", message)
+
+
+def import_model_file(
+    *,
+    store: ModelStore,
+    path: Path,
+    activate: bool,
+    name: str | None = None,
+    limits: ImportLimits = ImportLimits(),
+) -> int:
     """Publish the model in `path` as a new version; returns its number."""
     from tagloop.model.build import load_model
     from tagloop.model.publish import publish_model
 
     path = Path(path)
     shown = name or path.name
-    if path.suffix.lower() not in SUFFIXES:
-        raise ImportRefusedError(f"{shown!r}: only .h5 and .keras model files can be imported")
+    check_model_file(path, name=shown, limits=limits)
     try:
         model = load_model(path)
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
-        raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {exc}") from exc
+        reason = without_paths(str(exc), path=path, name=shown)
+        raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {reason}") from None
     meta: dict[str, object] = {
         "parent": None,
         "samples": None,

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile, status
 from tagloop.http import error_responses
 
 from training_api import versions
-from training_api.api.deps import AdminOnly, SettingsDep, StoreDep, UserOnly
-from training_api.schemas import INT64_MAX, Activated, Imported, VersionList
+from training_api.api.deps import AdminOnly, QueueDep, SettingsDep, StoreDep, UserOnly
+from training_api.schemas import INT64_MAX, Activated, JobAccepted, VersionList
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -38,14 +38,18 @@ def activate(version: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep)
 
 
 @router.post(
-    "/import", response_model=Imported, dependencies=AdminOnly, responses=error_responses(401, 413, 422)
+    "/import",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    dependencies=AdminOnly,
+    responses=error_responses(401, 413, 422, 503),
 )
 def import_model(
-    store: StoreDep,
+    queue: QueueDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a Keras model: .h5 or .keras")],
     activate: Annotated[bool, Query()] = False,
-) -> Imported:
-    """Check a Keras model file against the contract and publish it as a new version."""
-    version = versions.import_upload(store=store, settings=settings, upload=file, activate=activate)
-    return Imported(version=version, active=activate)
+) -> JobAccepted:
+    """Check a Keras model file's size and enqueue its import; GET /jobs/{id} has the version."""
+    job = versions.import_upload(queue=queue, settings=settings, upload=file, activate=activate)
+    return JobAccepted(job_id=job.id, status=job.get_status().value, created=True)
