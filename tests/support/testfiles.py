@@ -6,6 +6,7 @@ import random
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -124,3 +125,13 @@ def photo_png(*, seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
     """A noisy PNG (compresses poorly, so cutting it in half cuts the pixel data)."""
     rng = np.random.default_rng(seed)
     return encode(Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB"), "PNG")
+
+
+def zip_bomb_keras(path: Path, *, config_mib: int = 256) -> Path:
+    """The review's .keras: a few hundred KB of zip holding a config.json of `config_mib` MiB."""
+    archive = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    with archive, archive.open("config.json", "w", force_zip64=True) as member:
+        chunk = b" " * (1 << 20)
+        for _ in range(config_mib):
+            member.write(chunk)
+    return path

@@ -1,8 +1,10 @@
 """POST /save_correction, GET /get_corrections, GET /corrections/{id}, GET /images/{id}."""
 
+import pytest
 from fastapi.testclient import TestClient
 from support.training import image_bytes, store_images
 from tagloop.classes import VOC_CLASSES
+from tagloop.uploads import UploadStore
 from training_api.config import Settings
 
 
@@ -22,7 +24,11 @@ def test_save_correction_stores_deduplicated_labels(client: TestClient, settings
     assert r.json()["success"] is True
     assert c["corrected_labels"] == ["cat", "dog"]
     assert c["image_id"] == image_id and c["filename"] == "img0.jpg"
-    assert c["model_version"] == 1 and c["threshold"] == 0.5 and c["predicted"] == {"cat": 0.9}
+    assert (
+        c["model_version"] == 1
+        and c["threshold"] == 0.5
+        and c["predicted"] == [{"label": "cat", "confidence": 0.9}]
+    )
     assert c["timestamp"].endswith("+00:00")
 
 
@@ -131,3 +137,82 @@ def test_get_image_returns_stored_bytes(client: TestClient, settings: Settings):
     assert r.headers["content-type"] == "image/jpeg"
     r = client.get(f"/images/{'c' * 64}")
     assert r.status_code == 404 and r.json()["success"] is False
+
+
+def test_save_correction_stores_predicted_as_label_confidence_pairs(client: TestClient, settings: Settings):
+    [image_id] = _images(settings, 1)
+    pairs = [{"label": "dog", "confidence": 1}, {"label": "cat", "confidence": 0.0}]
+    r = _save(client, image_id, ["dog"], predicted=pairs)
+    assert r.status_code == 200, r.text
+    assert r.json()["correction"]["predicted"] == [
+        {"label": "dog", "confidence": 1.0},
+        {"label": "cat", "confidence": 0.0},
+    ]
+
+
+BAD_BODIES = {
+    "predicted_unknown_label": ({"predicted": {"unicorn": 0.5}}, "unicorn"),
+    "predicted_repeated_label": (
+        {"predicted": [{"label": "cat", "confidence": 0.1}, {"label": "cat", "confidence": 0.2}]},
+        "once",
+    ),
+    "predicted_too_many": ({"predicted": [{"label": "cat", "confidence": 0.1}] * 21}, "predicted"),
+    "predicted_out_of_range": ({"predicted": {"cat": 1.5}}, "confidence"),
+    "predicted_list_of_names": ({"predicted": ["cat", "dog"]}, "predicted"),
+    "predicted_extra_key": ({"predicted": [{"label": "cat", "confidence": 0.1, "x": 1}]}, "predicted"),
+    "model_version_2_63": ({"model_version": 2**63}, "model_version"),
+    "model_version_true": ({"model_version": True}, "model_version"),
+    "model_version_string": ({"model_version": "3"}, "model_version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_save_correction_refuses_malformed_fields_and_writes_nothing(
+    client: TestClient, settings: Settings, case: str
+):
+    [image_id] = _images(settings, 1)
+    extra, named = BAD_BODIES[case]
+    r = _save(client, image_id, ["cat"], **extra)
+    assert r.status_code == 422, r.text
+    assert named in r.json()["error"]
+    assert client.get("/get_corrections", params={"all": "true"}).json()["total"] == 0
+
+
+@pytest.mark.parametrize("token", ["Infinity", "-Infinity", "NaN"])
+def test_save_correction_refuses_non_finite_numbers(client: TestClient, settings: Settings, token: str):
+    [image_id] = _images(settings, 1)
+    for field in (f'"threshold": {token}', f'"predicted": {{"cat": {token}}}'):
+        body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], {field}}}'
+        r = client.post("/save_correction", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (field, r.text)
+    assert client.get("/get_corrections", params={"all": "true"}).json()["total"] == 0
+
+
+def test_deeply_nested_predicted_is_refused_and_every_read_still_answers(
+    client: TestClient, settings: Settings
+):
+    """The review's case: a correction nested 500 deep broke every read of its image for good."""
+    [image_id] = _images(settings, 1)
+    deep = "[" * 500 + "]" * 500
+    body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], "predicted": {deep}}}'
+    r = client.post("/save_correction", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert _save(client, image_id, ["dog"], predicted={"dog": 0.7}).status_code == 200
+    assert client.get(f"/corrections/{image_id}").status_code == 200
+    assert client.get("/get_corrections").status_code == 200
+
+
+def test_filename_of_two_different_uploads_is_ambiguous(client: TestClient, settings: Settings):
+    uploads = UploadStore(settings.uploads_dir)
+    first, second = (uploads.put(data, "IMG_0001.JPG") for data in image_bytes(2))
+    r = client.post("/save_correction", json={"filename": "IMG_0001.JPG", "corrected_labels": ["cat"]})
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "ambiguous_filename" and "image_id" in r.json()["error"]
+    r = _save(client, second, ["cat"])
+    assert r.status_code == 200 and r.json()["correction"]["filename"] == "IMG_0001.JPG"
+    assert first != second
+
+
+def test_get_corrections_offset_past_int64_is_422(client: TestClient):
+    r = client.get("/get_corrections", params={"offset": 2**63})
+    assert r.status_code == 422 and r.json()["success"] is False
