@@ -6,10 +6,10 @@ request needs no CORS preflight, so the server itself must refuse it. Browsers s
 request comes from: `Sec-Fetch-Site` (every current browser) and `Origin` (on every POST).
 
 - A state-changing request (not GET/HEAD/OPTIONS) is refused with 403 when Sec-Fetch-Site
-  is present and is neither "same-origin" nor "none" (typed by the user), or when Origin
-  is present and names another host than the one the request was sent to (the Host
-  header, which the gateway passes on as the client sent it) and is not in
-  TAGLOOP_ALLOWED_ORIGINS. Clients that are not browsers (curl, scripts) send neither
+  is present and is neither "same-origin" nor "none" (typed by the user), or, from a
+  browser too old to send it, when Origin names another host than the one the request was
+  sent to (the Host header, which the gateway passes on as the client sent it). An Origin
+  listed in TAGLOOP_ALLOWED_ORIGINS is always let through. Clients that are not browsers (curl, scripts) send neither
   header and are not affected; the admin token is what stops them.
 - JSON routes take JSON only: a state-changing request to any path outside `form_paths`
   with a body or a Content-Type other than application/json gets 415. HTML forms cannot
@@ -52,8 +52,9 @@ class RequestGuardMiddleware:
         origin = headers.get("origin")
         if origin is not None and _origin_key(origin) in self.allowed_origins:
             return None
-        if fetch_site is not None and fetch_site not in SAME_SITE_FETCH:
-            return _CROSS_SITE
+        if fetch_site is not None:
+            # Set by the browser itself, never by a page: the better witness when present.
+            return None if fetch_site in SAME_SITE_FETCH else _CROSS_SITE
         if origin is not None and _origin_key(origin) != _host_key(headers.get("host", ""), origin):
             return _CROSS_SITE
         return None

@@ -4,6 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
+from rq.job import Job, JobStatus
 from support.training import dead_redis_url, image_bytes, make_settings, store_images
 from training_api.config import Settings
 from training_api.main import create_app
@@ -52,6 +54,29 @@ def test_retrain_after_cancel_starts_a_new_job(client: TestClient, settings: Set
     assert "cancelled" in cancelled.json()["error"]
     again = client.post("/retrain", json={}).json()
     assert again["job_id"] != first and again["created"] is True
+
+
+def test_retrain_after_cancelling_a_running_job_starts_a_new_job(client: TestClient, settings: Settings):
+    """The review's case: a retrain sent while a cancelled job winds down returned that job."""
+    _with_correction(client, settings)
+    first = client.post("/retrain", json={}).json()["job_id"]
+    redis = Redis.from_url(settings.redis_url)
+    Job.fetch(first, connection=redis).set_status(JobStatus.STARTED)  # as a worker that took it
+    assert client.delete(f"/jobs/{first}").status_code == 200
+    again = client.post("/retrain", json={})
+    assert again.status_code == 202 and again.json()["created"] is True
+    assert again.json()["job_id"] != first
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"epochs": True}, {"epochs": "3"}, {"epochs": 2**63}, {"epochs": 2.5}, {"force": "yes"}, {"force": 1}],
+)
+def test_retrain_options_are_strictly_typed(client: TestClient, settings: Settings, body: dict):
+    _with_correction(client, settings)
+    r = client.post("/retrain", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["success"] is False
 
 
 def test_cancel_of_ended_job_is_refused(client: TestClient, settings: Settings):
