@@ -1,10 +1,14 @@
 """tagloop.images: decoding by content, every mode to RGB, EXIF, damage and bombs refused."""
 
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 from skimage import data as skdata
 from support.images import encode
+from support.testfiles import png_bomb
+from tagloop.decode_budget import DecodeBudget
 from tagloop.images import (
     CorruptImageError,
     ImageTooLargeError,
@@ -146,3 +150,37 @@ def test_decode_image_refuses_svg() -> None:
 def test_decode_image_refuses_bmp(photo: Image.Image) -> None:
     with pytest.raises(UnsupportedImageError, match="BMP"):
         decode_image(encode(photo, "BMP"))
+
+
+def test_decode_image_refuses_by_memory_before_decoding() -> None:
+    """The review's 77 KB 16-bit PNG: 6300x6300 x 2 bytes is over the 64 MiB budget."""
+    bomb = png_bomb(6300, 6300, bit_depth=16)
+    with pytest.raises(ImageTooLargeError, match="76 MiB of memory; the limit is 64 MiB") as caught:
+        decode_image(bomb)
+    assert caught.value.code == "image_too_large"
+
+
+def test_decode_image_of_a_wide_image_is_reduced_and_8_bit() -> None:
+    """Within a raised budget the same image decodes to a small RGB image, scaled, not clipped."""
+    img = decode_image(png_bomb(2000, 1000, bit_depth=16), max_bytes=1 << 30)
+    assert img.mode == "RGB" and img.size == (1000, 500)  # reduced by 2: both sides stay >= 448
+
+
+def test_decode_budget_makes_decodes_wait_for_memory() -> None:
+    budget = DecodeBudget(100)
+    entered, release = threading.Event(), threading.Event()
+
+    def second_decode() -> None:
+        with budget.reserve(50):
+            entered.set()
+            release.wait(10)
+
+    waiter = threading.Thread(target=second_decode)
+    with budget.reserve(80):
+        waiter.start()
+        assert not entered.wait(0.2), "a decode started while the budget was taken"
+    assert entered.wait(10)
+    assert budget.free == 50
+    release.set()
+    waiter.join()
+    assert budget.free == 100

@@ -26,6 +26,8 @@ SECTIONS = {
     "test_concurrency": "Concurrency",
     "test_rate_limit": "Rate limiting at the gateway",
     "test_soak": "Load (soak)",
+    "test_safe_defaults": "Safe by default: who can reach the gateway and what a web page can make it do",
+    "test_hostile_input": "Hostile input: bombs, strict schemas, imports (memory and time figures)",
 }
 
 

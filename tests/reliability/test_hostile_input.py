@@ -1,0 +1,276 @@
+"""Hostile input through the gateway, with the review's reproductions (issue 13).
+
+Decisions (also in docs/SECURITY.md): an image whose decoded pixels would take more than
+64 MiB (width x height x channels x bytes per sample, read from its header) gets 413
+before any pixel is decoded, and all decodes at once share 256 MiB; a correction's
+`predicted` is at most 20 {label, confidence} pairs of known labels and finite numbers,
+integers fit 64 bits, booleans are booleans, and nothing is written unless all of it is
+valid; a filename names a correction's image only when one image was uploaded under it;
+an imported model is checked for what it unpacks to before anything is unpacked, and is
+loaded by the worker, never by the training API.
+"""
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from redis import Redis
+from rq.job import Job, JobStatus
+from support.probes import loaded_libraries, peak_growth
+from support.stack import Stack, running_stack
+from support.stack_checks import assert_json_error, upload_files, wait_job
+from support.testfiles import photo_jpeg, png_bomb, unique_seed, zip_bomb_keras
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def gw(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def sixteen_bit_bomb() -> bytes:
+    """The review's reproduction: a zero-filled 16-bit grayscale PNG of 6300x6300."""
+    data = png_bomb(6300, 6300, bit_depth=16)
+    assert len(data) < 80_000
+    return data
+
+
+def predict(gw: httpx.Client, name: str, data: bytes) -> httpx.Response:
+    return gw.post("/predict", files={"file": (name, data, "image/png")})
+
+
+def test_16_bit_png_bomb_is_refused_before_decoding(
+    stack: Stack, gw: httpx.Client, sixteen_bit_bomb: bytes, record
+) -> None:
+    """77 KB that decodes to 76 MiB of 16-bit samples: 413 image_too_large, memory flat."""
+    before = upload_files(stack)
+    reply, grew_mib, seconds = peak_growth(
+        stack.processes["inference"].pid, lambda: predict(gw, "bomb16.png", sixteen_bit_bomb)
+    )
+    assert_json_error(reply, 413, "memory", "6300x6300")
+    assert reply.json()["code"] == "image_too_large"
+    assert upload_files(stack) == before
+    assert grew_mib < 64, f"inference's peak grew {grew_mib:.0f} MiB for a refused image"
+    record(
+        reply.json()["error"],
+        file_kb=len(sixteen_bit_bomb) // 1024,
+        peak_growth_mib=round(grew_mib, 1),
+        seconds=round(seconds, 3),
+        before_the_fix="~1 GB and 3 s",
+    )
+
+
+def test_four_16_bit_bombs_at_once_stay_flat(
+    stack: Stack, gw: httpx.Client, sixteen_bit_bomb: bytes, record
+) -> None:
+    """The review's +3.8 GB case: four bombs at once, all refused, the peak barely moves."""
+
+    def four() -> list[httpx.Response]:
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(lambda i: predict(gw, f"bomb{i}.png", sixteen_bit_bomb), range(4)))
+
+    replies, grew_mib, seconds = peak_growth(stack.processes["inference"].pid, four)
+    assert [r.status_code for r in replies] == [413] * 4
+    assert grew_mib < 128, f"inference's peak grew {grew_mib:.0f} MiB"
+    record("4 x 413", peak_growth_mib=round(grew_mib, 1), seconds=round(seconds, 3), before_the_fix="+3.8 GB")
+
+
+def smooth_png(width: int, height: int) -> bytes:
+    """A gradient (compresses well, so a 12 MP PNG fits the 16 MB upload limit)."""
+    ramp = Image.linear_gradient("L").resize((width, height))
+    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ramp))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_large_png_within_budget_is_decoded_small(stack: Stack, gw: httpx.Client, record) -> None:
+    """A 12 MP RGB PNG (46 MiB decoded) is predicted; the peak stays near its decoded size."""
+    big = smooth_png(4000, 3000)
+    reply, grew_mib, seconds = peak_growth(
+        stack.processes["inference"].pid, lambda: predict(gw, "big.png", big)
+    )
+    assert reply.status_code == 200, reply.text
+    assert grew_mib < 160, f"inference's peak grew {grew_mib:.0f} MiB"
+    record(
+        "200", file_mb=round(len(big) / MIB, 1), peak_growth_mib=round(grew_mib, 1), seconds=round(seconds, 3)
+    )
+
+
+def test_batch_with_a_bomb_reports_it_and_predicts_the_rest(
+    gw: httpx.Client, sixteen_bit_bomb: bytes
+) -> None:
+    files = [
+        ("files", ("bomb.png", sixteen_bit_bomb, "image/png")),
+        ("files", ("ok.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")),
+    ]
+    reply = gw.post("/batch_predict", files=files)
+    assert reply.status_code == 200, reply.text
+    bomb, ok = reply.json()["results"]
+    assert "memory" in bomb["error"] and "predictions" in ok
+
+
+@pytest.fixture(scope="module")
+def image_id(gw: httpx.Client) -> str:
+    reply = gw.post("/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["image_id"]
+
+
+def post_json_text(gw: httpx.Client, path: str, text: str) -> httpx.Response:
+    return gw.post(path, content=text.encode(), headers={"Content-Type": "application/json"})
+
+
+def test_correction_nested_500_deep_is_refused_and_reads_still_work(
+    gw: httpx.Client, image_id: str, record
+) -> None:
+    """The review's case: `predicted` nested 500 deep was stored and broke every read of the image."""
+    deep = "[" * 500 + "]" * 500
+    body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], "predicted": {deep}}}'
+    reply = post_json_text(gw, "/save_correction", body)
+    assert_json_error(reply, 422, "predicted")
+    assert gw.get(f"/corrections/{image_id}").status_code == 200
+    assert gw.get("/get_corrections", params={"all": "true", "limit": 500}).status_code == 200
+    record(reply.json()["error"][:160])
+
+
+def test_every_stored_correction_reads_back(gw: httpx.Client, image_id: str, record) -> None:
+    """Every shape the API accepts is stored, and the image's history and every page read back."""
+    accepted = [
+        {"predicted": {"cat": 0.9, "dog": 0.0}},
+        {"predicted": [{"label": "person", "confidence": 1}]},
+        {"predicted": None, "threshold": 0.0},
+        {"model_version": 2**63 - 1, "threshold": 1.0},
+        {"predicted": {name: 0.5 for name in ("aeroplane", "bicycle", "bird", "boat", "bottle")}},
+    ]
+    for extra in accepted:
+        reply = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"], **extra})
+        assert reply.status_code == 200, (extra, reply.text)
+    history = gw.get(f"/corrections/{image_id}")
+    assert history.status_code == 200 and len(history.json()["corrections"]) >= len(accepted)
+    total = gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
+    for offset in range(0, total, 100):
+        page = gw.get("/get_corrections", params={"all": "true", "limit": 100, "offset": offset})
+        assert page.status_code == 200, page.text
+    record(f"{len(accepted)} shapes stored; {total} rows read back")
+
+
+REFUSED_FIELDS = {
+    "model_version_2_63": ('"model_version": 9223372036854775808', "/save_correction"),
+    "threshold_infinity": ('"threshold": Infinity', "/save_correction"),
+    "predicted_infinity": ('"predicted": {"cat": Infinity}', "/save_correction"),
+    "predicted_nan": ('"predicted": [{"label": "cat", "confidence": NaN}]', "/save_correction"),
+    "predicted_unbounded": (
+        '"predicted": ' + json.dumps([{"label": "cat", "confidence": 0.5}] * 1000),
+        "/save_correction",
+    ),
+    "epochs_true": ('"epochs": true', "/retrain"),
+    "force_string": ('"force": "false"', "/retrain"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_FIELDS))
+def test_malformed_numbers_and_booleans_get_422(gw: httpx.Client, image_id: str, record, case: str) -> None:
+    """2**63, Infinity, NaN, `epochs: true`: 422 with the field named, never a 500, nothing stored."""
+    field, path = REFUSED_FIELDS[case]
+    before = gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
+    body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], {field}}}'
+    reply = post_json_text(gw, path, body)
+    assert_json_error(reply, 422)
+    assert gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"] == before
+    record(reply.json()["error"][:120])
+
+
+def test_filename_shared_by_two_images_is_ambiguous(gw: httpx.Client, record) -> None:
+    """Lookup by filename is not "last upload wins": two images under one name give 409."""
+    name = f"IMG_{unique_seed()}.JPG"
+    ids = []
+    for _ in range(2):
+        reply = gw.post("/predict", files={"file": (name, photo_jpeg(seed=unique_seed()), "image/jpeg")})
+        ids.append(reply.json()["image_id"])
+    reply = gw.post("/save_correction", json={"filename": name, "corrected_labels": ["cat"]})
+    assert_json_error(reply, 409, "image_id")
+    assert reply.json()["code"] == "ambiguous_filename"
+    by_id = gw.post("/save_correction", json={"image_id": ids[0], "corrected_labels": ["cat"]})
+    assert by_id.status_code == 200
+    record(reply.json()["error"])
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """Imports and retrains change the model store: a system of their own."""
+    with running_stack(tmp_path_factory.mktemp("hostile"), v1_model_dir) as system:
+        yield system
+
+
+def test_keras_zip_bomb_is_refused_before_unpacking(own_stack: Stack, tmp_path: Path, record) -> None:
+    """The review's .keras: a small zip holding a 256 MB config.json; 422, the API does not grow."""
+    bomb = zip_bomb_keras(tmp_path / "bomb.keras")
+    pid = own_stack.processes["training"].pid
+    with httpx.Client(base_url=own_stack.url, timeout=120) as gw:
+        reply, grew_mib, seconds = peak_growth(
+            pid, lambda: gw.post("/models/import", files={"file": ("bomb.keras", bomb.read_bytes())})
+        )
+        assert_json_error(reply, 422, "config.json", "256 MiB")
+        assert reply.json()["code"] == "import_refused"
+        assert [v["version"] for v in gw.get("/models").json()["versions"]] == [1]
+    assert grew_mib < 64, f"the training API's peak grew {grew_mib:.0f} MiB"
+    record(
+        reply.json()["error"],
+        file_kb=bomb.stat().st_size // 1024,
+        peak_growth_mib=round(grew_mib, 1),
+        seconds=round(seconds, 3),
+        before_the_fix="+513 MB",
+    )
+
+
+def test_project_h5_imports_through_the_gateway_in_the_worker(
+    own_stack: Stack, v1_model_dir: Path, record
+) -> None:
+    """Version 1's own 22 MB .h5 passes the gateway, is imported by the worker; no TF in the API."""
+    h5 = (v1_model_dir / "model.h5").read_bytes()
+    assert len(h5) > 16 * MIB
+    started = time.monotonic()
+    with httpx.Client(base_url=own_stack.url, timeout=300) as gw:
+        reply = gw.post("/models/import", files={"file": ("voc_multilabel_final.h5", h5)})
+        assert reply.status_code == 202, reply.text
+        job = wait_job(gw, reply.json()["job_id"], until={"finished", "failed"}, timeout=600)
+        assert job["status"] == "finished", job
+        assert job["result"]["version"] == 2 and job["result"]["active"] is False
+        assert 2 in [v["version"] for v in gw.get("/models").json()["versions"]]
+    libraries = loaded_libraries(own_stack.processes["training"].pid)
+    assert not [name for name in libraries if "tensorflow" in name], "TensorFlow is in the training API"
+    record(
+        "202, then the job published version 2; no libtensorflow in the API's maps",
+        file_mb=round(len(h5) / MIB, 1),
+        seconds_to_published=round(time.monotonic() - started, 1),
+    )
+
+
+def test_retrain_after_cancelling_a_running_job_is_a_new_job(own_stack: Stack, record) -> None:
+    """The review's case: a retrain right after a cancel returned the cancelled job."""
+    own_stack.kill("worker")  # the job must stay "started" as long as the test looks at it
+    with httpx.Client(base_url=own_stack.url, timeout=60) as gw:
+        upload = ("c.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")
+        image = gw.post("/predict", files={"file": upload}).json()["image_id"]
+        assert gw.post("/save_correction", json={"image_id": image, "corrected_labels": ["cat"]}).is_success
+        first = gw.post("/retrain", json={}).json()["job_id"]
+        redis = Redis.from_url(own_stack.redis_url)
+        Job.fetch(first, connection=redis).set_status(JobStatus.STARTED)  # as a worker that took it
+        assert gw.delete(f"/jobs/{first}").status_code == 200
+        again = gw.post("/retrain", json={})
+        assert again.status_code == 202 and again.json()["created"] is True
+        assert again.json()["job_id"] != first
+        redis.close()
+    record("the cancelled job stays cancelled; the new request got a new job")
