@@ -9,8 +9,8 @@ request comes from: `Sec-Fetch-Site` (every current browser) and `Origin` (on ev
   is present and is neither "same-origin" nor "none" (typed by the user), or, from a
   browser too old to send it, when Origin names another host than the one the request was
   sent to (the Host header, which the gateway passes on as the client sent it). An Origin
-  listed in TAGLOOP_ALLOWED_ORIGINS is always let through. Clients that are not browsers (curl, scripts) send neither
-  header and are not affected; the admin token is what stops them.
+  listed in TAGLOOP_ALLOWED_ORIGINS is always let through. Clients that are not browsers
+  (curl, scripts) send neither header and are not affected; the admin token stops them.
 - JSON routes take JSON only: a state-changing request to any path outside `form_paths`
   with a body or a Content-Type other than application/json gets 415. HTML forms cannot
   send application/json, so this closes the same door a second time.
