@@ -32,7 +32,7 @@ def test_soak_60s_with_hot_reloads_has_no_errors_and_bounded_rss(
         "--url", stack.url,
         "--inference-url", stack.inference_url,
         "--training-url", stack.training_url,
-        "--redis-url", stack.redis_url,
+        "--redis-url", stack.redis_address,
         "--models-dir", str(stack.models_dir),
         "--json", str(out_file),
         "--versions", f"1,{other}",

@@ -38,7 +38,8 @@ def dockerfile_of(service: str) -> str:
 def test_compose_ports_match_the_native_run() -> None:
     # Published on loopback only: nothing else on the network reaches it by default.
     assert SERVICES["gateway"]["ports"] == [f"127.0.0.1:{ENV_DEFAULTS['TAGLOOP_GATEWAY_PORT']}:8080"]
-    assert SERVICES["gateway"]["environment"]["TAGLOOP_GATEWAY_PORT"] == ENV_DEFAULTS["TAGLOOP_GATEWAY_PORT"]
+    # Inside its container the gateway listens on every interface of the container.
+    assert SERVICES["gateway"]["environment"]["TAGLOOP_LISTEN"] == ENV_DEFAULTS["TAGLOOP_GATEWAY_PORT"]
     assert SERVICES["inference"]["expose"] == [ENV_DEFAULTS["TAGLOOP_INFERENCE_PORT"]]
     assert SERVICES["training-api"]["expose"] == [ENV_DEFAULTS["TAGLOOP_TRAINING_PORT"]]
     assert f'--port", "{ENV_DEFAULTS["TAGLOOP_INFERENCE_PORT"]}' in dockerfile_of("inference")

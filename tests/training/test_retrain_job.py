@@ -172,7 +172,9 @@ def test_retrain_of_an_imported_seed_style_model(settings: Settings, tmp_path: P
     wanted = [["dog"], ["cat"], ["dog"], ["cat"]]
     with TestClient(create_app(settings)) as client:
         with open(make_seed_h5(tmp_path / "seed.h5"), "rb") as f:
-            imported = client.post("/models/import", files={"file": ("seed.h5", f)}).json()["version"]
+            job_id = client.post("/models/import", files={"file": ("seed.h5", f)}).json()["job_id"]
+        run_worker(settings)
+        imported = client.get(f"/jobs/{job_id}").json()["result"]["version"]
         assert client.post(f"/models/{imported}/activate").json()["active"] == imported
         correct(client, store_images(settings.uploads_dir, images), wanted)
         result = retrain(client, settings, force=True)["result"]
