@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from tagloop.errors import TagloopError
 from tagloop.redis_auth import authenticated_url
 from tagloop.store import ModelStore, redis_announcer
-from tagloop.training.importer import import_model_file
+from tagloop.training.importer import hide_paths, import_model_file
 from tagloop.uploads import UploadStore
 
 from training_api.config import Settings
@@ -284,7 +284,7 @@ def _error_text(job: Job) -> str:
     if "JobTimeoutException" in text:
         return f"the job ran longer than its timeout ({job.timeout} s) and was stopped"
     last = text.splitlines()[-1] if text else "unknown error"
-    return last.split(": ", 1)[1] if ": " in last else last
+    return hide_paths(last.split(": ", 1)[1] if ": " in last else last)
 
 
 def cancel_job(*, queue: Queue, settings: Settings, job_id: str) -> dict[str, Any]:

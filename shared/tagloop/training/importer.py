@@ -20,7 +20,7 @@ from tagloop.store import ModelStore
 
 SUFFIXES = (".h5", ".keras")
 MIB = 1024 * 1024
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:,)]+/)*[^\s'\"/:,)]*")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,)]+/)*[^\s'\"/:,)]*")
 
 
 class ImportRefusedError(TagloopError):
@@ -103,7 +103,11 @@ def _too_big(name: str, what: str, size: int, limit: int) -> ImportRefusedError:
 
 def without_paths(message: str, *, path: Path, name: str) -> str:
     """`message` with the server's file named as the user named it and other paths hidden."""
-    message = message.replace(str(path), name)
+    return hide_paths(message.replace(str(path), name))
+
+
+def hide_paths(message: str) -> str:
+    """`message` with every absolute path replaced by <path>: clients never see the server's."""
     return _ABSOLUTE_PATH.sub("<path>", message)
 
 
