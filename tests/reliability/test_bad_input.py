@@ -291,12 +291,12 @@ WRONG_BODIES: dict[str, tuple[str, dict, tuple[str, ...]]] = {
     "multipart_to_save_correction": (
         "/save_correction",
         {"files": {"file": ("a.jpg", b"xx", "image/jpeg")}},
-        ("invalid request",),
+        ("takes a JSON body",),
     ),
     "text_to_save_correction": (
         "/save_correction",
         {"content": b"cat, dog", "headers": {"content-type": "text/plain"}},
-        ("invalid request",),
+        ("takes a JSON body",),
     ),
     "json_to_predict": ("/predict", {"json": {"file": "cat.jpg"}}, ("file",)),
     "no_file_to_predict": ("/predict", {"data": {"threshold": "0.5"}}, ("file",)),
