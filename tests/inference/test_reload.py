@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from inference_api.engine import ModelSlot, ServedModel, load_version
 from inference_api.main import create_app
+from inference_api.reloader import ModelReloader
 from support.images import png_bytes
 from support.inference import MODEL_NAME, make_settings, publish_copy, publish_tiny, served_version
 from support.stack import free_port
@@ -120,3 +122,31 @@ def test_reload_releases_the_retired_model_once_requests_are_done(
     wait_until(lambda: tiny_client.get("/health").json()["model_version"] == version, timeout=5)
     reloader = tiny_client.app.state.reloader  # type: ignore[attr-defined]
     wait_until(lambda: not reloader.retired_in_use(), timeout=2)
+
+
+def test_reload_never_swaps_in_a_version_activated_before_the_one_live_now(tiny_models_dir: Path) -> None:
+    """Version 2 is activated, and while it loads version 3 is: 2 must never be served."""
+    store = ModelStore(tiny_models_dir, MODEL_NAME)
+    second = publish_tiny(store, activate=False, bias=1.0)
+    third = publish_tiny(store, activate=False, bias=2.0)
+    served: list[int] = []
+
+    def load(*, folder: Path, version: int) -> ServedModel:
+        if version == second:
+            store.activate(third)  # a newer activation lands while `second` loads
+        return load_version(folder=folder, version=version)
+
+    slot = ModelSlot()
+    reloader = ModelReloader(
+        store=store,
+        slot=slot,
+        load=load,
+        redis_url="redis://127.0.0.1:1/0",
+        channel="unused",
+        on_reload=lambda ok, version: served.append(version),
+    )
+    reloader.check_pointer()  # version 1, as at start
+    store.activate(second)
+    reloader.check_pointer()
+    assert slot.version == third
+    assert served == [1, third]

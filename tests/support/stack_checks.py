@@ -47,12 +47,7 @@ def activate_and_wait(stack: Stack, version: int, *, timeout: float = 60) -> flo
     started = time.monotonic()
     reply = httpx.post(f"{stack.url}/models/{version}/activate", timeout=30)
     assert reply.status_code == 200, reply.text
-    waited = wait_for_version(stack, version, timeout=timeout, started=started)
-    # A load begun before this activation (an earlier announcement) may still swap in
-    # after it; the reloader then goes back to the pointer. Wait that out too.
-    time.sleep(2)
-    wait_for_version(stack, version, timeout=timeout)
-    return waited
+    return wait_for_version(stack, version, timeout=timeout, started=started)
 
 
 def wait_for_version(
