@@ -12,7 +12,8 @@ from inference_api.engine import ModelSlot, ServedModel, load_version
 from inference_api.main import create_app
 from inference_api.reloader import ModelReloader
 from support.images import png_bytes
-from support.inference import MODEL_NAME, make_settings, publish_copy, publish_tiny, served_version
+from support.inference import MODEL_NAME, make_settings, publish_tiny, served_version
+from support.publishing import publish_copy, truncated_onnx
 from support.stack import free_port
 from support.waiting import wait_until
 from tagloop.store import ModelStore, redis_announcer
@@ -82,7 +83,7 @@ def test_reload_refuses_a_truncated_onnx_and_does_not_retry_it(
     tiny_client: TestClient, tiny_models_dir: Path
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
-    bad = publish_copy(store, store.path(1), truncate_onnx=True)
+    bad = publish_copy(store, 1, activate=True, onnx=truncated_onnx(store, 1))
     wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     assert f"version {bad} failed to load" in tiny_client.get("/health").json()["model_error"]
     time.sleep(0.6)  # three more pointer polls

@@ -13,7 +13,8 @@ import pytest
 import redis
 from PIL import Image
 from skimage import data as skdata
-from support.inference import MODEL_NAME, publish_copy
+from support.inference import MODEL_NAME
+from support.publishing import publish_copy, truncated_onnx
 from support.stack import Stack
 from support.waiting import wait_until
 from tagloop.classes import VOC_CLASSES
@@ -182,17 +183,16 @@ class Clients:
 def test_reload_under_load_serves_every_request_and_never_a_broken_version(
     stack: Stack, gateway: httpx.Client, store: ModelStore, cat_jpeg: bytes
 ) -> None:
-    source = store.path(store.require_active())
-    before = store.require_active()
+    source = before = store.require_active()
     with Clients(stack.url, cat_jpeg) as clients:
         time.sleep(1.0)
         published = []
         for _ in range(3):
-            published.append(publish_copy(store, source))
+            published.append(publish_copy(store, source, activate=True))
             time.sleep(1.5)
         last_publish = time.monotonic()
         time.sleep(6.0)
-        broken = publish_copy(store, source, truncate_onnx=True)
+        broken = publish_copy(store, source, activate=True, onnx=truncated_onnx(store, source))
         wait_until(
             lambda: (inference_health(gateway).get("model_error") or "").startswith(f"version {broken}"),
             timeout=10,
@@ -215,11 +215,10 @@ def test_reload_under_load_serves_every_request_and_never_a_broken_version(
 def test_reload_follows_the_pointer_while_redis_is_down(
     stack: Stack, gateway: httpx.Client, store: ModelStore, cat_jpeg: bytes
 ) -> None:
-    source = store.path(store.require_active())
-    spare = publish_copy(store, source)
+    spare = publish_copy(store, store.require_active(), activate=True)
     wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
-        v for v in store.version_numbers() if v != spare and not store.meta(v).get("truncated_onnx")
+        v for v in store.version_numbers() if v != spare and not store.meta(v).get("replaced_onnx")
     )
     stack.kill("redis")
     try:
