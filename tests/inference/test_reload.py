@@ -26,6 +26,11 @@ def announcing_store(tiny_models_dir: Path, redis_url: str) -> Iterator[ModelSto
     client.close()
 
 
+def subscribers(redis_url: str, channel: str) -> int:
+    with redis.Redis.from_url(redis_url) as client:
+        return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
+
+
 def test_reload_follows_a_pubsub_announcement(
     tiny_models_dir: Path, tmp_path: Path, redis_url: str, announcing_store: ModelStore
 ) -> None:
@@ -35,7 +40,8 @@ def test_reload_follows_a_pubsub_announcement(
     )
     with TestClient(create_app(settings)) as client:
         wait_until(lambda: client.get("/health").json()["redis"], timeout=5)
-        time.sleep(0.2)  # the subscription is registered just after the flag is set
+        # The flag is set just before the subscription reaches Redis.
+        wait_until(lambda: subscribers(redis_url, "tagloop:model-activated") > 0, timeout=5)
         version = publish_tiny(announcing_store, bias=1.0)
         wait_until(lambda: client.get("/health").json()["model_version"] == version, timeout=3)
         assert served_version(client) == version
