@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tagloop.settings import CommonSettings
+
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
 TEMP_SUBDIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -32,10 +34,9 @@ class UnsafeBindError(Exception):
     """TAGLOOP_BIND opens the gateway beyond this machine and no admin token is set."""
 
 
-def listen_address(env: dict[str, str], *, token_set: bool) -> str:
+def listen_address(*, bind: str, port: str, token_set: bool) -> str:
     """nginx's `listen` value: 127.0.0.1:<port>, or TAGLOOP_BIND's address with a token."""
-    port = env.get("TAGLOOP_GATEWAY_PORT", "8080")
-    bind = env.get("TAGLOOP_BIND", "").strip() or "127.0.0.1"
+    bind = bind.strip() or "127.0.0.1"
     if not is_loopback(bind) and not token_set:
         raise UnsafeBindError(
             f"TAGLOOP_BIND={bind} would let anyone who can reach this machine retrain, import "
@@ -56,21 +57,22 @@ def is_loopback(address: str) -> bool:
 
 def admin_token_set() -> bool:
     """As the services see it: the environment or .env (their settings class)."""
-    from tagloop.settings import CommonSettings
-
     token = CommonSettings().admin_token
     return token is not None and bool(token.get_secret_value())
 
 
 def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, str]:
     """The template's values for a native run: defaults, then the environment."""
-    run_dir = env.get("TAGLOOP_RUN_DIR", str(HERE.parent / ".run"))
+    settings = CommonSettings.model_validate(
+        {k.removeprefix("TAGLOOP_").lower(): v for k, v in env.items() if k.startswith("TAGLOOP_")}
+    )
+    run_dir = str(settings.run_dir.resolve())
     defaults = {
-        "TAGLOOP_GATEWAY_PORT": "8080",
+        "TAGLOOP_GATEWAY_PORT": str(settings.gateway_port),
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{env.get('TAGLOOP_INFERENCE_PORT', '8001')}",
-        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
+        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{settings.inference_port}",
+        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{settings.training_port}",
         "TAGLOOP_RUN_DIR": run_dir,
         "TAGLOOP_NGINX_TEMP": f"{run_dir}/nginx",
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
@@ -83,7 +85,9 @@ def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, 
         "TAGLOOP_NGINX_USER": "",
     }
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
-    values["TAGLOOP_LISTEN"] = listen_address(env, token_set=token_set)
+    values["TAGLOOP_LISTEN"] = listen_address(
+        bind=settings.bind, port=values["TAGLOOP_GATEWAY_PORT"], token_set=token_set
+    )
     return values
 
 
