@@ -120,8 +120,24 @@ def test_batch_with_a_bomb_reports_it_and_predicts_the_rest(
 
 
 @pytest.fixture(scope="module")
-def image_id(gw: httpx.Client) -> str:
-    reply = gw.post("/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})
+def own_stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """Imports and retrains change the model store: a system of their own."""
+    with running_stack(tmp_path_factory.mktemp("hostile"), v1_model_dir) as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def own_gw(own_stack: Stack) -> Iterator[httpx.Client]:
+    """Corrections written here stay out of the shared stack's database."""
+    with httpx.Client(base_url=own_stack.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def image_id(own_gw: httpx.Client) -> str:
+    reply = own_gw.post(
+        "/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
+    )
     assert reply.status_code == 200, reply.text
     return reply.json()["image_id"]
 
@@ -131,19 +147,19 @@ def post_json_text(gw: httpx.Client, path: str, text: str) -> httpx.Response:
 
 
 def test_correction_nested_500_deep_is_refused_and_reads_still_work(
-    gw: httpx.Client, image_id: str, record
+    own_gw: httpx.Client, image_id: str, record
 ) -> None:
     """The review's case: `predicted` nested 500 deep was stored and broke every read of the image."""
     deep = "[" * 500 + "]" * 500
     body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], "predicted": {deep}}}'
-    reply = post_json_text(gw, "/save_correction", body)
+    reply = post_json_text(own_gw, "/save_correction", body)
     assert_json_error(reply, 422, "predicted")
-    assert gw.get(f"/corrections/{image_id}").status_code == 200
-    assert gw.get("/get_corrections", params={"all": "true", "limit": 500}).status_code == 200
+    assert own_gw.get(f"/corrections/{image_id}").status_code == 200
+    assert own_gw.get("/get_corrections", params={"all": "true", "limit": 500}).status_code == 200
     record(reply.json()["error"][:160])
 
 
-def test_every_stored_correction_reads_back(gw: httpx.Client, image_id: str, record) -> None:
+def test_every_stored_correction_reads_back(own_gw: httpx.Client, image_id: str, record) -> None:
     """Every shape the API accepts is stored, and the image's history and every page read back."""
     accepted = [
         {"predicted": {"cat": 0.9, "dog": 0.0}},
@@ -153,13 +169,15 @@ def test_every_stored_correction_reads_back(gw: httpx.Client, image_id: str, rec
         {"predicted": {name: 0.5 for name in ("aeroplane", "bicycle", "bird", "boat", "bottle")}},
     ]
     for extra in accepted:
-        reply = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"], **extra})
+        reply = own_gw.post(
+            "/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"], **extra}
+        )
         assert reply.status_code == 200, (extra, reply.text)
-    history = gw.get(f"/corrections/{image_id}")
+    history = own_gw.get(f"/corrections/{image_id}")
     assert history.status_code == 200 and len(history.json()["corrections"]) >= len(accepted)
-    total = gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
+    total = own_gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
     for offset in range(0, total, 100):
-        page = gw.get("/get_corrections", params={"all": "true", "limit": 100, "offset": offset})
+        page = own_gw.get("/get_corrections", params={"all": "true", "limit": 100, "offset": offset})
         assert page.status_code == 200, page.text
     record(f"{len(accepted)} shapes stored; {total} rows read back")
 
@@ -179,37 +197,32 @@ REFUSED_FIELDS = {
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED_FIELDS))
-def test_malformed_numbers_and_booleans_get_422(gw: httpx.Client, image_id: str, record, case: str) -> None:
+def test_malformed_numbers_and_booleans_get_422(
+    own_gw: httpx.Client, image_id: str, record, case: str
+) -> None:
     """2**63, Infinity, NaN, `epochs: true`: 422 with the field named, never a 500, nothing stored."""
     field, path = REFUSED_FIELDS[case]
-    before = gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
+    before = own_gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"]
     body = f'{{"image_id": "{image_id}", "corrected_labels": ["cat"], {field}}}'
-    reply = post_json_text(gw, path, body)
+    reply = post_json_text(own_gw, path, body)
     assert_json_error(reply, 422)
-    assert gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"] == before
+    assert own_gw.get("/get_corrections", params={"all": "true", "limit": 1}).json()["total"] == before
     record(reply.json()["error"][:120])
 
 
-def test_filename_shared_by_two_images_is_ambiguous(gw: httpx.Client, record) -> None:
+def test_filename_shared_by_two_images_is_ambiguous(own_gw: httpx.Client, record) -> None:
     """Lookup by filename is not "last upload wins": two images under one name give 409."""
     name = f"IMG_{unique_seed()}.JPG"
     ids = []
     for _ in range(2):
-        reply = gw.post("/predict", files={"file": (name, photo_jpeg(seed=unique_seed()), "image/jpeg")})
+        reply = own_gw.post("/predict", files={"file": (name, photo_jpeg(seed=unique_seed()), "image/jpeg")})
         ids.append(reply.json()["image_id"])
-    reply = gw.post("/save_correction", json={"filename": name, "corrected_labels": ["cat"]})
+    reply = own_gw.post("/save_correction", json={"filename": name, "corrected_labels": ["cat"]})
     assert_json_error(reply, 409, "image_id")
     assert reply.json()["code"] == "ambiguous_filename"
-    by_id = gw.post("/save_correction", json={"image_id": ids[0], "corrected_labels": ["cat"]})
+    by_id = own_gw.post("/save_correction", json={"image_id": ids[0], "corrected_labels": ["cat"]})
     assert by_id.status_code == 200
     record(reply.json()["error"])
-
-
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
-    """Imports and retrains change the model store: a system of their own."""
-    with running_stack(tmp_path_factory.mktemp("hostile"), v1_model_dir) as system:
-        yield system
 
 
 def test_keras_zip_bomb_is_refused_before_unpacking(own_stack: Stack, tmp_path: Path, record) -> None:
