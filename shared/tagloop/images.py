@@ -156,6 +156,8 @@ def _reducible(img: Image.Image) -> Image.Image:
         return img
     if img.mode in WIDE_MODES:
         return _wide_to_l(img)
+    if img.mode == "1":
+        return img.convert("L")
     return to_rgb(img) if img.mode != "LA" else img.convert("RGBA")
 
 
