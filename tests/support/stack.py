@@ -136,6 +136,10 @@ class Stack:
         for name in reversed(NAMES):
             if name in self.processes:
                 self.kill(name, signal.SIGTERM)
+        # Started as root, the gateway's workers had a temp folder of their own outside the run dir.
+        record = Path(self.env["TAGLOOP_RUN_DIR"]) / "nginx" / "worker-dir"
+        if record.exists():
+            shutil.rmtree(record.read_text().strip(), ignore_errors=True)
 
     def wait_ready(self, timeout: float = 120) -> dict:
         """Poll the gateway's /health until every part is green; returns the last body."""
