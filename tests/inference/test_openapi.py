@@ -15,7 +15,7 @@ def response_schema(openapi: dict, path: str, method: str, status: str) -> str:
 def test_openapi_declares_the_error_replies_of_predictions(tiny_client: TestClient, path: str) -> None:
     openapi = tiny_client.get("/openapi.json").json()
     declared = set(openapi["paths"][path]["post"]["responses"])
-    assert declared == {"200", "400", "401", "413", "415", "422", "503"}
+    assert declared == {"200", "400", "401", "403", "413", "415", "422", "503"}
     for status in declared - {"200"}:
         assert response_schema(openapi, path, "post", status) == ERROR_BODY
 

@@ -11,8 +11,9 @@ from inference_api.schemas import BatchPredictResponse, PredictResponse
 
 router = APIRouter(tags=["predict"])
 
-PREDICT_ERRORS = error_responses(400, 401, 413, 415, 422, 503)
-"""What a prediction can answer besides 200: unreadable image, token, size, type, form, no model."""
+PREDICT_ERRORS = error_responses(400, 401, 403, 413, 415, 422, 503)
+"""What a prediction can answer besides 200: unreadable image, token, another site, size,
+type, form, no model."""
 
 
 @router.post("/predict", dependencies=UserOnly, responses=PREDICT_ERRORS)

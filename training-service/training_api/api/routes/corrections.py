@@ -23,7 +23,7 @@ router = APIRouter(tags=["corrections"])
     "/save_correction",
     response_model=CorrectionSaved,
     dependencies=UserOnly,
-    responses=error_responses(400, 401, 404, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 415, 422),
 )
 def save_correction(
     body: CorrectionIn, session: SessionDep, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep

@@ -16,7 +16,7 @@ router = APIRouter(tags=["jobs"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     dependencies=AdminOnly,
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(401, 403, 415, 422, 503),
 )
 def retrain(
     queue: QueueDep, settings: SettingsDep, session: SessionDep, body: RetrainIn | None = None
@@ -41,7 +41,7 @@ def get_job(job_id: str, queue: QueueDep) -> JobState:
     "/jobs/{job_id}",
     response_model=JobState,
     dependencies=AdminOnly,
-    responses=error_responses(401, 404, 409, 503),
+    responses=error_responses(401, 403, 404, 409, 503),
 )
 def cancel_job(job_id: str, queue: QueueDep, settings: SettingsDep) -> JobState:
     """Cancel a queued job, or stop a running one at its next epoch."""

@@ -29,7 +29,7 @@ def list_models(store: StoreDep) -> VersionList:
     "/{version}/activate",
     response_model=Activated,
     dependencies=AdminOnly,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 415, 422),
 )
 def activate(version: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep) -> Activated:
     """Make a stored version the live one (rollback)."""
@@ -42,7 +42,7 @@ def activate(version: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep)
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     dependencies=AdminOnly,
-    responses=error_responses(401, 413, 422, 503),
+    responses=error_responses(401, 403, 413, 422, 503),
 )
 def import_model(
     queue: QueueDep,
