@@ -8,6 +8,7 @@ Figures (build time, time to healthy, image sizes, memory) go to the terminal.
 
 import io
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,9 @@ from compose import (
 )
 from PIL import Image
 from skimage import data as skdata
-from stack import free_port
+from stack import REPO, free_port
+
+sys.path.insert(0, str(REPO / "tests/training"))  # training_testkit (import-mode=importlib)
 from training_testkit import CONTRADICTING, image_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,11 +55,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def report(request: pytest.FixtureRequest):
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    """Prints a figure to the terminal, past pytest's capture (the run's log keeps it)."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def write(line: str) -> None:
-        if terminal is not None:
-            terminal.write_line(f"[compose] {line}")
+        with capture.global_and_fixture_disabled():
+            print(f"\n[compose] {line}", flush=True)
 
     return write
 
@@ -191,7 +195,7 @@ def test_down_and_up_keep_corrections_and_versions(project: ComposeProject, gate
     project.wait_healthy()
     assert gateway.get("/get_corrections").json()["total"] == len(CONTRADICTING)
     models = gateway.get("/models").json()
-    assert [v["version"] for v in models["versions"]] == [1, 2] and models["active"] == 2
+    assert sorted(v["version"] for v in models["versions"]) == [1, 2] and models["active"] == 2
     wait_served(gateway, 2)
 
 
