@@ -6,16 +6,15 @@ teardown proves `docker-compose down -v` leaves no container, network or volume 
 Figures (build time, time to healthy, image sizes, memory) go to the terminal.
 """
 
-import io
 import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from compose import (
+from skimage import data as skdata
+from support.compose import (
     SERVICES,
     ComposeProject,
     docker,
@@ -26,12 +25,10 @@ from compose import (
     start_engine,
     stop_engine,
 )
-from PIL import Image
-from skimage import data as skdata
-from stack import REPO, free_port
-
-sys.path.insert(0, str(REPO / "tests/training"))  # training_testkit (import-mode=importlib)
-from training_testkit import CONTRADICTING, image_bytes
+from support.images import jpeg_bytes
+from support.stack import free_port
+from support.training import CONTRADICTING, image_bytes
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,15 +68,21 @@ def project(engine: None, report) -> Iterator[ComposeProject]:
     variables = local_base_images()
     report(f"local base images and wheelhouse ready in {time.monotonic() - started:.0f} s: {variables}")
     port = free_port()
-    variables |= {"TAGLOOP_GATEWAY_ADDRESS": "127.0.0.1", "TAGLOOP_GATEWAY_PORT": str(port), "TAGLOOP_IMAGE_TAG": "test"}
+    variables |= {
+        "TAGLOOP_GATEWAY_ADDRESS": "127.0.0.1",
+        "TAGLOOP_GATEWAY_PORT": str(port),
+        "TAGLOOP_IMAGE_TAG": "test",
+    }
     compose = ComposeProject(f"tagloop-test-{uuid.uuid4().hex[:8]}", variables)
     try:
         started = time.monotonic()
         compose.compose("build")
         built = time.monotonic()
-        compose.compose("up", "-d")
+        # What users type; the images are built by now, so this build only checks.
+        compose.compose("up", "-d", "--build")
         compose.wait_healthy()
-        report(f"docker-compose build {built - started:.0f} s, then up -d until all healthy {time.monotonic() - built:.0f} s")
+        healthy = time.monotonic() - built
+        report(f"docker-compose build {built - started:.0f} s; up -d --build until healthy {healthy:.0f} s")
         yield compose
     finally:
         compose.compose("down", "-v", "--remove-orphans", "--timeout", "20")
@@ -95,12 +98,6 @@ def gateway(project: ComposeProject) -> Iterator[httpx.Client]:
         yield client
 
 
-def chelsea_jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(skdata.chelsea()).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
 def predict(client: httpx.Client, data: bytes, name: str) -> dict:
     reply = client.post("/predict", files={"file": (name, data, "image/jpeg")})
     assert reply.status_code == 200, reply.text
@@ -108,31 +105,29 @@ def predict(client: httpx.Client, data: bytes, name: str) -> dict:
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
     job: dict = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ENDED:
-            return job
-        time.sleep(0.5)
-    raise TimeoutError(f"job {job_id} still {job.get('status')} after {timeout}s: {job}")
+
+    def ended() -> bool:
+        job.update(client.get(f"/jobs/{job_id}").json())
+        return job["status"] in ENDED
+
+    wait_until(ended, timeout=timeout, interval=0.5, what=f"job {job_id} ended: {job}")
+    return job
 
 
 def wait_served(client: httpx.Client, version: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    body: dict = {}
-    while time.monotonic() < deadline:
-        body = client.get("/health/inference").json()
-        if body.get("model_version") == version:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"inference did not serve version {version} within {timeout}s: {body}")
+    def served() -> bool:
+        return client.get("/health/inference").json().get("model_version") == version
+
+    wait_until(served, timeout=timeout, interval=0.2, what=f"inference serves version {version}")
 
 
 def correct(client: httpx.Client, images: list[bytes], labels: list[list[str]], tag: str) -> None:
     for i, (data, wanted) in enumerate(zip(images, labels, strict=True)):
         reply = predict(client, data, f"{tag}{i}.jpg")
-        saved = client.post("/save_correction", json={"image_id": reply["image_id"], "corrected_labels": wanted})
+        saved = client.post(
+            "/save_correction", json={"image_id": reply["image_id"], "corrected_labels": wanted}
+        )
         assert saved.status_code == 200, saved.text
 
 
@@ -171,7 +166,7 @@ def test_each_health_answers(gateway: httpx.Client) -> None:
 
 
 def test_a_photo_is_predicted_through_the_gateway(gateway: httpx.Client) -> None:
-    body = predict(gateway, chelsea_jpeg(), "chelsea.jpg")
+    body = predict(gateway, jpeg_bytes(skdata.chelsea()), "chelsea.jpg")
     assert body["model_version"] == 1
     assert body["predictions"][0]["label"] == "cat", body["predictions"]
 
@@ -199,14 +194,17 @@ def test_down_and_up_keep_corrections_and_versions(project: ComposeProject, gate
     wait_served(gateway, 2)
 
 
-def test_killed_worker_fails_its_job_and_the_next_retrain_works(project: ComposeProject, gateway: httpx.Client) -> None:
+def test_killed_worker_fails_its_job_and_the_next_retrain_works(
+    project: ComposeProject, gateway: httpx.Client
+) -> None:
     images = image_bytes(16)[8:]  # new images: the job has features to compute
     correct(gateway, images, [[*list(reversed(c))[:1], "sheep"] for c in CONTRADICTING], "kill")
     job_id = gateway.post("/retrain", json={}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
+
+    def started() -> bool:
+        return gateway.get(f"/jobs/{job_id}").json()["status"] == "started"
+
+    wait_until(started, timeout=60, interval=0.1, what="the retrain started on the worker")
     docker("kill", project.container("worker"))
     try:
         job = wait_job(gateway, job_id, timeout=90)

@@ -18,8 +18,8 @@ import numpy as np
 
 from tagloop.classes import CLASS_INDEX
 from tagloop.errors import TagloopError
+from tagloop.evaluation import evaluate
 from tagloop.images import load_image_array
-from tagloop.metrics import evaluate
 from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
 
