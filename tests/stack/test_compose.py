@@ -1,15 +1,17 @@
 """`docker-compose up` for real: the five containers built, started and used as users would.
 
 One compose project (a unique name, the gateway on a free port) for the module, built
-with the local base images (tests/compose.py); the tests run in order on it, and
+with the local base images (tests/support/compose.py); the tests run in order on it, and
 teardown proves `docker-compose down -v` leaves no container, network or volume behind.
 Figures (build time, time to healthy, image sizes, memory) go to the terminal.
 """
 
+import fcntl
 import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +32,11 @@ from support.stack import free_port
 from support.training import CONTRADICTING, image_bytes
 from support.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The first test's time includes the module's setup: a cold build takes minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]
+# One compose test at a time on a machine: runs from several checkouts share the engine
+# (the one that started dockerd stops it) and the images' tag.
+LOCK = Path("/tmp/tagloop-compose-test.lock")
 
 ENDED = ("finished", "failed", "stopped", "canceled")
 
@@ -38,16 +44,20 @@ ENDED = ("finished", "failed", "stopped", "canceled")
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The Docker engine: the running one, or a dockerd started here and stopped after."""
-    if engine_answers():
-        yield
-        return
-    if os.geteuid() != 0:
-        pytest.fail("no Docker engine answers, and starting dockerd needs root: run as root or start Docker")
-    proc = start_engine(tmp_path_factory.mktemp("dockerd") / "dockerd.log")
-    try:
-        yield
-    finally:
-        stop_engine(proc)
+    with open(LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if engine_answers():
+            yield
+            return
+        if os.geteuid() != 0:
+            pytest.fail(
+                "no Docker engine answers, and starting dockerd needs root: run as root or start Docker"
+            )
+        proc = start_engine(tmp_path_factory.mktemp("dockerd") / "dockerd.log")
+        try:
+            yield
+        finally:
+            stop_engine(proc)
 
 
 @pytest.fixture(scope="module")
