@@ -219,7 +219,7 @@ def test_reload_follows_the_pointer_while_redis_is_down(
     spare = publish_copy(store, source)
     wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
-        v for v in store.version_numbers() if v != spare and not store.meta(v).get("truncated_onnx")
+        v for v in store.version_numbers() if v != spare and not store.meta(v).extra("truncated_onnx")
     )
     stack.kill("redis")
     try:

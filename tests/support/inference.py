@@ -3,7 +3,6 @@
 Imported by the inference tests.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 from inference_api.config import Settings
 from onnx import TensorProto, helper
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 from support.images import png_bytes
 
@@ -52,7 +52,7 @@ def publish_tiny(store: ModelStore, *, activate: bool = True, **kwargs: object) 
     def write(folder: Path) -> None:
         tiny_onnx(folder / "model.onnx", **kwargs)  # type: ignore[arg-type]
 
-    return store.publish(write, {"source": "tiny-test-model", **kwargs}, activate=activate)
+    return store.publish(write, VersionMeta(source="tiny-test-model", **kwargs), activate=activate)
 
 
 def publish_copy(store: ModelStore, source: Path, *, truncate_onnx: bool = False) -> int:
@@ -66,12 +66,10 @@ def publish_copy(store: ModelStore, source: Path, *, truncate_onnx: bool = False
                     data = data[: len(data) // 2]
                 (folder / name).write_bytes(data)
 
-    meta = {
-        k: v
-        for k, v in json.loads((source / "meta.json").read_text()).items()
-        if k not in ("version", "created")
-    }
-    meta = {**meta, "copied_from": source.name, **({"truncated_onnx": True} if truncate_onnx else {})}
+    meta = VersionMeta.model_validate_json((source / "meta.json").read_text()).model_copy(
+        update={"version": None, "created": None, "copied_from": source.name}
+        | ({"truncated_onnx": True} if truncate_onnx else {})
+    )
     return store.publish(write, meta, activate=True)
 
 
@@ -88,7 +86,7 @@ def publish_raw_onnx(
     def write(folder: Path) -> None:
         (folder / "model.onnx").write_bytes(data)
 
-    return store.publish(write, {"source": "raw-test-bytes", "parent": parent}, activate=activate)
+    return store.publish(write, VersionMeta(source="raw-test-bytes", parent=parent), activate=activate)
 
 
 def raw_multipart(field: str, files: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:

@@ -92,8 +92,9 @@ def publish_copy(stack: Stack, *, source: int = 1, onnx: bytes | None = None) ->
         else:
             (folder / "model.onnx").write_bytes(onnx)
 
-    meta = {**store.meta(source), "source": f"reliability test copy of version {source}", "parent": source}
-    meta.pop("version", None)
+    meta = store.meta(source).model_copy(
+        update={"source": f"reliability test copy of version {source}", "parent": source, "version": None}
+    )
     return store.publish(write, meta, activate=False)
 
 

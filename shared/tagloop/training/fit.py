@@ -81,9 +81,17 @@ def focal_loss(y, p, *, w_pos, w_neg, gamma, alpha):
     return ops.mean(-weight * ops.power(1.0 - p_true, gamma) * ops.log(p_true))
 
 
-def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float) -> bool:
-    """True when every probability in `p` is on its label's side of 0.5 by at least `margin`."""
-    return bool(np.all(np.where(y > 0.5, p >= 0.5 + margin, p <= 0.5 - margin)))
+def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float, thresholds: np.ndarray | float = 0.5) -> bool:
+    """True when every probability in `p` is on its label's side of its class's threshold
+    by at least `margin` (thresholds: one for all classes, or one per class).
+
+    The margin is given for a threshold of 0.5 and scales with the room on each side, so
+    that it stays reachable for a threshold near 0 or 1: above t by margin * (1 - t) / 0.5,
+    below it by margin * t / 0.5.
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    above, below = t + 2 * margin * (1 - t), t - 2 * margin * t
+    return bool(np.all(np.where(y > 0.5, p >= above, p <= below)))
 
 
 class TopTrainer:
@@ -141,9 +149,18 @@ class TopTrainer:
         self.optimizer.learning_rate.assign(learning_rate)
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, *, config: FitConfig, on_epoch: EpochCallback | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        config: FitConfig,
+        on_epoch: EpochCallback | None = None,
+        thresholds: np.ndarray | float = 0.5,
     ) -> FitResult:
-        """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes)."""
+        """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes).
+
+        Early stop: once every label is on its side of its class's threshold by the margin.
+        """
         started = time.monotonic()
         x, y = x.astype(np.float32), y.astype(np.float32)
         self.reset(config.learning_rate)
@@ -152,7 +169,7 @@ class TopTrainer:
         w_pos, w_neg = class_weights(y)
         args = (w_pos, w_neg, np.float32(config.gamma), np.float32(config.alpha))
         result = FitResult()
-        if labels_fit(self.predict(x), y, margin=config.margin):
+        if labels_fit(self.predict(x), y, margin=config.margin, thresholds=thresholds):
             result.stopped_early = True
             result.seconds = time.monotonic() - started
             return result
@@ -167,7 +184,7 @@ class TopTrainer:
             result.epochs_run = epoch
             if on_epoch:
                 on_epoch(epoch, config.epochs, loss)
-            if labels_fit(self.predict(x), y, margin=config.margin):
+            if labels_fit(self.predict(x), y, margin=config.margin, thresholds=thresholds):
                 result.stopped_early = epoch < config.epochs
                 break
         result.seconds = time.monotonic() - started
