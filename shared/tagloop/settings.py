@@ -74,6 +74,16 @@ class RetrainSettings(CommonSettings):
     gate_tolerance: float = Field(default=0.02, ge=0)
     """A candidate is promoted when its log-loss <= the parent's * (1 + tolerance)."""
 
+    anchor_images: int = Field(default=100, ge=0)
+    """A retrain also trains on up to this many recent uploads nobody corrected, towards
+    what the parent version says of them, so that corrections do not spill onto them."""
+
+    anchor_weight: float = Field(default=0.1, ge=0)
+    """Weight of those uploads' cross-entropy against the corrections' focal loss. On a
+    generated set (24 corrections contradicting version 1, 36 other uploads), 0.1 kept every
+    correction learned and every other upload's labels; 0.5 and more held back photos that
+    look like corrected ones from following their corrections."""
+
     calibrate_min_positives: int = Field(default=10, ge=1)
     """A class gets a calibrated threshold once it has this many positive corrections..."""
 

@@ -90,14 +90,22 @@ def retrain_from_corrections(
     loaded_at = time.monotonic()
     uploads = UploadStore(settings.uploads_dir)
     keys = [image_id for image_id, _ in examples]
-    x, computed = features_of(
+    anchors = uploads.recent(settings.anchor_images, exclude=set(keys))
+    features, computed = features_of(
         loaded,
         cache_dir=settings.cache_dir,
-        keys=keys,
+        keys=keys + anchors,
         load_image=lambda image_id: load_image_array(uploads.read(image_id)),
         progress=progress,
     )
-    log.info("features of %d images (%d computed by %s)", len(keys), computed, loaded.backbone.engine)
+    x, anchor_x = features[: len(keys)], features[len(keys) :]
+    log.info(
+        "features of %d corrected and %d other uploads (%d computed by %s)",
+        len(keys),
+        len(anchors),
+        computed,
+        loaded.backbone.engine,
+    )
     featured_at = time.monotonic()
     policy = RetrainPolicy.from_settings(settings, epochs=epochs)
     data = corrections_data(
@@ -106,6 +114,7 @@ def retrain_from_corrections(
         label_matrix([labels for _, labels in examples]),
         modulus=settings.holdout_modulus,
         min_holdout=settings.min_holdout,
+        anchor_x=anchor_x,
     )
     outcome = run_retrain(
         store=store,

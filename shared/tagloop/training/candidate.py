@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagloop.evaluation import evaluate, label_changes, mean_log_loss
-from tagloop.training.fit import FitResult
+from tagloop.training.fit import Anchors, FitResult
 from tagloop.training.gate import HELD_OUT, decide
 from tagloop.training.thresholds import calibrate_thresholds, threshold_vector
 from tagloop.version_meta import Evaluation, EvaluationSet
@@ -34,6 +34,7 @@ class _Fitter:
     policy: "RetrainPolicy"
     progress: "Progress"
     parent_weights: list[np.ndarray]
+    anchors: Anchors | None = None
 
     def fit(self, indices: list[int], *, name: str, thresholds: np.ndarray | float = 0.5) -> FitResult:
         self.loaded.top.set_weights(self.parent_weights)
@@ -47,6 +48,7 @@ class _Fitter:
             config=self.policy.fit,
             on_epoch=report,
             thresholds=thresholds,
+            anchors=self.anchors,
         )
 
     def scores(self, indices: list[int] | None = None) -> np.ndarray:
@@ -68,6 +70,8 @@ def fit_and_judge(
 
     fitter = _Fitter(loaded, data, policy, progress, loaded.top.get_weights())
     parent_scores = fitter.scores()
+    if data.anchor_x is not None and len(data.anchor_x):
+        fitter.anchors = Anchors(data.anchor_x, loaded.trainer.predict(data.anchor_x))
     split = data.split
     judged: dict[int, np.ndarray] = {}  # out-of-sample scores by fold, first the held-out set's
     first_fit = None

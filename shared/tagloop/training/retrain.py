@@ -54,6 +54,7 @@ class RetrainPolicy:
             "gamma": settings.focal_gamma,
             "alpha": settings.focal_alpha,
             "margin": settings.fit_margin,
+            "anchor_weight": settings.anchor_weight,
         }
         fit.update({k: v for k, v in fit_overrides.items() if v is not None})
         return cls(
@@ -73,6 +74,7 @@ class RetrainData:
     publish_on: what the published candidate trains on.
     folds: disjoint sets of images scored by a candidate not trained on them, for the
         per-class thresholds (the held-out set is one of them).
+    anchor_x: features of images nobody labelled, kept near the parent's outputs (fit.Anchors).
     """
 
     keys: list[str]
@@ -83,10 +85,17 @@ class RetrainData:
     folds: list[list[int]]
     rule: str
     noun: str
+    anchor_x: np.ndarray | None = None
 
 
 def corrections_data(
-    keys: list[str], x: np.ndarray, y: np.ndarray, *, modulus: int, min_holdout: int
+    keys: list[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    modulus: int,
+    min_holdout: int,
+    anchor_x: np.ndarray | None = None,
 ) -> RetrainData:
     """Corrections: held out by image hash; the published candidate learns every correction."""
     folds = [
@@ -95,7 +104,7 @@ def corrections_data(
     split = split_indices(len(keys), folds[0], min_holdout=min_holdout)
     every = list(range(len(keys)))
     return RetrainData(
-        keys, x, y, split, every, [f for f in folds if f], held_out_rule(modulus), "corrections"
+        keys, x, y, split, every, [f for f in folds if f], held_out_rule(modulus), "corrections", anchor_x
     )
 
 
