@@ -102,6 +102,8 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0
 
 def _json_threshold(threshold: Threshold) -> float | list[float]:
     if isinstance(threshold, np.ndarray):
+        if np.all(threshold == threshold.flat[0]):
+            return float(threshold.flat[0])  # one threshold for every class
         return [round(float(t), 4) for t in threshold]
     return float(threshold)
 

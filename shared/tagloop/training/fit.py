@@ -174,10 +174,19 @@ class TopTrainer:
         self.optimizer.apply_gradients(zip(grads, self.top.trainable_variables, strict=True))
         return loss
 
-    def reset(self, learning_rate: float) -> None:
+    def reset(self, learning_rate: float, *, seed: int = 0) -> None:
+        """Zero the optimizer's state and restart every random draw (dropout) from `seed`,
+        so that the same data gives the same fit in any process (the worker, the CLI)."""
         for variable in self.optimizer.variables:
             variable.assign(ops.zeros_like(variable))
         self.optimizer.learning_rate.assign(learning_rate)
+        keras.utils.set_random_seed(seed)
+        # A layer's seed generator was seeded when the model was loaded and moves on with
+        # every call: set_random_seed alone does not restart it.
+        for layer in self.top._flatten_layers():
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:
+                generator.state.assign(np.array([seed, 0], dtype=generator.state.dtype))
 
     def fit(
         self,
@@ -196,8 +205,7 @@ class TopTrainer:
         """
         started = time.monotonic()
         x, y = x.astype(np.float32), y.astype(np.float32)
-        self.reset(config.learning_rate)
-        keras.utils.set_random_seed(config.seed)
+        self.reset(config.learning_rate, seed=config.seed)
         rng = np.random.default_rng(config.seed)
         w_pos, w_neg = class_weights(y)
         args = (
