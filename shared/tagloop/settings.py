@@ -2,12 +2,15 @@
 
 Each service extends `CommonSettings` in its own `config.py`; nothing else reads the
 environment. Relative paths are relative to the working directory (the repo root when
-started by `make run`).
+started by `make run`). The defaults here are the only ones: the native run's scripts
+take theirs from `python -m tagloop.settings` (see `shell_exports`).
 """
 
+import shlex
+import sys
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,8 +26,28 @@ class CommonSettings(BaseSettings):
     model_name: str = "voc"
     """Name of the model family inside the store."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis: the RQ queue and the pub/sub channel that announces new versions."""
+    gateway_port: int = 8080
+    """The gateway (UI and API) of the native run."""
+
+    inference_port: int = 8001
+    """The inference service of the native run."""
+
+    training_port: int = 8002
+    """The training API of the native run."""
+
+    redis_port: int = 6389
+    """The native run's own redis-server. Not 6379: a system Redis often holds that one."""
+
+    redis_url: str = ""
+    """Redis: the RQ queue and the pub/sub channel that announces new versions.
+    Default: the native run's redis-server on `redis_port`."""
+
+    inference_url: str = ""
+    """Where the training API asks for inference's health. Default: `inference_port` on
+    this host."""
+
+    run_dir: Path = Path(".run")
+    """The native run's rendered nginx config, nginx temp files and run lock."""
 
     reload_channel: str = "tagloop:model-activated"
     """Pub/sub channel on which the model store announces an activated version."""
@@ -37,6 +60,12 @@ class CommonSettings(BaseSettings):
 
     token_for_all: bool = False
     """With admin_token set, predictions and corrections need the token too."""
+
+    @model_validator(mode="after")
+    def _local_urls(self) -> "CommonSettings":
+        self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.inference_url = self.inference_url or f"http://127.0.0.1:{self.inference_port}"
+        return self
 
     @property
     def uploads_dir(self) -> Path:
@@ -54,9 +83,9 @@ class RetrainSettings(CommonSettings):
     """Most epochs of a fit; training stops earlier once every label fits (fit_margin)."""
 
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
-    """Adam's learning rate. The original design's 1e-5 did not move the loss at all. 2e-3
-    rather than Adam's usual 1e-3: 20 corrections were learned in 13-15 epochs instead of
-    20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
+    """Adam's learning rate. The original 1e-5 did not move the loss (docs/ARCHITECTURE.md,
+    "Fine-tuning"). 2e-3 rather than Adam's usual 1e-3: 20 corrections were learned in
+    13-15 epochs instead of 20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
 
     batch_size: int = Field(default=16, ge=1)
     focal_gamma: float = 2.0
@@ -89,3 +118,32 @@ class RetrainSettings(CommonSettings):
 
     calibrate_min_negatives: int = Field(default=10, ge=1)
     """...and this many negative ones."""
+
+
+NATIVE_RUN = (
+    "gateway_port",
+    "inference_port",
+    "training_port",
+    "redis_port",
+    "redis_url",
+    "inference_url",
+    "models_dir",
+    "data_dir",
+    "run_dir",
+)
+"""The settings the native run's scripts and Procfile read as TAGLOOP_* variables."""
+
+
+def shell_exports(settings: CommonSettings) -> str:
+    """`export TAGLOOP_X=...` lines for the native run, paths made absolute."""
+    lines = []
+    for name in NATIVE_RUN:
+        value = getattr(settings, name)
+        if isinstance(value, Path):
+            value = value.resolve()
+        lines.append(f"export TAGLOOP_{name.upper()}={shlex.quote(str(value))}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(shell_exports(CommonSettings()) + "\n")

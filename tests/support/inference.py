@@ -55,24 +55,6 @@ def publish_tiny(store: ModelStore, *, activate: bool = True, **kwargs: object) 
     return store.publish(write, VersionMeta(source="tiny-test-model", **kwargs), activate=activate)
 
 
-def publish_copy(store: ModelStore, source: Path, *, truncate_onnx: bool = False) -> int:
-    """A new version holding `source`'s files (the onnx cut in half if asked)."""
-
-    def write(folder: Path) -> None:
-        for name in ("model.onnx", "model.h5"):
-            if (source / name).is_file():
-                data = (source / name).read_bytes()
-                if truncate_onnx and name == "model.onnx":
-                    data = data[: len(data) // 2]
-                (folder / name).write_bytes(data)
-
-    meta = VersionMeta.model_validate_json((source / "meta.json").read_text()).model_copy(
-        update={"version": None, "created": None, "copied_from": source.name}
-        | ({"truncated_onnx": True} if truncate_onnx else {})
-    )
-    return store.publish(write, meta, activate=True)
-
-
 def make_settings(*, models_dir: Path, data_dir: Path, redis_url: str, **overrides: object) -> Settings:
     values: dict = {"model_name": MODEL_NAME, "reload_poll_s": 0.2, **overrides}
     return Settings(models_dir=models_dir, data_dir=data_dir, redis_url=redis_url, _env_file=None, **values)

@@ -11,9 +11,6 @@ class Settings(RetrainSettings):
     queue_name: str = "tagloop-training"
     """RQ queue that carries retrain jobs."""
 
-    inference_url: str = "http://127.0.0.1:8001"
-    """Inference service, asked by /health/system."""
-
     health_timeout: float = 1.0
     """Seconds /health/system waits for inference's /health."""
 
