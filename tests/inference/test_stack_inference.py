@@ -65,7 +65,16 @@ def test_gateway_predict_returns_the_full_shape(gateway: httpx.Client, cat_jpeg:
     reply = predict(gateway, cat_jpeg, filename="chelsea.jpg", threshold="0.2")
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"success", "model_version", "image_id", "filename", "predictions", "scores"}
+    assert set(body) == {
+        "success",
+        "model_version",
+        "image_id",
+        "filename",
+        "predictions",
+        "scores",
+        "thresholds",
+    }
+    assert body["thresholds"] == dict.fromkeys(VOC_CLASSES, 0.2)
     assert body["image_id"] == hashlib.sha256(cat_jpeg).hexdigest()
     assert body["filename"] == "chelsea.jpg"
     assert list(body["scores"]) == list(VOC_CLASSES)
