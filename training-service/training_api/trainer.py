@@ -19,7 +19,7 @@ from training_api.config import Settings
 
 if TYPE_CHECKING:  # the API process imports this module and must not load TensorFlow
     from tagloop.training.loaded import LoadedModel
-    from tagloop.training.retrain import Progress
+    from tagloop.training.retrain import Progress, RetrainData
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,7 @@ def retrain_from_corrections(
     force: bool = False,
 ) -> dict[str, Any]:
     """Train a candidate from the active version on `examples` (image id, labels), judge, publish."""
-    from tagloop.images import load_image_array
-    from tagloop.training.retrain import (
-        RetrainPolicy,
-        corrections_data,
-        features_of,
-        parent_model_file,
-        run_retrain,
-    )
-    from tagloop.training.voc import label_matrix
+    from tagloop.training.retrain import RetrainPolicy, parent_model_file, run_retrain
 
     if not examples:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
@@ -88,40 +80,14 @@ def retrain_from_corrections(
     parent = store.require_active()
     loaded = warm.get(store, parent, cache_dir=settings.cache_dir)
     loaded_at = time.monotonic()
-    uploads = UploadStore(settings.uploads_dir)
-    keys = [image_id for image_id, _ in examples]
-    anchors = uploads.recent(settings.anchor_images, exclude=set(keys))
-    features, computed = features_of(
-        loaded,
-        cache_dir=settings.cache_dir,
-        keys=keys + anchors,
-        load_image=lambda image_id: load_image_array(uploads.read(image_id)),
-        progress=progress,
-    )
-    x, anchor_x = features[: len(keys)], features[len(keys) :]
-    log.info(
-        "features of %d corrected and %d other uploads (%d computed by %s)",
-        len(keys),
-        len(anchors),
-        computed,
-        loaded.backbone.engine,
-    )
+    data = corrections_as_features(settings=settings, loaded=loaded, examples=examples, progress=progress)
     featured_at = time.monotonic()
-    policy = RetrainPolicy.from_settings(settings, epochs=epochs)
-    data = corrections_data(
-        keys,
-        x,
-        label_matrix([labels for _, labels in examples]),
-        modulus=settings.holdout_modulus,
-        min_holdout=settings.min_holdout,
-        anchor_x=anchor_x,
-    )
     outcome = run_retrain(
         store=store,
         loaded=loaded,
         parent=parent,
         data=data,
-        policy=policy,
+        policy=RetrainPolicy.from_settings(settings, epochs=epochs),
         cache_dir=settings.cache_dir,
         source="retrain",
         force=force,
@@ -139,3 +105,39 @@ def retrain_from_corrections(
             "training_evaluating_publishing": round(done - featured_at, 2),
         },
     }
+
+
+def corrections_as_features(
+    *, settings: Settings, loaded: "LoadedModel", examples: list[tuple[str, list[str]]], progress: "Progress"
+) -> "RetrainData":
+    """The corrections' features and labels, held out by hash, and the recent uploads
+    nobody corrected as anchors (features computed once per image, then cached)."""
+    from tagloop.images import load_image_array
+    from tagloop.training.retrain import corrections_data, features_of
+    from tagloop.training.voc import label_matrix
+
+    uploads = UploadStore(settings.uploads_dir)
+    keys = [image_id for image_id, _ in examples]
+    anchors = uploads.recent(settings.anchor_images, exclude=set(keys))
+    features, computed = features_of(
+        loaded,
+        cache_dir=settings.cache_dir,
+        keys=keys + anchors,
+        load_image=lambda image_id: load_image_array(uploads.read(image_id)),
+        progress=progress,
+    )
+    log.info(
+        "features of %d corrected and %d other uploads (%d computed by %s)",
+        len(keys),
+        len(anchors),
+        computed,
+        loaded.backbone.engine,
+    )
+    return corrections_data(
+        keys,
+        features[: len(keys)],
+        label_matrix([labels for _, labels in examples]),
+        modulus=settings.holdout_modulus,
+        min_holdout=settings.min_holdout,
+        anchor_x=features[len(keys) :],
+    )

@@ -16,7 +16,7 @@ import numpy as np
 
 from tagloop.evaluation import evaluate, label_changes, mean_log_loss
 from tagloop.training.fit import Anchors, FitResult
-from tagloop.training.gate import HELD_OUT, decide
+from tagloop.training.gate import HELD_OUT, GateDecision, decide
 from tagloop.training.thresholds import calibrate_thresholds, threshold_vector
 from tagloop.version_meta import Evaluation, EvaluationSet
 
@@ -88,20 +88,7 @@ def fit_and_judge(
     judged_scores = judged[0] if split.basis == HELD_OUT else final_scores[split.evaluate]
     progress("evaluating", epoch=fit.epochs_run, epochs=policy.fit.epochs, loss=fit.final_loss)
     y_eval = data.y[split.evaluate]
-    decision = decide(
-        candidate_loss=mean_log_loss(y_eval, judged_scores),
-        parent_loss=mean_log_loss(y_eval, parent_scores[split.evaluate]),
-        split=split,
-        min_holdout=policy.min_holdout,
-        tolerance=policy.tolerance,
-        force=force,
-        noun=data.noun,
-    )
-    if split.basis == HELD_OUT and data.publish_on != split.train:
-        decision = type(decision)(
-            decision.promoted,
-            f"{decision.reason}; the published version then learned all {len(data.publish_on)} {data.noun}",
-        )
+    decision = _decide(data, policy, judged_scores, parent_scores[split.evaluate], force=force)
     return Candidate(
         decision=decision,
         fit=fit,
@@ -118,6 +105,26 @@ def fit_and_judge(
         thresholds=thresholds,
         calibration=calibration,
     )
+
+
+def _decide(
+    data: "RetrainData", policy: "RetrainPolicy", judged: np.ndarray, parent: np.ndarray, *, force: bool
+) -> GateDecision:
+    """gate.py's rule on the judged candidate's and the parent's scores of the evaluated images."""
+    split, y = data.split, data.y[data.split.evaluate]
+    decision = decide(
+        candidate_loss=mean_log_loss(y, judged),
+        parent_loss=mean_log_loss(y, parent),
+        split=split,
+        min_holdout=policy.min_holdout,
+        tolerance=policy.tolerance,
+        force=force,
+        noun=data.noun,
+    )
+    if split.basis == HELD_OUT and data.publish_on != split.train:
+        learned = f"; the published version then learned all {len(data.publish_on)} {data.noun}"
+        return GateDecision(decision.promoted, decision.reason + learned)
+    return decision
 
 
 def _calibrate(fitter: _Fitter, judged: dict[int, np.ndarray]) -> tuple[dict[str, float], dict[str, Any]]:
