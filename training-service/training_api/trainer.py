@@ -102,7 +102,7 @@ def retrain_from_corrections(
         "timings": {
             "load": round(loaded_at - started, 2),
             "features": round(featured_at - loaded_at, 2),
-            "training_evaluating_publishing": round(done - featured_at, 2),
+            **outcome.timings,
         },
     }
 

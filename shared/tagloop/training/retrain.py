@@ -10,6 +10,7 @@ The loaded model's top is trained in place: after run_retrain it holds the publi
 candidate if that was promoted, else the parent's weights again.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,8 @@ class RetrainOutcome:
     parent: int
     candidate: Candidate
     meta: VersionMeta
+    timings: dict[str, float]
+    """Seconds of each stage: training_and_evaluating, publishing."""
 
     def result(self) -> dict[str, Any]:
         """JSON-ready summary (the job's result)."""
@@ -175,6 +178,7 @@ def run_retrain(
 
     parent_meta = store.meta(parent)
     snapshot = loaded.top.get_weights()
+    started = time.monotonic()
     try:
         candidate = fit_and_judge(
             loaded,
@@ -184,6 +188,7 @@ def run_retrain(
             force=force,
             progress=progress,
         )
+        judged_at = time.monotonic()
         progress("publishing")
         meta = version_meta(
             candidate, parent=parent, parent_meta=parent_meta, loaded=loaded, policy=policy, source=source
@@ -201,7 +206,11 @@ def run_retrain(
         raise
     if not candidate.decision.promoted:
         loaded.top.set_weights(snapshot)  # the loaded model stays the live version
-    return RetrainOutcome(version, parent, candidate, meta)
+    timings = {
+        "training_and_evaluating": round(judged_at - started, 2),
+        "publishing": round(time.monotonic() - judged_at, 2),
+    }
+    return RetrainOutcome(version, parent, candidate, meta, timings)
 
 
 def version_meta(
