@@ -254,7 +254,7 @@ def _add_evaluate_command(sub: Any) -> None:
     ev.add_argument("--split", default="test")
     ev.add_argument("--images", type=Path, help="a folder of images (with --labels)")
     ev.add_argument("--labels", type=Path, help="CSV: filename,labels (labels separated by ; | or spaces)")
-    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument("--threshold", type=float, help="default: the version's per-class thresholds")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
 

@@ -103,10 +103,12 @@ def onnx_scores(
 
 
 def evaluate_version(
-    *, store: ModelStore, version: int, data: LabelledImages, threshold: float, tick=None
+    *, store: ModelStore, version: int, data: LabelledImages, threshold: float | None = None, tick=None
 ) -> dict[str, Any]:
+    """Metrics at `threshold`, or at the version's own per-class thresholds (as inference serves)."""
     scores = onnx_scores(store.path(version) / "model.onnx", data.paths, tick=tick)
-    return evaluate(data.y, scores, threshold=threshold)
+    at = np.array(store.meta(version).threshold_list()) if threshold is None else threshold
+    return evaluate(data.y, scores, threshold=at)
 
 
 def train_from_voc(
