@@ -67,7 +67,8 @@ def test_corrections_stick_and_other_photos_keep_their_labels(settings: Settings
     print(
         f"\ncorrected photos reproduced: {reproduced:.0%} ({len(corrected)}); uncorrected variants "
         f"right: {uncorrected_before:.0%} -> {uncorrected_after:.0%}; unrelated photos keeping "
-        f"their labels: {others_kept:.0%}; fixed {changes['fixed']}, broke {changes['broke']}"
+        f"their labels: {others_kept:.0%}; fixed {changes['fixed']}, broke {changes['broke']}; "
+        f"seconds {result['seconds']} {result['timings']}"
     )
     assert reproduced >= 0.9
     assert uncorrected_after >= uncorrected_before
