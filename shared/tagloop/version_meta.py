@@ -110,6 +110,10 @@ class VersionMeta(_Open):
     """Calibrated per-class thresholds; a class not named here uses DEFAULT_THRESHOLD."""
     calibration: dict[str, Calibration] = Field(default_factory=dict)
     onnx_max_abs_diff: float | None = None
+    prior: str | None = None
+    """The frozen priors the version answers from (e.g. "imagenet+coco", "imagenet", "none")."""
+    inputs: list[dict[str, Any]] = Field(default_factory=list)
+    """The served file's image inputs: [{"name", "size": [H, W]}]; empty: one 224x224 input."""
 
     def threshold_list(self) -> list[float]:
         """The 20 thresholds in classes.json order (DEFAULT_THRESHOLD where not calibrated)."""
