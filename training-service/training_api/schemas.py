@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer, field_validator
 from tagloop.classes import NUM_CLASSES, VOC_CLASSES
+from tagloop.version_meta import Changes, Evaluation
 
 INT64_MAX = 2**63 - 1
 """Largest integer the database stores (SQLite INTEGER, PostgreSQL BIGINT); more is a 422."""
@@ -135,6 +136,13 @@ class VersionOut(BaseModel):
     loss_curve: list[float] = []
     promoted: bool | None = None
     reason: str | None = None
+    evaluation: Evaluation | None = Field(
+        default=None, description="parent and candidate on the held-out set and on every correction"
+    )
+    changes: Changes | None = Field(
+        default=None, description="corrected photos fixed, broken, unchanged; per class before -> after"
+    )
+    thresholds: dict[str, float] = Field(default={}, description="calibrated per-class thresholds")
 
 
 class VersionList(BaseModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tagloop.errors import TagloopError
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 SUFFIXES = (".h5", ".keras")
 MIB = 1024 * 1024
@@ -131,11 +132,5 @@ def import_model_file(
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
         reason = without_paths(str(exc), path=path, name=shown)
         raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {reason}") from None
-    meta: dict[str, object] = {
-        "parent": None,
-        "samples": None,
-        "backbone": "imported",
-        "source": f"import:{shown}",
-        "metrics": {},
-    }
+    meta = VersionMeta(parent=None, samples=None, backbone="imported", source=f"import:{shown}")
     return publish_model(store, model, meta, activate=activate)

@@ -20,7 +20,7 @@ type, form, no model."""
 async def predict(
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP image")],
     predictor: PredictorDep,
-    threshold: ThresholdForm = 0.5,
+    threshold: ThresholdForm = None,
 ) -> PredictResponse:
     """Probabilities of the 20 classes for one image, and those above the threshold."""
     upload = received(file.filename, await file.read())
@@ -31,7 +31,7 @@ async def predict(
 async def batch_predict(
     files: Annotated[list[UploadFile], File(description="JPEG, PNG or WebP images")],
     predictor: PredictorDep,
-    threshold: ThresholdForm = 0.5,
+    threshold: ThresholdForm = None,
 ) -> BatchPredictResponse:
     """Predict many images; a file that cannot be read gets an error entry of its own."""
     uploads = [received(f.filename, await f.read()) for f in files]
