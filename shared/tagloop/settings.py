@@ -38,6 +38,9 @@ class CommonSettings(BaseSettings):
     token_for_all: bool = False
     """With admin_token set, predictions and corrections need the token too."""
 
+    gateway_port: int = 8080
+    """The gateway (UI and API); `tagloop export` asks it by default."""
+
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"

@@ -2,7 +2,7 @@
 // the server's {"success": false, "error": "..."} text when there is one, otherwise a
 // translated sentence for the HTTP status. Never raw JSON, never silence.
 
-import { t } from "./i18n.js";
+import { hasText, lang, t } from "./i18n.js";
 
 const TOKEN_KEY = "tagloop.token";
 
@@ -26,7 +26,10 @@ function authHeaders() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
+/** The server's sentence in English; in another language, the translation of its stable code. */
 function messageFor(status, body) {
+  const code = body && typeof body.code === "string" ? body.code : "";
+  if (code && lang() !== "en" && hasText(`code.${code}`)) return t(`code.${code}`);
   if (body && typeof body.error === "string" && body.error) return body.error;
   if (body && typeof body.detail === "string" && body.detail) return body.detail;
   const specific = t(`err.${status}`);

@@ -1,6 +1,8 @@
 // Spanish and English strings. Static HTML carries data-i18n="key" (text) and
 // data-i18n-aria-label="key"; code calls t(key, {vars}).
 
+import { EXTRA_STRINGS } from "./i18n-review.js";
+
 const STORAGE_KEY = "tagloop.lang";
 
 const STRINGS = {
@@ -286,6 +288,8 @@ const CLASS_NAMES = {
   },
 };
 
+for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], EXTRA_STRINGS[code]);
+
 export const LANGS = Object.keys(STRINGS);
 let current = pickInitialLang();
 const listeners = [];
@@ -304,6 +308,11 @@ export function lang() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/** Whether the current language has its own text for `key`. */
+export function hasText(key) {
+  return key in STRINGS[current];
 }
 
 export function className(label) {

@@ -6,6 +6,7 @@ import { $, band, el, showMsg, sleep } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { followServerJob, isRetraining } from "./retrain.js";
+import { refusal } from "./uploads.js";
 
 const POLL_MS = 500;
 const SERVE_WAIT_MS = 60000; // how long to wait for inference to load a new version
@@ -107,8 +108,9 @@ function setPreview(file) {
 
 /** A new image picked, dropped or pasted here. */
 async function choose(file) {
-  if (file.type && !file.type.startsWith("image/")) {
-    showMsg($("ind-msg"), t("ind.not_image"), "error");
+  const refused = refusal(file);
+  if (refused) {
+    showMsg($("ind-msg"), refused, "error");
     return;
   }
   state.file = file;
@@ -142,7 +144,12 @@ async function predict() {
   form.append("file", state.file, state.filename);
   form.append("threshold", String(threshold()));
   showMsg($("ind-msg"), t("ind.predicting"));
+  // Nothing of the previous photo may stay on screen: no ticks, no Save, until this one is back.
+  state.scores = null;
+  state.imageId = null;
+  state.edited = false;
   setBusy(true);
+  render();
   try {
     const reply = await postForm("/predict", form);
     if (mine !== latestPredict) return;
@@ -184,6 +191,9 @@ export function render() {
     n.textContent = className(n.dataset.label);
   });
   if (!has) {
+    document.querySelectorAll("#ind-checks input").forEach((cb) => {
+      cb.checked = false;
+    });
     $("ind-bars").replaceChildren();
     $("ind-model-used").textContent = "";
     renderChanges();
@@ -224,6 +234,7 @@ function tickFromPredictions() {
 }
 
 function checkedLabels() {
+  if (!state.scores) return [];
   return [...document.querySelectorAll("#ind-checks input:checked")].map((cb) => cb.value);
 }
 
@@ -238,7 +249,7 @@ async function saveCorrection() {
       corrected_labels: labels,
       model_version: state.modelVersion,
       threshold: threshold(),
-      predicted: state.scores,
+      predicted: predictionsAt(state.scores, 0),
     });
     const names = labels.length ? labels.map(className).join(", ") : t("ind.no_labels");
     showMsg(msg, t("ind.saved", { file: state.filename, labels: names }), "ok");
