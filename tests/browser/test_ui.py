@@ -141,7 +141,7 @@ def test_drop_many_images_on_batch(page: Page, photos) -> None:
     )
     page.locator("#batch-drop").dispatch_event("drop", {"dataTransfer": dt})
     expect(page.locator("#batch-selected")).to_contain_text("Images selected: 2")
-    expect(page.locator("#batch-msg")).to_contain_text("Skipped (not images): 1")
+    expect(page.locator("#batch-msg")).to_contain_text("readme.txt is not a JPEG, PNG or WebP image")
     expect(page.locator("#batch-grid li.tile")).to_have_count(2)
 
 

@@ -27,6 +27,7 @@ const state = {
   files: new Map(), // image_id -> object URL of the local file
   waiting: null, // filename shown as a placeholder while the first photo is predicted
   saveTimes: [],
+  inFlight: 0, // saves sent and not yet answered
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
@@ -79,10 +80,12 @@ export async function openSession(id, { keep = false, imageId = null } = {}) {
 }
 
 /** Create a session (optionally with items already predicted), and open it. */
-export async function createSession(name, items = [], files = new Map()) {
+export async function createSession(name, items = [], files = new Map(), current = null) {
   const body = { name, items, order: $("rev-order").value, threshold: slider() };
   const reply = await postJson("/sessions", body);
   for (const [id, url] of files) state.files.set(id, url);
+  localStorage.setItem(SESSION_KEY, String(reply.session.id));
+  if (current) localStorage.setItem(CURRENT_KEY + reply.session.id, current);
   await loadSessions();
   return reply.session.id;
 }
@@ -164,6 +167,7 @@ function drawProgress() {
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
   $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}`;
   $("rev-progress").dataset.saved = String(saved);
+  $("rev-progress").dataset.pending = String(state.inFlight);
 }
 
 function localPace() {
@@ -199,8 +203,11 @@ async function save(labels) {
   state.saveTimes.push(Date.now());
   const next = firstOpen(state.index + 1);
   show(next);
+  state.inFlight += 1;
+  drawProgress();
   try {
-    const reply = await postJson(`/sessions/${state.session.id}/items/${item.image_id}`, { status: "saved", labels });
+    const url = `/sessions/${state.session.id}/items/${item.image_id}`;
+    const reply = await postJson(url, { status: "saved", labels }, { keepalive: true });
     state.session.progress = reply.progress;
     hooks.onSaved(item.image_id, labels);
     if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
@@ -208,6 +215,8 @@ async function save(labels) {
     Object.assign(item, before);
     state.undo = state.undo.filter((id) => id !== item.image_id);
     showMsg($("rev-msg"), `${item.filename}: ${err.message}`, "error");
+  } finally {
+    state.inFlight -= 1;
   }
   drawProgress();
 }
