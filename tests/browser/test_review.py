@@ -5,18 +5,26 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from support.review import CARD, KEYS, card_name, photo_files, start_session, ticked, type_labels
-from support.stack import Stack
+from support.stack import Stack, running_stack
 from support.training import CONTRADICTING
 from tagloop.classes import VOC_CLASSES
 from tagloop.training.voc import read_split
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """A system of this module's own: its sessions, corrections and retrains touch no other test."""
+    with running_stack(tmp_path_factory.mktemp("review-stack"), v1_model_dir) as system:
+        yield system
 
 
 def session_labels(stack: Stack, sid: int) -> dict[str, list[str] | None]:

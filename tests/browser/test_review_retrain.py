@@ -2,16 +2,26 @@
 plain words, and the session's pending photos are predicted again and re-sorted."""
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from support.review import CARD, card_name, photo_files, start_session, type_labels
-from support.stack import Stack
+from support.stack import Stack, running_stack
 from support.training import CONTRADICTING
 from tagloop.classes import VOC_CLASSES
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """A system of this module's own: its sessions, corrections and retrains touch no other test."""
+    with running_stack(tmp_path_factory.mktemp("review-retrain-stack"), v1_model_dir) as system:
+        yield system
+
 
 RETRAIN_TIMEOUT_MS = 240_000
 

@@ -5,7 +5,7 @@ from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-TABS = ["individual", "batch", "corrections", "models"]
+TABS = ["individual", "review", "batch", "corrections", "models"]
 
 
 def selected_tab(page: Page) -> str:
@@ -16,10 +16,10 @@ def test_tabs_move_with_arrow_keys(page: Page) -> None:
     page.goto("/")
     page.locator("#tab-individual").focus()
     page.keyboard.press("ArrowRight")
-    assert selected_tab(page) == "batch"
-    expect(page.locator("#panel-batch")).to_be_visible()
+    assert selected_tab(page) == "review"
+    expect(page.locator("#panel-review")).to_be_visible()
     expect(page.locator("#panel-individual")).to_be_hidden()
-    expect(page.locator("#tab-batch")).to_be_focused()
+    expect(page.locator("#tab-review")).to_be_focused()
     page.keyboard.press("End")
     assert selected_tab(page) == "models"
     page.keyboard.press("ArrowRight")

@@ -168,6 +168,8 @@ function drawProgress() {
   $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}`;
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
+  const option = $("rev-session").selectedOptions[0];
+  if (option?.value) option.textContent = `${state.session.name} · ${saved} / ${total}`;
 }
 
 function localPace() {
@@ -204,6 +206,7 @@ async function save(labels) {
   const next = firstOpen(state.index + 1);
   show(next);
   state.inFlight += 1;
+  showMsg($("rev-msg"), "");
   drawProgress();
   try {
     const url = `/sessions/${state.session.id}/items/${item.image_id}`;
