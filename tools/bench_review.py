@@ -55,7 +55,7 @@ def ticked(page: Page) -> set[str]:
 def first_card(page: Page, files: list[dict]) -> float:
     page.goto("/#review")
     page.locator("#rev-new").click()
-    page.wait_for_function("() => document.querySelector('#rev-session').value !== ''")
+    page.wait_for_function("() => document.querySelector('#rev-progress').textContent.startsWith('0 / 0')")
     t0 = time.perf_counter()
     page.locator("#rev-files").set_input_files(files=files)
     page.wait_for_function(

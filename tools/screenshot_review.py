@@ -41,7 +41,9 @@ def shoot(url: str, out: Path) -> None:
         page.goto("/#review")
         page.locator("#rev-order").select_option("upload")
         page.locator("#rev-new").click()
-        page.wait_for_function("() => document.querySelector('#rev-session').value !== ''")
+        page.wait_for_function(
+            "() => document.querySelector('#rev-progress').textContent.startsWith('0 / 0')"
+        )
         page.locator("#rev-files").set_input_files(files=files)
         page.wait_for_function(
             "() => document.querySelector('#rev-upload-msg').textContent.includes('4 photos')"

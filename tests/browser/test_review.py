@@ -244,7 +244,7 @@ def test_no_stale_labels_while_a_photo_is_predicting(page: Page, stack: Stack, p
     page.on("request", lambda r: saves.append(r.url) if "/items/" in r.url else None)
     page.goto("/#review")
     page.locator("#rev-new").click()
-    expect(page.locator("#rev-session")).not_to_have_value("")
+    expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
     page.route("**/batch_predict", lambda route: held.append(route))
     page.locator("#rev-files").set_input_files(files=photo_files("slow", 1, offset=19))
     expect(page.locator(CARD)).to_have_attribute("data-status", "predicting")

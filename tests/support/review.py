@@ -21,7 +21,7 @@ def start_session(page: Page, files: list[dict]) -> int:
     """A new session holding `files`, uploaded from the Review tab; returns its id."""
     page.goto("/#review")
     page.locator("#rev-new").click()
-    expect(page.locator("#rev-session")).not_to_have_value("")
+    expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
     page.locator("#rev-files").set_input_files(files=files)
     expect(page.locator("#rev-upload-msg")).to_contain_text(f"{len(files)} photos added", timeout=60_000)
     expect(page.locator("#rev-progress")).to_contain_text(f"/ {len(files)} reviewed")

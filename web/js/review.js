@@ -28,9 +28,16 @@ const state = {
   waiting: null, // filename shown as a placeholder while the first photo is predicted
   saveTimes: [],
   inFlight: 0, // saves sent and not yet answered
+  opening: Promise.resolve(), // the session being created or opened; uploads wait for it
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
+let openSeq = 0; // only the newest openSession may draw (a click on "New" beats a slower load)
+
+function track(promise) {
+  state.opening = promise.catch(() => {});
+  return promise;
+}
 
 export function initReview(options) {
   hooks = { ...hooks, ...options };
@@ -45,10 +52,12 @@ export function initReview(options) {
 
 /** The tab is shown: list the sessions and open the last one. */
 export async function showReview() {
+  const before = openSeq;
   await loadSessions();
+  if (openSeq !== before) return; // a session was opened meanwhile (New, Batch's Correct)
   const wanted = Number(localStorage.getItem(SESSION_KEY));
   const found = state.sessions.find((s) => s.id === wanted) || state.sessions[0];
-  if (found && found.id !== state.session?.id) await openSession(found.id);
+  if (found && found.id !== state.session?.id) await track(openSession(found.id));
   else draw();
 }
 
@@ -67,7 +76,9 @@ async function loadSessions() {
 }
 
 export async function openSession(id, { keep = false, imageId = null } = {}) {
+  const mine = ++openSeq;
   const reply = await getJson(`/sessions/${id}`);
+  if (mine !== openSeq) return;
   const currentId = imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
   state.session = reply.session;
   state.items = reply.items;
@@ -292,10 +303,7 @@ function wireButtons() {
   $("rev-reset").addEventListener("click", ACTION_RUN.reset);
   $("rev-undo").addEventListener("click", ACTION_RUN.undo);
   $("rev-card").tabIndex = -1;
-  $("rev-new").addEventListener("click", async () => {
-    const id = await createSession("");
-    await openSession(id);
-  });
+  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id))));
   $("rev-session").addEventListener("change", (e) => e.target.value && openSession(Number(e.target.value)));
   $("rev-order").addEventListener("change", () => patchSession({ order: $("rev-order").value }, true));
   $("rev-auto").addEventListener("change", () => patchSession({ auto_retrain_after: Math.max(0, Number($("rev-auto").value) || 0) }));
@@ -359,7 +367,8 @@ export async function addFiles(files) {
   const { ok, refused } = screenFiles(files);
   showMsg($("rev-upload-msg"), refused.join(" "), refused.length ? "error" : "");
   if (!ok.length) return;
-  if (!state.session) await openSession(await createSession(ok[0].webkitRelativePath?.split("/")[0] || ""));
+  await state.opening;
+  if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "").then((id) => openSession(id)));
   const sid = state.session.id;
   if (!currentItem()) state.waiting = ok[0].name;
   draw();
