@@ -36,7 +36,7 @@ def shoot(url: str, out: Path) -> None:
             executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
         )
         page = browser.new_context(
-            base_url=url, locale="en-US", viewport={"width": 1280, "height": 860}
+            base_url=url, locale="en-US", viewport={"width": 1280, "height": 1000}
         ).new_page()
         page.goto("/#review")
         page.locator("#rev-order").select_option("upload")
@@ -60,8 +60,7 @@ def shoot(url: str, out: Path) -> None:
                 page.keyboard.press(KEYS[label])
             print(f"corrected in the UI to {sorted(RIGHT)}")
         page.wait_for_function("() => document.querySelector('#rev-img').complete")
-        page.locator("#rev-upload-msg").evaluate("el => el.textContent = ''")
-        page.locator("#panel-review").scroll_into_view_if_needed()
+        page.locator("#rev-upload-msg").evaluate("el => { el.textContent = ''; el.dataset.kind = ''; }")
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
         browser.close()
