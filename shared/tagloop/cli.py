@@ -243,7 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threshold", type=float, default=0.5)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
+    _add_export(sub)
+    return parser
 
+
+def _add_export(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     ex = sub.add_parser("export", help="corrections as CSV, a Pascal VOC folder or COCO JSON")
     ex.add_argument("--format", choices=("csv", "voc", "coco"), default="csv")
     ex.add_argument("--out", required=True, help="a file (csv, coco) or a folder to create (voc)")
@@ -252,7 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="the gateway or training API (default: http://127.0.0.1:TAGLOOP_GATEWAY_PORT)"
     )
     ex.set_defaults(run=cmd_export)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ def test_batch_correct_one_then_listed_in_corrections(page: Page, photos, shoot)
         if not box.is_checked():
             box.check()
     ticked = set(card.locator("input:checked").evaluate_all("els => els.map(e => e.value)"))
-    card.locator("#rev-save").click()
+    page.locator("#rev-save").click()
     expect(card).not_to_have_attribute("data-filename", "batch-astronaut.jpg")
 
     # back in Batch, the tile says it was corrected, with its labels

@@ -257,3 +257,49 @@ def test_no_stale_labels_while_a_photo_is_predicting(page: Page, stack: Stack, p
     expect(page.locator(CARD)).to_have_attribute("data-filename", "slow00.jpg")
     expect(page.locator(CARD)).to_have_attribute("data-status", "pending")
     assert saves == []
+
+
+def _luminance(rgb: tuple[int, ...]) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def rgb_of(css: str) -> tuple[int, ...]:
+    return tuple(int(float(x)) for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 375, "height": 740}])
+def test_save_is_on_screen_without_scrolling(page: Page, size: dict, shoot) -> None:
+    page.set_viewport_size(size)
+    start_session(page, photo_files("fold", 2, offset=20))
+    box = page.locator("#rev-save").bounding_box()
+    shoot(page, f"review-{size['width']}")
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"], box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], box
+
+
+def test_focus_rings_have_three_to_one_contrast(page: Page) -> None:
+    page.goto("/#review")
+    page.locator("#rev-new").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+    ring = page.locator("#rev-new").evaluate("el => getComputedStyle(el).boxShadow")
+    assert contrast(rgb_of(ring), (255, 255, 255)) >= 3, ring
+    page.locator("body").click(position={"x": 5, "y": 400})
+    for _ in range(6):  # Tab from the top of the page to the selected tab
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "tab-review":
+            break
+    expect(page.locator("#tab-review")).to_be_focused()
+    outline = page.locator("#tab-review").evaluate("el => getComputedStyle(el).outlineColor")
+    header = page.locator(".tabs").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert contrast(rgb_of(outline), rgb_of(header)) >= 3, (outline, header)

@@ -151,6 +151,7 @@ function draw() {
     localStorage.setItem(CURRENT_KEY + state.session.id, item.image_id);
     prefetch();
   }
+  $("rev-actions").hidden = $("rev-card").hidden;
   $("rev-accept-key").textContent = keyLabel(keyOf("accept"));
   $("rev-undo-key").textContent = keyLabel(keyOf("undo"));
   $("rev-undo").disabled = !state.undo.length;
@@ -285,6 +286,7 @@ function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const target = e.target;
   if (target.matches?.("input[type=text], input[type=number], input[type=range], select, textarea")) return;
+  if (target.closest?.("[role=tablist], .topbar")) return; // arrows there move between tabs
   if (!$("rev-grid-box").hidden) return;
   const hit = actionFor(e.key);
   if (!hit) return;
