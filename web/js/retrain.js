@@ -172,7 +172,7 @@ function finished(result) {
   };
   showMsg(outcome, t(result.promoted ? "job.promoted" : "job.not_promoted", vars), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
-  if (result.promoted && result.reason) $("job-detail").textContent = result.reason;
+  if (result.reason) $("job-detail").textContent = result.reason; // the gate's figures, for whoever wants them
   hooks.onModelChanged(null);
   return hooks.onFinished(result);
 }
