@@ -303,3 +303,34 @@ def test_focus_rings_have_three_to_one_contrast(page: Page) -> None:
     outline = page.locator("#tab-review").evaluate("el => getComputedStyle(el).outlineColor")
     header = page.locator(".tabs").evaluate("el => getComputedStyle(el).backgroundColor")
     assert contrast(rgb_of(outline), rgb_of(header)) >= 3, (outline, header)
+
+
+def test_a_drop_outside_the_drop_zone_does_not_leave_the_page(page: Page) -> None:
+    page.goto("/#review")
+    prevented = page.evaluate(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["x"], "stray.jpg", { type: "image/jpeg" }));
+            const drop = new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true });
+            document.querySelector("#rev-progress").dispatchEvent(drop);
+            return drop.defaultPrevented;
+        }"""
+    )
+    assert prevented is True
+
+
+def test_hotkeys_can_be_changed(page: Page) -> None:
+    start_session(page, photo_files("keys", 1, offset=22))
+    page.locator("#rev-keys").click()
+    page.locator("#key-cat").click()
+    page.keyboard.press("k")
+    expect(page.locator("#key-cat")).to_have_value("K")
+    page.locator("#keys-ok").click()
+    expect(page.locator("#keys-dialog")).to_be_hidden()
+    box = page.locator("#rev-rows input[value=cat]")
+    expect(box).to_have_attribute("aria-keyshortcuts", "k")
+    before = box.is_checked()
+    page.locator(CARD).focus()
+    page.keyboard.press("k")
+    assert box.is_checked() is not before
+    page.evaluate("localStorage.removeItem('tagloop.review.keys')")
