@@ -65,7 +65,7 @@ def repredict(
             if result is None:
                 continue
             item.scores = {k: float(v) for k, v in result["scores"].items()}
-            item.thresholds = result.get("thresholds") or None
+            item.thresholds = result.get("thresholds") or body.get("thresholds") or None
             item.model_version = version
     review.saves_since_retrain = 0
     review.updated = now()
