@@ -18,15 +18,20 @@ function tabButton(name) {
   return $(`tab-${name}`);
 }
 
+const scrollOf = {}; // each tab comes back where the person left it (e.g. Batch after "Correct")
+
 function selectTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = TABS[0];
+  const leaving = TABS.find((tab) => !$(`panel-${tab}`).hidden);
+  if (leaving && leaving !== name) scrollOf[leaving] = window.scrollY;
   for (const tab of TABS) {
     const on = tab === name;
     tabButton(tab).setAttribute("aria-selected", on ? "true" : "false");
     tabButton(tab).tabIndex = on ? 0 : -1;
     $(`panel-${tab}`).hidden = !on;
   }
-  if (focus) tabButton(name).focus();
+  if (leaving !== name) window.scrollTo(0, scrollOf[name] || 0);
+  if (focus) tabButton(name).focus({ preventScroll: true });
   if (location.hash.slice(1) !== name) history.replaceState(null, "", `#${name}`);
   ON_SHOW[name]?.();
 }
