@@ -11,13 +11,11 @@ from training_api.review.order import Order
 ImageId = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the upload (from /predict)")
 
 
-class _Utc(BaseModel):
-    @staticmethod
-    def utc(value: datetime | None) -> str | None:
-        # SQLite returns naive datetimes; every timestamp is stored in UTC.
-        if value is None:
-            return None
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+def _utc(value: datetime | None) -> str | None:
+    # SQLite returns naive datetimes; every timestamp is stored in UTC.
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 class ItemIn(BaseModel):
@@ -79,7 +77,7 @@ class BulkIn(BaseModel):
     )
 
 
-class ItemOut(_Utc):
+class ItemOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     image_id: str
@@ -95,7 +93,7 @@ class ItemOut(_Utc):
 
     @field_serializer("saved_at")
     def _saved_at(self, value: datetime | None) -> str | None:
-        return self.utc(value)
+        return _utc(value)
 
 
 class Progress(BaseModel):
@@ -106,7 +104,7 @@ class Progress(BaseModel):
     seconds_per_item: float | None = Field(default=None, description="median time between saves")
 
 
-class SessionOut(_Utc):
+class SessionOut(BaseModel):
     id: int
     name: str
     order: str
@@ -118,7 +116,7 @@ class SessionOut(_Utc):
 
     @field_serializer("created", "updated")
     def _times(self, value: datetime) -> str | None:
-        return self.utc(value)
+        return _utc(value)
 
 
 class SessionDetail(BaseModel):

@@ -3,6 +3,7 @@
 import itertools
 import statistics
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -133,11 +134,15 @@ def progress(db: Session, review: ReviewSession) -> Progress:
         .group_by(ReviewItem.status)
     ).all()
     counts = {status: int(n) for status, n in rows}
-    saved_times = db.scalars(
-        select(ReviewItem.saved_at)
-        .where(ReviewItem.session_id == review.id, ReviewItem.saved_at.is_not(None))
-        .order_by(ReviewItem.saved_at)
-    ).all()
+    saved_times: list[datetime] = [
+        t
+        for t in db.scalars(
+            select(ReviewItem.saved_at)
+            .where(ReviewItem.session_id == review.id, ReviewItem.saved_at.is_not(None))
+            .order_by(ReviewItem.saved_at)
+        )
+        if t is not None
+    ]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(saved_times)]
     gaps = [g for g in gaps if 0 <= g <= MAX_GAP_S]
     return Progress(
