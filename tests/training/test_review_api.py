@@ -220,3 +220,14 @@ def test_retrain_plan_counts_the_corrections_a_retrain_uses(client: TestClient, 
     _two_saved(client, settings)
     plan = client.get("/retrain/plan").json()
     assert plan["corrections"] == 2 and plan["new"] == 2 and plan["seconds"] > 0
+
+
+def test_a_session_can_start_a_retrain_after_n_saves(client: TestClient, settings: Settings):
+    scores = [_scores(cat=0.9), _scores(dog=0.8), _scores(horse=0.7)]
+    sid, ids = _session(client, settings, scores, order="upload", auto_retrain_after=2)
+    first = _save(client, sid, ids[0], ["cat"]).json()
+    assert first["auto_retrain_job"] is None
+    second = _save(client, sid, ids[1], ["dog"]).json()
+    assert second["auto_retrain_job"]
+    assert client.get(f"/jobs/{second['auto_retrain_job']}").json()["status"] == "queued"
+    assert _save(client, sid, ids[2], ["horse"]).json()["auto_retrain_job"] is None  # counting again
