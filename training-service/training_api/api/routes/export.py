@@ -29,7 +29,9 @@ def export(
     db: SessionDep,
     uploads: UploadsDep,
     format: Annotated[Literal["csv", "voc", "coco"], Query()] = "csv",
-    session: Annotated[int | None, Query(ge=1, description="only this review session's saved photos")] = None,
+    session: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="only this review session's saved photos")
+    ] = None,
 ) -> Response:
     """The latest labels of every corrected image (or of one session's saved photos) as a file:
     CSV (filename, image_id, labels), a zipped Pascal VOC folder (image-level

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from tagloop.http import error_responses
 
 from training_api import jobs
@@ -30,13 +30,19 @@ from training_api.review.schemas import (
 
 router = APIRouter(prefix="/sessions", tags=["review sessions"])
 
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a review session's id")]
+ImageIdPath = Annotated[str, Path(max_length=64, description="sha256 of the upload")]
+BODY_ERRORS = error_responses(400, 401, 404, 422)
+"""A route with a body: unreadable body, token, no such session or photo, invalid values."""
+READ_ERRORS = error_responses(401, 404, 422)
+
 
 @router.post(
     "",
     status_code=201,
     response_model=SessionCreated,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 422),
+    responses=BODY_ERRORS,
 )
 def create_session(body: SessionIn, db: SessionDep, uploads: UploadsDep) -> SessionCreated:
     """A new session, with the photos already uploaded and predicted (more can be added later)."""
@@ -51,9 +57,9 @@ def list_sessions(db: SessionDep) -> SessionList:
 
 
 @router.get(
-    "/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=error_responses(401, 404)
+    "/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS
 )
-def get_session(session_id: int, db: SessionDep) -> SessionDetail:
+def get_session(session_id: SessionId, db: SessionDep) -> SessionDetail:
     """The session and all its cards, in its order."""
     found = review.require_session(db, session_id)
     items = [review.item_out(i, found) for i in review.items_of(db, found)]
@@ -64,19 +70,19 @@ def get_session(session_id: int, db: SessionDep) -> SessionDetail:
     "/{session_id}",
     response_model=SessionDetail,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 422),
+    responses=BODY_ERRORS,
 )
-def patch_session(session_id: int, body: SessionPatch, db: SessionDep) -> SessionDetail:
+def patch_session(session_id: SessionId, body: SessionPatch, db: SessionDep) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
     found = review.update_session(db, review.require_session(db, session_id), body)
     return get_session(found.id, db)
 
 
 @router.get(
-    "/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=error_responses(401, 404)
+    "/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS
 )
 def next_item(
-    session_id: int, db: SessionDep, after: Annotated[str | None, Query(max_length=64)] = None
+    session_id: SessionId, db: SessionDep, after: Annotated[str | None, Query(max_length=64)] = None
 ) -> NextItem:
     """The next card to review (pending first, then skipped), after `after` in the order; null when done."""
     found = review.require_session(db, session_id)
@@ -88,9 +94,9 @@ def next_item(
     "/{session_id}/items",
     response_model=ItemsAdded,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 422),
+    responses=BODY_ERRORS,
 )
-def add_items(session_id: int, body: ItemsIn, db: SessionDep, uploads: UploadsDep) -> ItemsAdded:
+def add_items(session_id: SessionId, body: ItemsIn, db: SessionDep, uploads: UploadsDep) -> ItemsAdded:
     """Add uploaded, predicted photos to the session."""
     found = review.require_session(db, session_id)
     added = review.add_items(db, uploads, found, body.items)
@@ -102,10 +108,15 @@ def add_items(session_id: int, body: ItemsIn, db: SessionDep, uploads: UploadsDe
     "/{session_id}/items/{image_id}",
     response_model=ItemSaved,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 422),
+    responses=BODY_ERRORS,
 )
 def update_item(
-    session_id: int, image_id: str, body: ItemUpdate, db: SessionDep, queue: QueueDep, settings: SettingsDep
+    session_id: SessionId,
+    image_id: ImageIdPath,
+    body: ItemUpdate,
+    db: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
 ) -> ItemSaved:
     """Save a card (writes a correction of its image), skip it, or undo its save."""
     found = review.require_session(db, session_id)
@@ -120,9 +131,11 @@ def update_item(
     "/{session_id}/bulk",
     response_model=BulkDone,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 422),
+    responses=BODY_ERRORS,
 )
-def bulk(session_id: int, body: BulkIn, db: SessionDep, queue: QueueDep, settings: SettingsDep) -> BulkDone:
+def bulk(
+    session_id: SessionId, body: BulkIn, db: SessionDep, queue: QueueDep, settings: SettingsDep
+) -> BulkDone:
     """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
     found = review.require_session(db, session_id)
     saved = saving.bulk_save(db, found, body)
@@ -134,10 +147,10 @@ def bulk(session_id: int, body: BulkIn, db: SessionDep, queue: QueueDep, setting
     "/{session_id}/repredict",
     response_model=Repredicted,
     dependencies=UserOnly,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 404, 422, 503),
 )
 def repredict_session(
-    session_id: int, db: SessionDep, uploads: UploadsDep, settings: SettingsDep
+    session_id: SessionId, db: SessionDep, uploads: UploadsDep, settings: SettingsDep
 ) -> Repredicted:
     """Predict the session's photos again with the version inference serves now, and re-sort them.
 
