@@ -56,9 +56,7 @@ def list_sessions(db: SessionDep) -> SessionList:
     return SessionList(sessions=[review.session_out(db, s) for s in review.list_sessions(db)])
 
 
-@router.get(
-    "/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS
-)
+@router.get("/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS)
 def get_session(session_id: SessionId, db: SessionDep) -> SessionDetail:
     """The session and all its cards, in its order."""
     found = review.require_session(db, session_id)
@@ -78,9 +76,7 @@ def patch_session(session_id: SessionId, body: SessionPatch, db: SessionDep) -> 
     return get_session(found.id, db)
 
 
-@router.get(
-    "/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS
-)
+@router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
 def next_item(
     session_id: SessionId, db: SessionDep, after: Annotated[str | None, Query(max_length=64)] = None
 ) -> NextItem:
