@@ -285,6 +285,7 @@ def test_gateway_answers_503_json_while_inference_is_down(
         assert reply.json() == {
             "success": False,
             "error": "the inference service is not answering; try again shortly",
+            "code": "unavailable",
         }
     finally:
         stack.start("inference")
