@@ -11,6 +11,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
+SERVER_CHECKS = "max_fails=2 fail_timeout=5s"
+"""Passive health check of each inference replica: after 2 failed connections it is left
+out for 5 s, then tried again (docker-compose.yml gives its one server line the same)."""
 
 
 def native_values(env: dict[str, str]) -> dict[str, str]:
@@ -20,7 +23,7 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_GATEWAY_PORT": "8080",
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{env.get('TAGLOOP_INFERENCE_PORT', '8001')}",
+        "TAGLOOP_INFERENCE_SERVERS": inference_servers(env),
         "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
         "TAGLOOP_RUN_DIR": run_dir,
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
@@ -33,6 +36,15 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_NGINX_USER": "user root;" if os.geteuid() == 0 else "",
     }
     return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+
+
+def inference_servers(env: dict[str, str]) -> str:
+    """One upstream `server` line per inference replica, on consecutive ports."""
+    first = int(env.get("TAGLOOP_INFERENCE_PORT", "8001"))
+    replicas = int(env.get("TAGLOOP_INFERENCE_REPLICAS", "1"))
+    if replicas < 1:
+        raise ValueError(f"TAGLOOP_INFERENCE_REPLICAS must be at least 1, not {replicas}")
+    return "\n    ".join(f"server 127.0.0.1:{first + i} {SERVER_CHECKS};" for i in range(replicas))
 
 
 def render(template: str, values: dict[str, str]) -> str:

@@ -12,7 +12,11 @@ class Settings(CommonSettings):
     """RQ queue that carries retrain jobs."""
 
     inference_url: str = "http://127.0.0.1:8001"
-    """Inference service, asked by /health/system."""
+    """Inference service, asked by /health/system: the first replica's URL. A host name that
+    resolves to several addresses (compose --scale, a headless Service) counts each."""
+
+    inference_replicas: int = Field(default=1, ge=1)
+    """Inference replicas on consecutive ports from inference_url's (`make run` starts them)."""
 
     health_timeout: float = 1.0
     """Seconds /health/system waits for inference's /health."""

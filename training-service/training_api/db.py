@@ -1,6 +1,7 @@
 """The corrections database (SQLAlchemy 2): one append-only table.
 
-SQLite in the data volume by default; any SQLAlchemy URL (e.g. PostgreSQL) works the same.
+SQLite in the data volume by default, or PostgreSQL (postgresql+psycopg://...): the same
+schema, made and changed by the Alembic migrations in migrations/ (training_api.migrate).
 """
 
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Float, Integer, String, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from training_api.migrate import migrate
 
 
 class Base(DeclarativeBase):
@@ -31,15 +34,17 @@ class Correction(Base):
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema created; SQLite gets WAL and a busy timeout."""
+def make_engine(url: str, *, migrated: bool = True) -> Engine:
+    """An engine on a database at the newest schema (`migrated`); SQLite gets WAL and a
+    busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    if migrated:
+        migrate(engine)
     return engine
 
 
