@@ -17,6 +17,7 @@ from support import stack_checks
 from support.postgres import new_database
 from support.stack import Stack, running_stack
 from support.training import CONTRADICTING, image_bytes
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,10 +30,14 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path, postgres_server: str
 ) -> Iterator[Stack]:
     database = {"TAGLOOP_DATABASE_URL": new_database(postgres_server)}
-    with running_stack(
-        tmp_path_factory.mktemp("workers"), v1_model_dir, database, workers=WORKERS
-    ) as system:
+    with running_stack(tmp_path_factory.mktemp("workers"), v1_model_dir, database, workers=WORKERS) as system:
+        # The stack is ready with one worker; the others may still be importing TensorFlow.
+        wait_until(lambda: worker_count(system) == WORKERS, timeout=240, what=f"{WORKERS} workers")
         yield system
+
+
+def worker_count(stack: Stack) -> int:
+    return httpx.get(f"{stack.url}/health", timeout=10).json()["parts"]["workers"]["count"]
 
 
 @pytest.fixture
@@ -111,7 +116,8 @@ def test_one_retrain_at_a_time_with_three_workers_and_progress_shows(
     assert stages and stages[-1] == "publishing", stages
     assert state["progress"]["stage"] == "publishing"
     # Every correction, saved through the gateway into PostgreSQL, reached the worker.
-    assert state["result"]["promoted"] is True and state["result"]["fit"]["samples"] >= 1, state["result"]
+    assert gateway.get("/get_corrections").json()["total"] == len(CONTRADICTING)
+    assert state["result"]["promoted"] is True and state["result"]["samples"] >= 1, state["result"]
     assert Job.fetch(job_id, connection=queue.connection).worker_name
 
     again = gateway.post("/retrain", json={})
