@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
 SERVER_CHECKS = "max_fails=2 fail_timeout=5s"
 """Passive health check of each inference replica: after 2 failed connections it is left
-out for 5 s, then tried again (docker-compose.yml gives its one server line the same)."""
+out for 5 s, then tried again."""
 
 
 def native_values(env: dict[str, str]) -> dict[str, str]:
@@ -23,7 +23,8 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_GATEWAY_PORT": "8080",
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_SERVERS": inference_servers(env),
+        "TAGLOOP_INFERENCE_GROUP": inference_group(env),
+        "TAGLOOP_INFERENCE_ADDR": "tagloop_inference",
         "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
         "TAGLOOP_RUN_DIR": run_dir,
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
@@ -38,13 +39,14 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
     return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
 
 
-def inference_servers(env: dict[str, str]) -> str:
-    """One upstream `server` line per inference replica, on consecutive ports."""
+def inference_group(env: dict[str, str]) -> str:
+    """The upstream group of the inference replicas, on consecutive ports, on one line."""
     first = int(env.get("TAGLOOP_INFERENCE_PORT", "8001"))
     replicas = int(env.get("TAGLOOP_INFERENCE_REPLICAS", "1"))
     if replicas < 1:
         raise ValueError(f"TAGLOOP_INFERENCE_REPLICAS must be at least 1, not {replicas}")
-    return "\n    ".join(f"server 127.0.0.1:{first + i} {SERVER_CHECKS};" for i in range(replicas))
+    servers = " ".join(f"server 127.0.0.1:{first + i} {SERVER_CHECKS};" for i in range(replicas))
+    return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 
 def render(template: str, values: dict[str, str]) -> str:

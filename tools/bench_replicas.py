@@ -1,7 +1,7 @@
 """Capacity of the inference replicas of a running system (it starts nothing itself).
 
     TAGLOOP_PREDICT_RATE=1000r/s TAGLOOP_PREDICT_BURST=1000 TAGLOOP_INFERENCE_REPLICAS=N make run
-    .venv/bin/python tools/bench_replicas.py --url http://127.0.0.1:8080
+    PYTHONPATH=inference-service .venv/bin/python tools/bench_replicas.py --url http://127.0.0.1:8080
 
 Reads the replicas from the gateway's /health, then sends /predict back to back from
 `--clients` threads for `--seconds` through the gateway and prints images/s for the whole

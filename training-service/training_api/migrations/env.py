@@ -7,7 +7,6 @@ copies them) and changes nothing for PostgreSQL.
 """
 
 from alembic import context
-
 from training_api.db import Base, make_engine
 
 
