@@ -76,6 +76,11 @@ async def inference_part(
     urls = await run_in_threadpool(replica_urls, base_url, replicas)
     async with httpx.AsyncClient(timeout=timeout) as client:
         found = await asyncio.gather(*(replica_health(client, url) for url in urls))
+    return summarize(list(found), active=active)
+
+
+def summarize(found: list[dict[str, Any]], *, active: int | None) -> dict[str, Any]:
+    """The part's view of the replicas' own health answers (see inference_part)."""
     versions = [replica["model_version"] for replica in found]
     behind = [v for v in versions if v != active]
     errors = [replica["error"] for replica in found if replica["error"]]
