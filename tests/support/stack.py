@@ -159,7 +159,7 @@ class Stack:
                 self.kill(name, signal.SIGTERM)
 
     def wait_ready(self, timeout: float = 120) -> dict:
-        """Poll the gateway's /health until every part is green; returns the last body."""
+        """Poll the gateway's /health until every part is up; returns the last body."""
         deadline = time.monotonic() + timeout
         body: dict = {}
         while time.monotonic() < deadline:
@@ -167,7 +167,9 @@ class Stack:
             try:
                 reply = httpx.get(f"{self.url}/health", timeout=5)
                 body = reply.json()
-                if reply.status_code == 200 and body.get("status") == "ok":
+                # Every part up; a replica may serve an older version than the active one
+                # when a test made the active one fail to load ("stale").
+                if reply.status_code == 200 and body.get("success") is True:
                     return body
             except (httpx.HTTPError, ValueError):
                 pass

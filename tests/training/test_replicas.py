@@ -38,3 +38,10 @@ def test_a_replica_down_is_degraded() -> None:
     part = summarize([replica("a", 4), replica("b", None, ready=False, error="unreachable")], active=4)
     assert not part["ok"] and part["error"] == "unreachable"
     assert system_status(False, part) == "degraded"
+
+
+def test_a_replica_that_failed_to_load_the_active_version_is_stale_not_converging() -> None:
+    failed = "version 5 failed to load: model.onnx is not a valid ONNX file"
+    part = summarize([replica("a", 4, error=failed)], active=5)
+    assert part["ok"] and not part["converging"] and part["stale"] and part["error"] == failed
+    assert system_status(True, part) == "stale"

@@ -86,10 +86,13 @@ async def system_health(*, app_state: Any) -> dict[str, Any]:
 
 def system_status(success: bool, inference: dict[str, Any]) -> str:
     """ "ok" only when every part is up and every replica serves the active version;
-    "converging" while a replica still loads it; "degraded" when a part is down."""
+    "converging" while a replica still loads it; "stale" when a replica failed to load it
+    and serves an older one (its error says why); "degraded" when a part is down."""
     if not success:
         return "degraded"
-    return "converging" if inference["converging"] else "ok"
+    if inference["converging"]:
+        return "converging"
+    return "stale" if inference["stale"] else "ok"
 
 
 def _active_version(store: Any) -> int | None:

@@ -88,7 +88,10 @@ def summarize(found: list[dict[str, Any]], *, active: int | None) -> dict[str, A
         "ok": all(replica["ok"] for replica in found),
         "ready": all(replica["ready"] for replica in found),
         "model_version": behind[0] if behind and len(set(versions)) > 1 else versions[0],
-        "converging": bool(behind) and active is not None,
+        # Behind without an error: loading the new version. With one: its load failed, and
+        # the replica keeps serving the version it had (see system_status).
+        "converging": bool(behind) and active is not None and not errors,
+        "stale": bool(behind) and active is not None and bool(errors),
         "error": errors[0] if errors else None,
         "replicas": [{k: v for k, v in replica.items() if k != "ok"} for replica in found],
     }
