@@ -9,6 +9,8 @@ import re
 import sys
 from pathlib import Path
 
+from tagloop.settings import CommonSettings
+
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
 SERVER_CHECKS = "max_fails=2 fail_timeout=5s"
@@ -18,15 +20,17 @@ out for 5 s, then tried again."""
 
 def native_values(env: dict[str, str]) -> dict[str, str]:
     """The template's values for a native run: defaults, then the environment."""
-    run_dir = env.get("TAGLOOP_RUN_DIR", str(HERE.parent / ".run"))
+    settings = CommonSettings.model_validate(
+        {k.removeprefix("TAGLOOP_").lower(): v for k, v in env.items() if k.startswith("TAGLOOP_")}
+    )
     defaults = {
-        "TAGLOOP_GATEWAY_PORT": "8080",
+        "TAGLOOP_GATEWAY_PORT": str(settings.gateway_port),
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_GROUP": inference_group(env),
+        "TAGLOOP_INFERENCE_GROUP": inference_group(settings.inference_port, settings.inference_replicas),
         "TAGLOOP_INFERENCE_ADDR": "tagloop_inference",
-        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
-        "TAGLOOP_RUN_DIR": run_dir,
+        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{settings.training_port}",
+        "TAGLOOP_RUN_DIR": str(settings.run_dir.resolve()),
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
         "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
         # Rate limit of /predict and /batch_predict per client address (nginx limit_req).
@@ -39,13 +43,9 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
     return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
 
 
-def inference_group(env: dict[str, str]) -> str:
+def inference_group(first_port: int, replicas: int) -> str:
     """The upstream group of the inference replicas, on consecutive ports, on one line."""
-    first = int(env.get("TAGLOOP_INFERENCE_PORT", "8001"))
-    replicas = int(env.get("TAGLOOP_INFERENCE_REPLICAS", "1"))
-    if replicas < 1:
-        raise ValueError(f"TAGLOOP_INFERENCE_REPLICAS must be at least 1, not {replicas}")
-    servers = " ".join(f"server 127.0.0.1:{first + i} {SERVER_CHECKS};" for i in range(replicas))
+    servers = " ".join(f"server 127.0.0.1:{first_port + i} {SERVER_CHECKS};" for i in range(replicas))
     return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 

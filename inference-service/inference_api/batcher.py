@@ -7,8 +7,9 @@ pass, the way Triton's dynamic batcher does. With a single client nothing is bei
 decoded at that moment, so nothing waits.
 
 `runners` threads take jobs from the one queue: on two cores two single-threaded passes
-side by side give more images/s than one pass using both cores (MEASURED.md), and the
-per-image cost of a pass grows past a batch of ~4 on this CPU (cache), so batches stay small.
+side by side give more images/s than one pass using both cores (docs/ARCHITECTURE.md,
+"Serving engine"), and the per-image cost of a pass grows past a batch of ~4 on this CPU
+(cache), so batches stay small.
 
 A job may pin a model (a /batch_predict keeps one version across its chunks); unpinned
 jobs run on whatever `slot.current` is when the pass starts.

@@ -2,7 +2,7 @@
 
 A retired ONNX Runtime session is freed in many pieces; glibc keeps most of them
 in its arenas (fragmented, never returned), so RSS grew 25-60 MB per hot reload.
-`malloc_trim(0)` after each release kept it flat (MEASURED: 10 reloads of the real
+`malloc_trim(0)` after each release kept it flat (measured: 10 reloads of the real
 model, 245 -> 320 MB without, 191 -> 195 MB with). Other C libraries: nothing to do.
 """
 

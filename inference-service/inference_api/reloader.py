@@ -33,6 +33,10 @@ from inference_api.memory import trim_heap
 
 log = logging.getLogger(__name__)
 
+# What one look at the pointer did: nothing left to do, a load failed, or the pointer moved
+# while a version was loading (look again).
+DONE, FAILED, MOVED = "done", "failed", "moved"
+
 Loader = Callable[..., ServedModel]
 
 
@@ -72,23 +76,32 @@ class ModelReloader:
         self._thread.join(timeout=5)
 
     def check_pointer(self) -> None:
-        """Load the version the `active` pointer names, unless it is live or known broken."""
+        """Load the version the `active` pointer names, unless it is live or known broken.
+
+        Looks again at once when the pointer moved while a version was loading.
+        """
         with self._lock:
-            self._release_retired()
-            try:
-                wanted = self.store.active_version()
-            except (OSError, ValueError) as exc:
-                log.warning("cannot read the active pointer: %s", exc)
-                return
-            if wanted is None or wanted == self.failed_version:
-                return
-            self.failed_version = None
-            if wanted == self.slot.version:  # e.g. rolled back to the live one: nothing failed
-                self.slot.error = None
-                return
-            starting = self.slot.current is None
-            if not self._load_and_swap(wanted) and starting:
-                self._serve_fallback(instead_of=wanted)
+            while self._follow_pointer() == MOVED:
+                pass
+
+    def _follow_pointer(self) -> str:
+        self._release_retired()
+        try:
+            wanted = self.store.active_version()
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the active pointer: %s", exc)
+            return DONE
+        if wanted is None or wanted == self.failed_version:
+            return DONE
+        self.failed_version = None
+        if wanted == self.slot.version:  # e.g. rolled back to the live one: nothing failed
+            self.slot.error = None
+            return DONE
+        starting = self.slot.current is None
+        outcome = self._load_and_swap(wanted)
+        if outcome == FAILED and starting:
+            self._serve_fallback(instead_of=wanted)
+        return outcome
 
     def retired_in_use(self) -> bool:
         """Whether some request still holds the model retired by the last swap."""
@@ -96,19 +109,33 @@ class ModelReloader:
 
     # -- internals -----------------------------------------------------------------
 
-    def _load_and_swap(self, version: int) -> bool:
-        """Load `version` and swap it in; on failure remember it, report it, keep serving."""
+    def _load_and_swap(self, version: int) -> str:
+        """Load `version` and swap it in; on failure remember it, report it, keep serving.
+
+        Loading takes a while; if the pointer moved meanwhile (a newer activation), the
+        loaded model is dropped rather than served: an older version must never be swapped
+        in after a newer one was activated. The next check loads what the pointer names.
+        """
         model = self._load(version)
         if isinstance(model, str):
             log.error("%s; still serving version %s", model, self.slot.version)
             self.failed_version = version
             self.slot.error = model
             self.on_reload(False, version)
-            return False
+            return FAILED
+        if self._pointer_moved_from(version):
+            log.info("version %d loaded, but the active pointer moved meanwhile: not serving it", version)
+            return MOVED
         self._swap(model)
         self.slot.error = None
         self.on_reload(True, version)
-        return True
+        return DONE
+
+    def _pointer_moved_from(self, version: int) -> bool:
+        try:
+            return self.store.active_version() != version
+        except (OSError, ValueError):
+            return False  # unreadable for a moment: the version we loaded is the last we read
 
     def _serve_fallback(self, *, instead_of: int) -> None:
         """At start: serve the first of `fallback_order` that loads, saying why in /health."""

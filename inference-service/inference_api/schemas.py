@@ -1,4 +1,4 @@
-"""Response bodies of the inference API (DESIGN.md's table)."""
+"""Response bodies of the inference API (the README's API table)."""
 
 from pydantic import BaseModel, Field
 

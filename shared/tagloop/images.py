@@ -1,7 +1,7 @@
 """Image preprocessing shared by inference and training: bytes -> (224, 224, 3) float32 in [0, 1].
 
 Both services call these functions, so a model is served on exactly the pixels it was
-trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
+trained on (tf.image.resize differs from Pillow by 2-4/255; docs/ARCHITECTURE.md, "Decoding").
 
 - The format is decided by content, never by the file name: JPEG, PNG and WebP only.
 - The pixel count is checked from the header, before any pixel is decoded (image bombs).

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from inference_api.engine import ModelSlot, ServedModel, load_version
 from inference_api.main import create_app
+from inference_api.reloader import ModelReloader
 from support.images import png_bytes
-from support.inference import MODEL_NAME, make_settings, publish_copy, publish_tiny, served_version
+from support.inference import MODEL_NAME, make_settings, publish_tiny, served_version
+from support.publishing import publish_copy, truncated_onnx
 from support.stack import free_port
 from support.waiting import wait_until
 from tagloop.store import ModelStore, redis_announcer
@@ -23,6 +26,11 @@ def announcing_store(tiny_models_dir: Path, redis_url: str) -> Iterator[ModelSto
     client.close()
 
 
+def subscribers(redis_url: str, channel: str) -> int:
+    with redis.Redis.from_url(redis_url) as client:
+        return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
+
+
 def test_reload_follows_a_pubsub_announcement(
     tiny_models_dir: Path, tmp_path: Path, redis_url: str, announcing_store: ModelStore
 ) -> None:
@@ -32,7 +40,8 @@ def test_reload_follows_a_pubsub_announcement(
     )
     with TestClient(create_app(settings)) as client:
         wait_until(lambda: client.get("/health").json()["redis"], timeout=5)
-        time.sleep(0.2)  # the subscription is registered just after the flag is set
+        # The flag is set just before the subscription reaches Redis.
+        wait_until(lambda: subscribers(redis_url, "tagloop:model-activated") > 0, timeout=5)
         version = publish_tiny(announcing_store, bias=1.0)
         wait_until(lambda: client.get("/health").json()["model_version"] == version, timeout=3)
         assert served_version(client) == version
@@ -80,7 +89,7 @@ def test_reload_refuses_a_truncated_onnx_and_does_not_retry_it(
     tiny_client: TestClient, tiny_models_dir: Path
 ) -> None:
     store = ModelStore(tiny_models_dir, MODEL_NAME)
-    bad = publish_copy(store, store.path(1), truncate_onnx=True)
+    bad = publish_copy(store, 1, activate=True, onnx=truncated_onnx(store, 1))
     wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     assert f"version {bad} failed to load" in tiny_client.get("/health").json()["model_error"]
     time.sleep(0.6)  # three more pointer polls
@@ -120,3 +129,31 @@ def test_reload_releases_the_retired_model_once_requests_are_done(
     wait_until(lambda: tiny_client.get("/health").json()["model_version"] == version, timeout=5)
     reloader = tiny_client.app.state.reloader  # type: ignore[attr-defined]
     wait_until(lambda: not reloader.retired_in_use(), timeout=2)
+
+
+def test_reload_never_swaps_in_a_version_activated_before_the_one_live_now(tiny_models_dir: Path) -> None:
+    """Version 2 is activated, and while it loads version 3 is: 2 must never be served."""
+    store = ModelStore(tiny_models_dir, MODEL_NAME)
+    second = publish_tiny(store, activate=False, bias=1.0)
+    third = publish_tiny(store, activate=False, bias=2.0)
+    served: list[int] = []
+
+    def load(*, folder: Path, version: int) -> ServedModel:
+        if version == second:
+            store.activate(third)  # a newer activation lands while `second` loads
+        return load_version(folder=folder, version=version)
+
+    slot = ModelSlot()
+    reloader = ModelReloader(
+        store=store,
+        slot=slot,
+        load=load,
+        redis_url="redis://127.0.0.1:1/0",
+        channel="unused",
+        on_reload=lambda ok, version: served.append(version),
+    )
+    reloader.check_pointer()  # version 1, as at start
+    store.activate(second)
+    reloader.check_pointer()
+    assert slot.version == third
+    assert served == [1, third]

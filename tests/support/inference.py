@@ -3,7 +3,6 @@
 Imported by the inference tests.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -53,26 +52,6 @@ def publish_tiny(store: ModelStore, *, activate: bool = True, **kwargs: object) 
         tiny_onnx(folder / "model.onnx", **kwargs)  # type: ignore[arg-type]
 
     return store.publish(write, {"source": "tiny-test-model", **kwargs}, activate=activate)
-
-
-def publish_copy(store: ModelStore, source: Path, *, truncate_onnx: bool = False) -> int:
-    """A new version holding `source`'s files (the onnx cut in half if asked)."""
-
-    def write(folder: Path) -> None:
-        for name in ("model.onnx", "model.h5"):
-            if (source / name).is_file():
-                data = (source / name).read_bytes()
-                if truncate_onnx and name == "model.onnx":
-                    data = data[: len(data) // 2]
-                (folder / name).write_bytes(data)
-
-    meta = {
-        k: v
-        for k, v in json.loads((source / "meta.json").read_text()).items()
-        if k not in ("version", "created")
-    }
-    meta = {**meta, "copied_from": source.name, **({"truncated_onnx": True} if truncate_onnx else {})}
-    return store.publish(write, meta, activate=True)
 
 
 def make_settings(*, models_dir: Path, data_dir: Path, redis_url: str, **overrides: object) -> Settings:

@@ -1,12 +1,12 @@
 """Checks on the real stack shared by the reliability tests."""
 
-import os
 import time
 from pathlib import Path
 
 import httpx
 from tagloop.store import ModelStore
 
+from support import publishing
 from support.stack import Stack
 from support.testfiles import photo_jpeg
 
@@ -47,12 +47,7 @@ def activate_and_wait(stack: Stack, version: int, *, timeout: float = 60) -> flo
     started = time.monotonic()
     reply = httpx.post(f"{stack.url}/models/{version}/activate", timeout=30)
     assert reply.status_code == 200, reply.text
-    waited = wait_for_version(stack, version, timeout=timeout, started=started)
-    # A load begun before this activation (an earlier announcement) may still swap in
-    # after it; the reloader then goes back to the pointer. Wait that out too.
-    time.sleep(2)
-    wait_for_version(stack, version, timeout=timeout)
-    return waited
+    return wait_for_version(stack, version, timeout=timeout, started=started)
 
 
 def wait_for_version(
@@ -78,23 +73,8 @@ def store_of(stack: Stack) -> ModelStore:
 
 
 def publish_copy(stack: Stack, *, source: int = 1, onnx: bytes | None = None) -> int:
-    """A new, inactive version holding version `source`'s files (hard links: no copy).
-
-    `onnx` replaces model.onnx (a corrupt export). No TensorFlow is needed.
-    """
-    store = store_of(stack)
-    origin = store.path(source)
-
-    def write(folder: Path) -> None:
-        os.link(origin / "model.h5", folder / "model.h5")
-        if onnx is None:
-            os.link(origin / "model.onnx", folder / "model.onnx")
-        else:
-            (folder / "model.onnx").write_bytes(onnx)
-
-    meta = {**store.meta(source), "source": f"reliability test copy of version {source}", "parent": source}
-    meta.pop("version", None)
-    return store.publish(write, meta, activate=False)
+    """A new, inactive version of the stack's store holding version `source`'s files."""
+    return publishing.publish_copy(store_of(stack), source, activate=False, onnx=onnx)
 
 
 def service_pids(stack: Stack) -> dict[str, int]:

@@ -11,13 +11,6 @@ class Settings(CommonSettings):
     queue_name: str = "tagloop-training"
     """RQ queue that carries retrain jobs."""
 
-    inference_url: str = "http://127.0.0.1:8001"
-    """Inference service, asked by /health/system: the first replica's URL. A host name that
-    resolves to several addresses (compose --scale, a headless Service) counts each."""
-
-    inference_replicas: int = Field(default=1, ge=1)
-    """Inference replicas on consecutive ports from inference_url's (`make run` starts them)."""
-
     health_timeout: float = 1.0
     """Seconds /health/system waits for inference's /health."""
 
@@ -31,8 +24,8 @@ class Settings(CommonSettings):
     """Most epochs of a retrain; training stops earlier once every corrected label fits."""
 
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
-    """Adam's learning rate. The original 1e-5 did not move the loss (MEASURED.md). 2e-3
-    rather than Adam's usual 1e-3: 20 corrections were learned in 13-15 epochs instead of
+    """Adam's learning rate. The original 1e-5 did not move the loss (docs/ARCHITECTURE.md,
+    "Fine-tuning"). 2e-3 rather than Adam's usual 1e-3: 20 corrections were learned in 13-15 epochs instead of
     20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
 
     batch_size: int = Field(default=16, ge=1)
