@@ -82,16 +82,16 @@ async def inference_part(
 def summarize(found: list[dict[str, Any]], *, active: int | None) -> dict[str, Any]:
     """The part's view of the replicas' own health answers (see inference_part)."""
     versions = [replica["model_version"] for replica in found]
-    behind = [v for v in versions if v != active]
+    behind = [r for r in found if active is not None and r["model_version"] != active]
     errors = [replica["error"] for replica in found if replica["error"]]
     return {
         "ok": all(replica["ok"] for replica in found),
         "ready": all(replica["ready"] for replica in found),
-        "model_version": behind[0] if behind and len(set(versions)) > 1 else versions[0],
+        "model_version": behind[0]["model_version"] if behind and len(set(versions)) > 1 else versions[0],
         # Behind without an error: loading the new version. With one: its load failed, and
-        # the replica keeps serving the version it had (see system_status).
-        "converging": bool(behind) and active is not None and not errors,
-        "stale": bool(behind) and active is not None and bool(errors),
+        # the replica keeps serving the version it had (see health.system_status).
+        "converging": any(not r["error"] for r in behind),
+        "stale": any(r["error"] for r in behind),
         "error": errors[0] if errors else None,
         "replicas": [{k: v for k, v in replica.items() if k != "ok"} for replica in found],
     }
