@@ -16,10 +16,13 @@ import numpy as np
 import onnxruntime as ort
 from tagloop.contract import check_input_shape, check_outputs, probe_images
 from tagloop.errors import ModelContractError, TagloopError
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+META_FILE = "meta.json"
+DEFAULT_THRESHOLDS = tuple(VersionMeta().threshold_list())
 
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from /x/model.onnx failed:..."
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : (\w+) : ")
@@ -40,6 +43,8 @@ class ServedModel:
     version: int
     session: ort.InferenceSession
     input_name: str
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    """Per-class decision thresholds of this version (its meta.json), classes.json order."""
     loaded_at: float = field(default_factory=time.time)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -94,7 +99,22 @@ def _open(path: Path, *, version: int, threads: int, spinning: bool) -> ServedMo
         sess_options=session_options(threads=threads, spinning=spinning),
         providers=["CPUExecutionProvider"],
     )
-    return ServedModel(version=version, session=session, input_name=session.get_inputs()[0].name)
+    return ServedModel(
+        version=version,
+        session=session,
+        input_name=session.get_inputs()[0].name,
+        thresholds=served_thresholds(path.parent),
+    )
+
+
+def served_thresholds(folder: Path) -> tuple[float, ...]:
+    """The version's calibrated thresholds; 0.5 for every class without meta.json (or a
+    meta.json that cannot be read: the thresholds are a refinement, not a reason to refuse)."""
+    try:
+        return tuple(VersionMeta.model_validate_json((folder / META_FILE).read_text()).threshold_list())
+    except (OSError, ValueError) as exc:
+        log.warning("version in %s: default thresholds (%s)", folder.name, exc)
+        return DEFAULT_THRESHOLDS
 
 
 def load_failure_reason(exc: Exception, *, folder: Path | None = None, limit: int = 300) -> str:

@@ -17,7 +17,7 @@ from tagloop.images import ImageError, decode_image, to_model_input
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
-from inference_api.engine import ModelSlot
+from inference_api.engine import ModelSlot, ServedModel
 from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
 
 
@@ -64,10 +64,16 @@ def prepare_upload(upload: Upload, *, uploads: UploadStore, max_pixels: int) -> 
     return PreparedImage(filename=upload.filename, image_id=image_id, array=array)
 
 
-def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: float) -> ImageResult:
+def thresholds_of(model: ServedModel, threshold: float | None) -> dict[str, float]:
+    """A request's threshold for every class, or else the model version's own per class."""
+    values = model.thresholds if threshold is None else [threshold] * len(VOC_CLASSES)
+    return dict(zip(VOC_CLASSES, values, strict=True))
+
+
+def image_result(prepared: PreparedImage, scores: np.ndarray, *, thresholds: dict[str, float]) -> ImageResult:
     by_label = {label: float(p) for label, p in zip(VOC_CLASSES, scores, strict=True)}
     kept = sorted(
-        (Prediction(label=k, confidence=v) for k, v in by_label.items() if v >= threshold),
+        (Prediction(label=k, confidence=v) for k, v in by_label.items() if v >= thresholds[k]),
         key=lambda p: p.confidence,
         reverse=True,
     )
@@ -76,22 +82,25 @@ def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: floa
     )
 
 
-async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float) -> PredictResponse:
+async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float | None) -> PredictResponse:
     """One image through the dynamic batcher."""
-    predictor.slot.require()
+    model = predictor.slot.require()
     with predictor.batcher.expecting():
         array = await anyio.to_thread.run_sync(_decode, predictor, upload)
     future = predictor.batcher.submit(array[np.newaxis])
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
     version, scores = await asyncio.wrap_future(future)
+    if model.version != version:  # a newer version was swapped in meanwhile and answered
+        model = predictor.slot.current or model
+    thresholds = thresholds_of(model, threshold)
     prepared = PreparedImage(filename=upload.filename, image_id=image_id, array=array)
-    result = image_result(prepared, scores[0], threshold=threshold)
-    return PredictResponse(model_version=version, **result.model_dump())
+    result = image_result(prepared, scores[0], thresholds=thresholds)
+    return PredictResponse(model_version=version, thresholds=thresholds, **result.model_dump())
 
 
 async def predict_uploads(
-    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float
+    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float | None
 ) -> BatchPredictResponse:
     """Many images, one forward pass per chunk, all on one model version; bad files reported.
 
@@ -113,11 +122,12 @@ async def predict_uploads(
             images = np.stack([p.array for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
     scores = await _collect(passes)
+    thresholds = thresholds_of(model, threshold)
     results = [
-        image_result(o, scores[o.image_id], threshold=threshold) if isinstance(o, PreparedImage) else o
+        image_result(o, scores[o.image_id], thresholds=thresholds) if isinstance(o, PreparedImage) else o
         for o in outcomes
     ]
-    return BatchPredictResponse(model_version=model.version, results=results)
+    return BatchPredictResponse(model_version=model.version, thresholds=thresholds, results=results)
 
 
 async def _prepare_all(

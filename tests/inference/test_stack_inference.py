@@ -64,7 +64,16 @@ def test_gateway_predict_returns_the_full_shape(gateway: httpx.Client, cat_jpeg:
     reply = predict(gateway, cat_jpeg, filename="chelsea.jpg", threshold="0.2")
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"success", "model_version", "image_id", "filename", "predictions", "scores"}
+    assert set(body) == {
+        "success",
+        "model_version",
+        "image_id",
+        "filename",
+        "predictions",
+        "scores",
+        "thresholds",
+    }
+    assert body["thresholds"] == dict.fromkeys(VOC_CLASSES, 0.2)
     assert body["image_id"] == hashlib.sha256(cat_jpeg).hexdigest()
     assert body["filename"] == "chelsea.jpg"
     assert list(body["scores"]) == list(VOC_CLASSES)
@@ -181,7 +190,7 @@ def test_reload_follows_the_pointer_while_redis_is_down(
     spare = publish_copy(store, store.require_active(), activate=True)
     wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
-        v for v in store.version_numbers() if v != spare and not store.meta(v).get("replaced_onnx")
+        v for v in store.version_numbers() if v != spare and not store.meta(v).extra("replaced_onnx")
     )
     stack.kill("redis")
     try:

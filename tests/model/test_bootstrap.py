@@ -17,6 +17,6 @@ def test_ensure_first_version_creates_version_once(tmp_path, data_dir, weights):
     assert store.active_version() == 1
     assert announced == [1]
     meta = store.meta(1)
-    assert meta["source"] == "imagenet-prior"
-    assert meta["parent"] is None
-    assert meta["samples"] == 0
+    assert meta.source == "imagenet-prior"
+    assert meta.parent is None
+    assert meta.samples == 0

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from tagloop.classes import NUM_CLASSES
+from tagloop.version_meta import Changes, Evaluation
 
 
 class CorrectionIn(BaseModel):
@@ -98,6 +99,13 @@ class VersionOut(BaseModel):
     loss_curve: list[float] = []
     promoted: bool | None = None
     reason: str | None = None
+    evaluation: Evaluation | None = Field(
+        default=None, description="parent and candidate on the held-out set and on every correction"
+    )
+    changes: Changes | None = Field(
+        default=None, description="corrected photos fixed, broken, unchanged; per class before -> after"
+    )
+    thresholds: dict[str, float] = Field(default={}, description="calibrated per-class thresholds")
 
 
 class VersionList(BaseModel):

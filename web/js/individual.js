@@ -17,6 +17,8 @@ const state = {
   scores: null,
   modelVersion: null,
   edited: false, // once the user ticks a box the checkboxes stop following the threshold
+  thresholds: null, // the served version's per-class thresholds, used until the slider moves
+  sliderMoved: false,
   previewUrl: null,
   changes: null, // {from, to, added, removed} after a retrain
 };
@@ -27,7 +29,10 @@ export function initIndividual(options) {
   hooks = { ...hooks, ...options };
   buildCheckboxes();
   wirePicker();
-  $("ind-threshold").addEventListener("input", onThreshold);
+  $("ind-threshold").addEventListener("input", () => {
+    state.sliderMoved = true;
+    onThreshold();
+  });
   $("ind-save").addEventListener("click", saveCorrection);
   $("ind-reset").addEventListener("click", () => {
     state.edited = false;
@@ -38,6 +43,11 @@ export function initIndividual(options) {
 
 function threshold() {
   return Number($("ind-threshold").value);
+}
+
+/** What the ticks and bars use: the slider once moved, else the version's own thresholds. */
+function thresholds() {
+  return state.sliderMoved || !state.thresholds ? threshold() : state.thresholds;
 }
 
 function buildCheckboxes() {
@@ -126,6 +136,7 @@ export function openWith({ file, filename, imageId, scores, modelVersion }) {
   state.filename = filename;
   state.imageId = imageId;
   state.scores = scores;
+  state.thresholds = null; // the batch tab's one threshold applies to what it predicted
   state.modelVersion = modelVersion;
   state.edited = false;
   state.changes = null;
@@ -140,7 +151,7 @@ async function predict() {
   const mine = ++latestPredict;
   const form = new FormData();
   form.append("file", state.file, state.filename);
-  form.append("threshold", String(threshold()));
+  if (state.sliderMoved) form.append("threshold", String(threshold()));
   showMsg($("ind-msg"), t("ind.predicting"));
   setBusy(true);
   try {
@@ -148,6 +159,7 @@ async function predict() {
     if (mine !== latestPredict) return;
     state.imageId = reply.image_id;
     state.scores = scoresOf(reply);
+    if (!state.sliderMoved) state.thresholds = reply.thresholds || null;
     state.modelVersion = reply.model_version;
     state.edited = false;
     showMsg($("ind-msg"), "");
@@ -196,7 +208,7 @@ export function render() {
 }
 
 function renderBars() {
-  const preds = predictionsAt(state.scores, threshold());
+  const preds = predictionsAt(state.scores, thresholds());
   if (!preds.length) {
     $("ind-bars").replaceChildren(el("li", { class: "muted" }, t("ind.none_above")));
     return;
@@ -217,7 +229,7 @@ export function barItem({ label, confidence }) {
 }
 
 function tickFromPredictions() {
-  const on = new Set(predictionsAt(state.scores, threshold()).map((p) => p.label));
+  const on = new Set(predictionsAt(state.scores, thresholds()).map((p) => p.label));
   document.querySelectorAll("#ind-checks input").forEach((cb) => {
     cb.checked = on.has(cb.value);
   });
@@ -278,11 +290,11 @@ function requestHealth() {
 }
 
 async function repredict() {
-  const before = new Set(predictionsAt(state.scores || {}, threshold()).map((p) => p.label));
+  const before = new Set(predictionsAt(state.scores || {}, thresholds()).map((p) => p.label));
   const from = state.modelVersion;
   await predict();
   if (!state.scores) return;
-  const after = new Set(predictionsAt(state.scores, threshold()).map((p) => p.label));
+  const after = new Set(predictionsAt(state.scores, thresholds()).map((p) => p.label));
   state.changes = {
     from,
     to: state.modelVersion,

@@ -4,7 +4,7 @@
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, el, showMsg } from "./dom.js";
-import { formatDate, t } from "./i18n.js";
+import { className, formatDate, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 
 let versions = [];
@@ -88,6 +88,15 @@ function compare(mine, parents) {
   return b ? `${a} (${t("models.vs_parent")} ${b})` : a;
 }
 
+/** "12 fixed, 0 broken, 3 right, 1 still wrong": the corrected photos, before -> after. */
+function changesText(c) {
+  return t("models.changes", { fixed: c.fixed ?? 0, broke: c.broke ?? 0, right: c.unchanged_right ?? 0, wrong: c.unchanged_wrong ?? 0 });
+}
+
+function thresholdsText(thresholds) {
+  return Object.entries(thresholds).map(([label, x]) => `${className(label)} ${fixed(x, 2)}`).join(", ");
+}
+
 function card(v) {
   const m = metricsOf(v);
   const before = v.metrics?.active;
@@ -98,7 +107,9 @@ function card(v) {
     fact(t("models.backbone"), v.backbone),
     fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
     fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
-    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null);
+    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null,
+    v.changes ? fact(t("models.corrections"), changesText(v.changes)) : null,
+    Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null);
   const head = el("div", { class: "version-head" },
     el("h3", {}, t("common.version", { v: v.version })),
     v.active ? el("span", { class: "badge active", dataset: { testid: "active-badge" } }, t("models.active")) : null,

@@ -179,7 +179,14 @@ function finished(result) {
   };
   showMsg(outcome, t(result.promoted ? "job.promoted" : "job.not_promoted", vars), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
-  if (result.promoted && result.reason) $("job-detail").textContent = result.reason;
+  const detail = [];
+  if (result.promoted && result.reason) detail.push(result.reason);
+  const c = result.changes;
+  if (c && c.photos) {
+    const counts = { fixed: c.fixed, broke: c.broke, right: c.unchanged_right, wrong: c.unchanged_wrong };
+    detail.push(`${t("models.corrections")}: ${t("models.changes", counts)}`);
+  }
+  if (detail.length) $("job-detail").textContent = detail.join(" · ");
   hooks.onModelChanged(null);
   return hooks.onFinished(result);
 }

@@ -5,22 +5,16 @@ python -m tagloop.model.bootstrap
 
 import logging
 import time
-from typing import Any
 
 from tagloop.model.build import build_model
 from tagloop.model.publish import publish_model
 from tagloop.settings import CommonSettings
 from tagloop.store import Announce, ModelStore
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
-FIRST_META: dict[str, Any] = {
-    "parent": None,
-    "samples": 0,
-    "backbone": "efficientnet-lite0",
-    "source": "imagenet-prior",
-    "metrics": {},
-}
+FIRST_META = VersionMeta(parent=None, samples=0, backbone="efficientnet-lite0", source="imagenet-prior")
 
 
 def ensure_first_version(settings: CommonSettings, announce: Announce | None = None) -> int | None:

@@ -5,7 +5,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ import numpy as np
 from tagloop.contract import check_input_shape, check_outputs, probe_images
 from tagloop.model.export import export_checked, split_parts
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TopOnly:
 def publish_model(
     store: ModelStore,
     model: keras.Model,
-    meta: dict[str, Any],
+    meta: VersionMeta,
     *,
     activate: bool,
     cache_dir: Path | None = None,
@@ -56,12 +56,12 @@ def publish_model(
     started = time.perf_counter()
     probes = probe_images()
     expected = check_model_contract(model, probes, outputs=top_only.probe_outputs if top_only else None)
-    meta = dict(meta)  # write() adds the measured parity; the caller's dict stays as it was
+    meta = meta.model_copy()  # write() adds the measured parity; the caller's stays as it was
 
     def write(folder: Path) -> None:
         if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
             model.save(folder / MODEL_FILE)
-        meta["onnx_max_abs_diff"] = export_checked(
+        meta.onnx_max_abs_diff = export_checked(
             model,
             folder / ONNX_FILE,
             probes,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tagloop.errors import TagloopError
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 SUFFIXES = (".h5", ".keras")
 
@@ -30,11 +31,5 @@ def import_model_file(*, store: ModelStore, path: Path, activate: bool, name: st
         model = load_model(path)
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
         raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {exc}") from exc
-    meta: dict[str, object] = {
-        "parent": None,
-        "samples": None,
-        "backbone": "imported",
-        "source": f"import:{shown}",
-        "metrics": {},
-    }
+    meta = VersionMeta(parent=None, samples=None, backbone="imported", source=f"import:{shown}")
     return publish_model(store, model, meta, activate=activate)
