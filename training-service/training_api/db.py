@@ -1,6 +1,7 @@
 """The corrections database (SQLAlchemy 2): the append-only corrections, and review sessions.
 
-SQLite in the data volume by default; any SQLAlchemy URL (e.g. PostgreSQL) works the same.
+SQLite in the data volume by default, or PostgreSQL (postgresql+psycopg://...): the same
+schema, made and changed by the Alembic migrations in migrations/ (training_api.migrate).
 """
 
 from collections.abc import Iterator
@@ -19,10 +20,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from training_api.migrate import migrate
 
 
 def now() -> datetime:
@@ -93,25 +95,18 @@ class ReviewItem(Base):
     saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema created; SQLite gets WAL and a busy timeout."""
+def make_engine(url: str, *, migrated: bool = True) -> Engine:
+    """An engine on a database at the newest schema (`migrated`); SQLite gets WAL and a
+    busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    if migrated:
+        migrate(engine)
     return engine
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added after a database was created (create_all makes only missing tables)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("corrections")}
-    if "source" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE corrections ADD COLUMN source VARCHAR(16)"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
