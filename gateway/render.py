@@ -28,6 +28,9 @@ HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
 TEMP_SUBDIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 WORKER_USERS = ("www-data", "nobody")
+SERVER_CHECKS = "max_fails=2 fail_timeout=5s"
+"""Passive health check of each inference replica: after 2 failed connections it is left
+out for 5 s, then tried again."""
 
 
 class UnsafeBindError(Exception):
@@ -71,7 +74,8 @@ def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, 
         "TAGLOOP_GATEWAY_PORT": str(settings.gateway_port),
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{settings.inference_port}",
+        "TAGLOOP_INFERENCE_GROUP": inference_group(settings.inference_port, settings.inference_replicas),
+        "TAGLOOP_INFERENCE_ADDR": "tagloop_inference",
         "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{settings.training_port}",
         "TAGLOOP_RUN_DIR": run_dir,
         "TAGLOOP_NGINX_TEMP": f"{run_dir}/nginx",
@@ -158,6 +162,12 @@ def _readable_by(path: Path, worker: pwd.struct_passwd) -> bool:
         if (info.st_mode & (wanted >> shift)) != wanted >> shift:
             return False
     return True
+
+
+def inference_group(first_port: int, replicas: int) -> str:
+    """The upstream group of the inference replicas, on consecutive ports, on one line."""
+    servers = " ".join(f"server 127.0.0.1:{first_port + i} {SERVER_CHECKS};" for i in range(replicas))
+    return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 
 def render(template: str, values: dict[str, str]) -> str:

@@ -4,6 +4,7 @@
     tagloop models list | activate V | import PATH [--activate]
     tagloop train --voc-dir PATH/VOC2007 [--epochs N] [--lr X] [--activate yes|no|auto]
     tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV)
+    tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL]
 
 Settings come from TAGLOOP_* variables (tagloop.settings); --models-dir and --data-dir
 override them. TensorFlow is imported only by the commands that need it.
@@ -185,6 +186,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Corrections (or one review session's) as CSV, a VOC folder or COCO JSON, from the training API."""
+    from tagloop.export_client import download_export
+
+    settings = _settings(args)
+    url = args.url or f"http://127.0.0.1:{settings.gateway_port}"
+    written = download_export(
+        url=url, fmt=args.format, out=Path(args.out), session=args.session, token=settings.admin_token
+    )
+    print(f"wrote {written}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tagloop", description="tagloop model versions, training and evaluation"
@@ -198,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_commands(sub)
     _add_train_command(sub)
     _add_evaluate_command(sub)
+    _add_export(sub)
     return parser
 
 
@@ -258,6 +273,17 @@ def _add_evaluate_command(sub: Any) -> None:
     ev.add_argument("--threshold", type=float, help="default: the version's per-class thresholds")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
+
+
+def _add_export(sub: Any) -> None:
+    ex = sub.add_parser("export", help="corrections as CSV, a Pascal VOC folder or COCO JSON")
+    ex.add_argument("--format", choices=("csv", "voc", "coco"), default="csv")
+    ex.add_argument("--out", required=True, help="a file (csv, coco) or a folder to create (voc)")
+    ex.add_argument("--session", type=int, help="only this review session's saved photos")
+    ex.add_argument(
+        "--url", help="the gateway or training API (default: http://127.0.0.1:TAGLOOP_GATEWAY_PORT)"
+    )
+    ex.set_defaults(run=cmd_export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,11 @@ class CommonSettings(BaseSettings):
     (gateway/render.py refuses to start without it)."""
 
     inference_port: int = 8001
-    """The inference service of the native run."""
+    """The inference service of the native run (its first replica)."""
+
+    inference_replicas: int = Field(default=1, ge=1)
+    """Inference replicas: `make run` starts them on consecutive ports from inference_port,
+    the gateway balances them, the training API's /health lists them."""
 
     training_port: int = 8002
     """The training API of the native run."""
@@ -48,7 +52,9 @@ class CommonSettings(BaseSettings):
 
     inference_url: str = ""
     """Where the training API asks for inference's health. Default: `inference_port` on
-    this host."""
+    this host. With replicas: the first one's URL, the others on the next ports; a host
+    name that resolves to several addresses (compose --scale, a headless Service) counts
+    each address as a replica."""
 
     run_dir: Path = Path(".run")
     """The native run's rendered nginx config, nginx temp files and run lock."""
@@ -139,6 +145,7 @@ class RetrainSettings(CommonSettings):
 NATIVE_RUN = (
     "gateway_port",
     "inference_port",
+    "inference_replicas",
     "training_port",
     "redis_port",
     "redis_url",

@@ -71,6 +71,9 @@ class CorrectionOut(BaseModel):
     threshold: float | None = None
     predicted: Any = None
     timestamp: datetime
+    source: str | None = Field(
+        default=None, description='"review" or "bulk" when saved from a review session'
+    )
 
     @field_serializer("timestamp")
     def _utc(self, value: datetime) -> str:

@@ -6,6 +6,7 @@ import { $, band, el, showMsg, sleep } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { followServerJob, isRetraining } from "./retrain.js";
+import { refusal } from "./uploads.js";
 
 const POLL_MS = 500;
 const SERVE_WAIT_MS = 60000; // how long to wait for inference to load a new version
@@ -117,8 +118,9 @@ function setPreview(file) {
 
 /** A new image picked, dropped or pasted here. */
 async function choose(file) {
-  if (file.type && !file.type.startsWith("image/")) {
-    showMsg($("ind-msg"), t("ind.not_image"), "error");
+  const refused = refusal(file);
+  if (refused) {
+    showMsg($("ind-msg"), refused, "error");
     return;
   }
   state.file = file;
@@ -153,7 +155,12 @@ async function predict() {
   form.append("file", state.file, state.filename);
   if (state.sliderMoved) form.append("threshold", String(threshold()));
   showMsg($("ind-msg"), t("ind.predicting"));
+  // Nothing of the previous photo may stay on screen: no ticks, no Save, until this one is back.
+  state.scores = null;
+  state.imageId = null;
+  state.edited = false;
   setBusy(true);
+  render();
   try {
     const reply = await postForm("/predict", form);
     if (mine !== latestPredict) return;
@@ -196,6 +203,9 @@ export function render() {
     n.textContent = className(n.dataset.label);
   });
   if (!has) {
+    document.querySelectorAll("#ind-checks input").forEach((cb) => {
+      cb.checked = false;
+    });
     $("ind-bars").replaceChildren();
     $("ind-model-used").textContent = "";
     renderChanges();
@@ -236,6 +246,7 @@ function tickFromPredictions() {
 }
 
 function checkedLabels() {
+  if (!state.scores) return [];
   return [...document.querySelectorAll("#ind-checks input:checked")].map((cb) => cb.value);
 }
 
@@ -250,7 +261,7 @@ async function saveCorrection() {
       corrected_labels: labels,
       model_version: state.modelVersion,
       threshold: threshold(),
-      predicted: state.scores,
+      predicted: predictionsAt(state.scores, 0),
     });
     const names = labels.length ? labels.map(className).join(", ") : t("ind.no_labels");
     showMsg(msg, t("ind.saved", { file: state.filename, labels: names }), "ok");
