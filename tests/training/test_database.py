@@ -119,5 +119,5 @@ def test_the_corrections_api_works_the_same(database_url: str, tmp_path: Path, r
     # The latest per image, newest first; the label filter matches whole label names.
     assert (cats["total"], [c["image_id"] for c in cats["corrections"]]) == (1, [ids[2]])
     assert page["total"] == 3 and [c["image_id"] for c in page["corrections"]] == [ids[0], ids[2]]
-    assert page["corrections"][1]["predicted"] == {"cat": 0.25}
+    assert page["corrections"][1]["predicted"] == [{"label": "cat", "confidence": 0.25}]
     assert [c["corrected_labels"] for c in history["corrections"]] == [["bird"], ["cat"]]
