@@ -6,6 +6,7 @@ started by `make run`).
 """
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,13 @@ class CommonSettings(BaseSettings):
 
     token_for_all: bool = False
     """With admin_token set, predictions and corrections need the token too."""
+
+    prior: Literal["imagenet+coco", "imagenet"] = "imagenet+coco"
+    """What version 1 is built from: the Lite0 ImageNet prior and the COCO detector (when
+    its files are in detector_dir), or the ImageNet prior alone."""
+
+    detector_dir: Path = Path(".cache/detector")
+    """Where scripts/setup puts the COCO detector's files (centernet.json, centernet.bin)."""
 
     @property
     def uploads_dir(self) -> Path:
