@@ -70,3 +70,11 @@ def check_outputs(outputs: np.ndarray, n: int) -> None:
             "model output must be probabilities in [0, 1] (a sigmoid output layer), "
             f"got values in [{outputs.min():.3g}, {outputs.max():.3g}]"
         )
+
+
+def session_inputs(session) -> list[tuple[str, tuple[int, int]]]:
+    """[(name, (H, W))] of an ONNX Runtime session's image inputs, checked (check_image_input)."""
+    inputs = session.get_inputs()
+    if not inputs:
+        raise ModelContractError("model has no input")
+    return [(tensor.name, check_image_input(tensor.name, tuple(tensor.shape))) for tensor in inputs]

@@ -1,4 +1,5 @@
-"""Image preprocessing shared by inference and training: bytes -> (224, 224, 3) float32 in [0, 1].
+"""Image preprocessing shared by inference and training: bytes -> (H, W, 3) float32 in [0, 1]
+for each input size the model takes (224, and 512 for the two-prior model's detector).
 
 Both services call these functions, so a model is served on exactly the pixels it was
 trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
@@ -6,13 +7,15 @@ trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
 - The format is decided by content, never by the file name: JPEG, PNG and WebP only.
 - The pixel count is checked from the header, before any pixel is decoded (image bombs).
 - Truncated files are errors: Pillow's LOAD_TRUNCATED_IMAGES stays False.
-- JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice the model
-  size, so a 12 MP photo decodes in a few ms; the resize that follows antialiases.
+- JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice 224 and
+  no less than the largest input, so a 12 MP photo decodes in a few ms; the resizes that
+  follow antialias. An image is decoded once and resized for each input.
 - EXIF orientation is applied; every mode is converted to RGB, transparency on white.
 """
 
 import io
 import re
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +31,18 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 DRAFT_SIZE = (IMAGE_SIZE * 2, IMAGE_SIZE * 2)
 """JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while staying at least this big."""
+
+Size = tuple[int, int]
+"""(height, width) of a model input."""
+SEED_SIZES: tuple[Size, ...] = ((IMAGE_SIZE, IMAGE_SIZE),)
+"""The input sizes of a seed-style (one-input) model."""
+
+
+def draft_size(sizes: Sequence[Size]) -> tuple[int, int]:
+    """The JPEG draft target for a model with inputs of `sizes`."""
+    side = max(DRAFT_SIZE[0], *(max(size) for size in sizes))
+    return (side, side)
+
 
 # Signatures of things people upload by mistake, to name what was found.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -58,11 +73,13 @@ class ImageTooLargeError(ImageError):
     """The image has more pixels than allowed (a decompression bomb, 413)."""
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: tuple[int, int] = DRAFT_SIZE
+) -> Image.Image:
     """Decode JPEG/PNG/WebP bytes into an upright RGB image, refusing bombs and damage."""
     img = _open(data, max_pixels=max_pixels)
     if img.format in ("JPEG", "MPO"):
-        img.draft("RGB", DRAFT_SIZE)
+        img.draft("RGB", draft)
     try:
         img.load()
         img = ImageOps.exif_transpose(img)
@@ -71,17 +88,30 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     return to_rgb(img)
 
 
-def to_model_input(img: Image.Image) -> np.ndarray:
-    """Resize (plain, no crop, as the original design) to (224, 224, 3) float32 in [0, 1]."""
+def to_model_input(img: Image.Image, size: Size = (IMAGE_SIZE, IMAGE_SIZE)) -> np.ndarray:
+    """Resize (plain, no crop, as the original design) to (H, W, 3) float32 in [0, 1]."""
     if img.mode != "RGB":
         img = to_rgb(img)
-    small = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    height, width = size
+    small = img.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(small, dtype=np.float32) / np.float32(255.0)
 
 
+def to_model_inputs(img: Image.Image, sizes: Sequence[Size]) -> tuple[np.ndarray, ...]:
+    """One decoded image resized for each of a model's inputs, in the order of `sizes`."""
+    return tuple(to_model_input(img, size) for size in sizes)
+
+
 def load_image_array(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """decode_image then to_model_input: the whole preprocessing of one upload."""
+    """decode_image then to_model_input: the whole preprocessing of one upload (224 input)."""
     return to_model_input(decode_image(data, max_pixels=max_pixels))
+
+
+def load_image_arrays(
+    data: bytes, sizes: Sequence[Size], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, ...]:
+    """The whole preprocessing of one upload for a model with inputs of `sizes`: decoded once."""
+    return to_model_inputs(decode_image(data, max_pixels=max_pixels, draft=draft_size(sizes)), sizes)
 
 
 def sniff_format(data: bytes) -> str | None:

@@ -149,7 +149,6 @@ class _Laps:
 def _features(
     *, settings: Settings, loaded: "LoadedModel", image_ids: list[str], progress: Progress
 ) -> np.ndarray:
-    from tagloop.images import load_image_array
     from tagloop.training.features import FeatureCache, cached_features
 
     uploads = UploadStore(settings.uploads_dir)
@@ -158,7 +157,7 @@ def _features(
         cache=FeatureCache(settings.cache_dir, loaded.backbone.id),
         extract=loaded.backbone,
         keys=image_ids,
-        load_image=lambda image_id: load_image_array(uploads.read(image_id)),
+        load_image=lambda image_id: loaded.backbone.prepare(uploads.read(image_id)),
         on_progress=lambda done, total: progress("features", done=done, total=total),
     )
     log.info(
