@@ -6,6 +6,7 @@ and the swap is one reference assignment: a request that already took `slot.curr
 finishes on that model even if another one is swapped in meanwhile.
 """
 
+import json
 import logging
 import re
 import time
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tagloop.contract import check_input_shape, check_outputs, probe_images
+from PIL import Image
+from tagloop.contract import check_outputs, probe_images, session_inputs
 from tagloop.errors import ModelContractError, TagloopError
+from tagloop.images import Size
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +38,65 @@ class ModelNotReadyError(TagloopError):
     """No model version is loaded yet (503)."""
 
 
+Batch = dict[Size, np.ndarray]
+"""Images prepared for a model: (N, H, W, 3) float32 in [0, 1] per input size (H, W)."""
+
+
+def as_batch(images: np.ndarray | Batch) -> Batch:
+    """A bare (N, H, W, 3) array is the batch of its own size."""
+    if isinstance(images, dict):
+        return images
+    return {(int(images.shape[1]), int(images.shape[2])): images}
+
+
+def batch_rows(batch: Batch) -> int:
+    return len(next(iter(batch.values()))) if batch else 0
+
+
+def concat_batches(batches: list[Batch]) -> Batch:
+    """One batch of every image in `batches`, at the sizes all of them have."""
+    if len(batches) == 1:
+        return batches[0]
+    sizes = [size for size in batches[0] if all(size in b for b in batches[1:])]
+    return {size: np.concatenate([b[size] for b in batches]) for size in sizes}
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
     version: int
     session: ort.InferenceSession
     input_name: str
+    inputs: tuple[tuple[str, Size], ...] = ()
+    """(name, (H, W)) of each image input, in the graph's order."""
+    prior: str | None = None
+    """The frozen priors the version answers from (its meta.json): "imagenet+coco", "imagenet"."""
     loaded_at: float = field(default_factory=time.time)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 224, 224, 3) float32 -> (N, 20) probabilities."""
-        return self.session.run(None, {self.input_name: batch})[0]
+    @property
+    def sizes(self) -> tuple[Size, ...]:
+        """The sizes an image is resized to for this model, one per input."""
+        return tuple(size for _, size in self.inputs)
+
+    def run(self, batch: np.ndarray | Batch) -> np.ndarray:
+        """Images (an array, or one per input size) -> (N, 20) probabilities."""
+        batch = as_batch(batch)
+        return self.session.run(None, {name: _at_size(batch, size) for name, size in self.inputs})[0]
+
+
+def _at_size(batch: Batch, size: Size) -> np.ndarray:
+    """The batch's images at `size`; resized from its largest ones when it lacks that size
+    (images prepared for the model that was live before a swap to one with other inputs)."""
+    if size in batch:
+        return batch[size]
+    source = batch[max(batch, key=lambda s: s[0] * s[1])]
+    height, width = size
+    resized = [
+        Image.fromarray(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)).resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        for image in source
+    ]
+    return np.stack([np.asarray(r, dtype=np.float32) / np.float32(255.0) for r in resized])
 
 
 def session_options(*, threads: int, spinning: bool) -> ort.SessionOptions:
@@ -65,7 +117,7 @@ def load_version(
     try:
         model = _open(folder / ONNX_FILE, version=version, threads=threads, spinning=spinning)
         check_model(model)
-        model.run(np.zeros((warmup_batch, 224, 224, 3), dtype=np.float32))
+        model.run({size: np.zeros((warmup_batch, *size, 3), dtype=np.float32) for size in model.sizes})
     except ModelLoadError:
         raise
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... classes.
@@ -76,12 +128,12 @@ def load_version(
 
 
 def check_model(model: LoadedModel) -> None:
-    """The contract on the real session: input (N,224,224,3), probe outputs (N,20) in [0,1]."""
-    shape = tuple(model.session.get_inputs()[0].shape)
-    probe = probe_images(4)
+    """The contract on the real session: image inputs (N,H,W,3), probe outputs (N,20) in [0,1]."""
     try:
-        check_input_shape(shape)
-        check_outputs(np.asarray(model.run(probe)), len(probe))
+        probe = {size: probe_images(4, size=size[0]) for size in model.sizes}
+        if any(height != width for height, width in model.sizes):
+            raise ModelContractError(f"model inputs must be square images, got {list(model.sizes)}")
+        check_outputs(np.asarray(model.run(probe)), 4)
     except ModelContractError as exc:
         raise ModelLoadError(f"version {model.version} failed its checks: {exc}") from exc
 
@@ -94,7 +146,22 @@ def _open(path: Path, *, version: int, threads: int, spinning: bool) -> LoadedMo
         sess_options=session_options(threads=threads, spinning=spinning),
         providers=["CPUExecutionProvider"],
     )
-    return LoadedModel(version=version, session=session, input_name=session.get_inputs()[0].name)
+    try:
+        inputs = tuple(session_inputs(session))
+    except ModelContractError as exc:
+        raise ModelLoadError(f"version {version} failed its checks: {exc}") from exc
+    return LoadedModel(
+        version=version, session=session, input_name=inputs[0][0], inputs=inputs, prior=_prior(path.parent)
+    )
+
+
+def _prior(folder: Path) -> str | None:
+    """The version's prior from its meta.json; None when it says nothing (or is unreadable)."""
+    try:
+        prior = json.loads((folder / "meta.json").read_text()).get("prior")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return prior if isinstance(prior, str) else None
 
 
 def load_failure_reason(exc: Exception, *, folder: Path | None = None, limit: int = 300) -> str:

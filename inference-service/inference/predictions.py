@@ -13,11 +13,11 @@ import anyio
 import numpy as np
 from tagloop.classes import VOC_CLASSES
 from tagloop.errors import TagloopError
-from tagloop.images import ImageError, decode_image, to_model_input
+from tagloop.images import ImageError, Size, decode_image, draft_size, to_model_inputs
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference.batcher import DynamicBatcher, Result
-from inference.engine import ModelSlot
+from inference.engine import Batch, ModelSlot
 from inference.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
 
 
@@ -40,7 +40,18 @@ def received(filename: str | None, data: bytes) -> Upload:
 class PreparedImage:
     filename: str | None
     image_id: str
-    array: np.ndarray
+    arrays: dict[Size, np.ndarray]
+    """The image at each input size of the model: (H, W, 3) float32 in [0, 1]."""
+
+
+def decode_for(data: bytes, sizes: Sequence[Size], *, max_pixels: int) -> dict[Size, np.ndarray]:
+    """Decode once (ImageError if unusable), resize for each input size."""
+    img = decode_image(data, max_pixels=max_pixels, draft=draft_size(sizes))
+    return dict(zip(sizes, to_model_inputs(img, sizes), strict=True))
+
+
+def stack(images: Sequence[dict[Size, np.ndarray]]) -> Batch:
+    return {size: np.stack([image[size] for image in images]) for size in images[0]}
 
 
 @dataclass(frozen=True)
@@ -56,12 +67,13 @@ class Predictor:
     decode_threads: int = 2
 
 
-def prepare_upload(upload: Upload, *, uploads: UploadStore, max_pixels: int) -> PreparedImage:
+def prepare_upload(
+    upload: Upload, *, uploads: UploadStore, max_pixels: int, sizes: Sequence[Size]
+) -> PreparedImage:
     """Decode (ImageError if unusable), then store the bytes; nothing is stored on error."""
-    img = decode_image(upload.data, max_pixels=max_pixels)
-    array = to_model_input(img)
+    arrays = decode_for(upload.data, sizes, max_pixels=max_pixels)
     image_id = uploads.put(upload.data, upload.filename)
-    return PreparedImage(filename=upload.filename, image_id=image_id, array=array)
+    return PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
 
 
 def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: float) -> ImageResult:
@@ -78,14 +90,14 @@ def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: floa
 
 async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float) -> PredictResponse:
     """One image through the dynamic batcher."""
-    predictor.slot.require()
+    sizes = predictor.slot.require().sizes
     with predictor.batcher.expecting():
-        array = await anyio.to_thread.run_sync(_decode, predictor, upload)
-    future = predictor.batcher.submit(array[np.newaxis])
+        arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
+    future = predictor.batcher.submit(stack([arrays]))
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
     version, scores = await asyncio.wrap_future(future)
-    prepared = PreparedImage(filename=upload.filename, image_id=image_id, array=array)
+    prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
     result = image_result(prepared, scores[0], threshold=threshold)
     return PredictResponse(model_version=version, **result.model_dump())
 
@@ -106,11 +118,13 @@ async def predict_uploads(
     outcomes: list[PreparedImage | FileError] = []
     passes: list[tuple[list[PreparedImage], Future[Result]]] = []
     for start in range(0, len(uploads), predictor.chunk_size):
-        chunk = await _prepare_all(predictor, uploads[start : start + predictor.chunk_size], limiter)
+        chunk = await _prepare_all(
+            predictor, uploads[start : start + predictor.chunk_size], limiter, model.sizes
+        )
         outcomes.extend(chunk)
         good = [o for o in chunk if isinstance(o, PreparedImage)]
         if good:
-            images = np.stack([p.array for p in good])
+            images = stack([p.arrays for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
     scores = await _collect(passes)
     results = [
@@ -121,14 +135,14 @@ async def predict_uploads(
 
 
 async def _prepare_all(
-    predictor: Predictor, uploads: Sequence[Upload], limiter: anyio.CapacityLimiter
+    predictor: Predictor, uploads: Sequence[Upload], limiter: anyio.CapacityLimiter, sizes: Sequence[Size]
 ) -> list[PreparedImage | FileError]:
     """Decode and store `uploads` in parallel threads; results in the order given."""
     outcomes: list[PreparedImage | FileError | None] = [None] * len(uploads)
 
     async def one(i: int) -> None:
         outcomes[i] = await anyio.to_thread.run_sync(
-            _prepare_or_error, predictor, uploads[i], limiter=limiter
+            _prepare_or_error, predictor, uploads[i], sizes, limiter=limiter
         )
 
     async with anyio.create_task_group() as group:
@@ -145,16 +159,14 @@ async def _collect(passes: list[tuple[list[PreparedImage], Future[Result]]]) -> 
     return scores
 
 
-def _decode(predictor: Predictor, upload: Upload) -> np.ndarray:
-    return to_model_input(decode_image(upload.data, max_pixels=predictor.max_pixels))
+def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+    return decode_for(upload.data, sizes, max_pixels=predictor.max_pixels)
 
 
-def _prepare(predictor: Predictor, upload: Upload) -> PreparedImage:
-    return prepare_upload(upload, uploads=predictor.uploads, max_pixels=predictor.max_pixels)
-
-
-def _prepare_or_error(predictor: Predictor, upload: Upload) -> PreparedImage | FileError:
+def _prepare_or_error(
+    predictor: Predictor, upload: Upload, sizes: Sequence[Size]
+) -> PreparedImage | FileError:
     try:
-        return _prepare(predictor, upload)
+        return prepare_upload(upload, uploads=predictor.uploads, max_pixels=predictor.max_pixels, sizes=sizes)
     except ImageError as exc:
         return FileError(filename=upload.filename, error=str(exc))

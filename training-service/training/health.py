@@ -79,6 +79,7 @@ async def inference_part(*, url: str, timeout: float) -> dict[str, Any]:
         "ok": response.status_code == 200 and ready,
         "ready": ready,
         "model_version": body.get("model_version"),
+        "prior": body.get("model_prior"),
         "error": body.get("model_error"),
     }
 

@@ -20,6 +20,7 @@ def version_out(info: VersionInfo) -> VersionOut:
         parent=meta.get("parent"),
         samples=meta.get("samples"),
         backbone=meta.get("backbone"),
+        prior=meta.get("prior"),
         source=meta.get("source"),
         metrics=meta.get("metrics") or {},
         loss_curve=meta.get("loss_curve") or [],
