@@ -188,7 +188,7 @@ def cached_features(
         chunk = missing[start : start + FEATURE_BATCH]
         images = [load_image(key) for key in chunk]
         batch: Images = (
-            np.stack(images)  # type: ignore[arg-type]
+            np.stack(images)
             if isinstance(images[0], np.ndarray)
             else tuple(np.stack(parts) for parts in zip(*images, strict=True))
         )
