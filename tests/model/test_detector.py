@@ -139,3 +139,19 @@ def test_prior_imagenet_gives_the_one_input_lite0_model(v1_imagenet_model_dir: P
     session = ort.InferenceSession(str(v1_imagenet_model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
     assert session_inputs(session) == [("image", (224, 224))]
     assert len(load_model(v1_imagenet_model_dir / MODEL_FILE).inputs) == 1
+
+
+FIXTURE = REPO / "tests" / "fixtures"
+
+
+@needs_detector
+def test_v1_with_both_priors_ranks_the_labelled_fixture_well(v1_model_dir: Path) -> None:
+    """The 32 labelled photos (tests/fixtures/make_photos.py): mAP as `tagloop evaluate` reports it."""
+    from tagloop.store import ModelStore
+    from tagloop.training.offline import csv_images, evaluate_version
+
+    data = csv_images(FIXTURE / "photos", FIXTURE / "photos.csv")
+    assert len(data.paths) >= 30
+    store = ModelStore(v1_model_dir.parent.parent, v1_model_dir.parent.name)
+    both = evaluate_version(store=store, version=int(v1_model_dir.name), data=data, threshold=0.5)
+    assert both["mAP"] >= 0.95
