@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 from tagloop.classes import VOC_CLASSES
-from tagloop.images import load_image_array
+from tagloop.contract import session_inputs
+from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
 from training.config import Settings
 from training.gate import is_held_out
@@ -37,16 +38,29 @@ def serve(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
     session = ort.InferenceSession(
         str(store.path(version) / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    batch = np.stack([load_image_array(b) for b in images])
-    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+    inputs = session_inputs(session)
+    arrays = [load_image_arrays(b, [size for _, size in inputs]) for b in images]
+    return session.run(None, {name: np.stack([a[i] for a in arrays]) for i, (name, _) in enumerate(inputs)})[
+        0
+    ]
 
 
 def keras_outputs(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
+    """The Keras model's outputs; a two-prior model is fed the scores of the detector its
+    served file holds."""
     from tagloop.model.build import load_model
+    from tagloop.model.detector import DetectorScores, detector_from_version
 
     store = ModelStore(settings.models_dir, settings.model_name)
     model = load_model(store.path(version) / "model.h5")
-    return np.asarray(model(np.stack([load_image_array(b) for b in images]), training=False))
+    sizes = [(224, 224), (512, 512)][: len(model.inputs)]
+    arrays = [load_image_arrays(b, sizes) for b in images]
+    small = np.stack([a[0] for a in arrays])
+    if len(model.inputs) == 1:
+        return np.asarray(model(small, training=False))
+    detector = DetectorScores(detector_from_version(store.path(version) / "model.onnx", settings.cache_dir))
+    big = np.stack([a[1] for a in arrays])
+    return np.asarray(model([small, detector(big)], training=False))
 
 
 def assert_prior_unchanged(settings: Settings, parent: int, child: int) -> None:
