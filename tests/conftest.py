@@ -52,12 +52,14 @@ def v1_settings(prior: str | None = None) -> CommonSettings:
     used = base.prior
     if not all((detector_dir / name).is_file() for name in ("centernet.json", "centernet.bin")):
         used = "imagenet"
+    suffix = f"-{base.detector_size}" if used == "imagenet+coco" else ""
     return CommonSettings(
-        models_dir=CACHE / f"models-{used.replace('+', '-')}",
+        models_dir=CACHE / f"models-{used.replace('+', '-')}{suffix}",
         data_dir=CACHE / "data",
         model_name=MODEL_NAME,
         prior=used,
         detector_dir=detector_dir,
+        detector_size=base.detector_size,
     )
 
 

@@ -22,8 +22,11 @@ from tagloop.model.detector import (
 )
 from tagloop.model.export import PARITY_TOLERANCE
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE
+from tagloop.settings import CommonSettings
 
 DETECTOR_DIR = REPO / ".cache" / "detector"
+SIDE = CommonSettings().detector_size
+"""The detector's input side in the test suite's version 1."""
 
 needs_detector = pytest.mark.skipif(
     not (DETECTOR_DIR / "centernet.bin").is_file(), reason="scripts/setup could not fetch the COCO detector"
@@ -94,13 +97,13 @@ def test_v1_with_both_priors_meets_the_contract(v1_model_dir: Path) -> None:
     assert meta["prior"] == "imagenet+coco"
     assert meta["inputs"] == [
         {"name": "image", "size": [224, 224]},
-        {"name": IMAGE_INPUT, "size": [512, 512]},
+        {"name": IMAGE_INPUT, "size": [SIDE, SIDE]},
     ]
     session = ort.InferenceSession(str(v1_model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
-    assert session_inputs(session) == [("image", (224, 224)), (IMAGE_INPUT, (512, 512))]
+    assert session_inputs(session) == [("image", (224, 224)), (IMAGE_INPUT, (SIDE, SIDE))]
     feed = {
         "image": np.zeros((3, 224, 224, 3), np.float32),
-        IMAGE_INPUT: np.ones((3, 512, 512, 3), np.float32),
+        IMAGE_INPUT: np.ones((3, SIDE, SIDE, 3), np.float32),
     }
     check_outputs(session.run(None, feed)[0], 3)
 
@@ -108,7 +111,7 @@ def test_v1_with_both_priors_meets_the_contract(v1_model_dir: Path) -> None:
 @needs_detector
 def test_v1_says_person_for_the_astronaut_and_cat_for_chelsea(v1_model_dir: Path) -> None:
     session = ort.InferenceSession(str(v1_model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
-    sizes = [(224, 224), (512, 512)]
+    sizes = [(224, 224), (SIDE, SIDE)]
     arrays = [load_image_arrays(jpeg(photo(n)), sizes) for n in ("astronaut", "chelsea")]
     feed = {name: np.stack([a[i] for a in arrays]) for i, name in enumerate(["image", IMAGE_INPUT])}
     scores = session.run(None, feed)[0]
@@ -123,7 +126,7 @@ def test_served_v1_matches_keras_fed_the_detectors_scores(v1_model_dir: Path, tm
     model = load_model(v1_model_dir / MODEL_FILE)
     assert [tuple(i.shape[1:]) for i in model.inputs] == [(224, 224, 3), (20,)]
     detector = DetectorScores(detector_from_version(v1_model_dir / ONNX_FILE, tmp_path))
-    sizes = [(224, 224), (512, 512)]
+    sizes = [(224, 224), (SIDE, SIDE)]
     arrays = [load_image_arrays(jpeg(photo(n)), sizes) for n in ("astronaut", "chelsea", "coffee")]
     small, big = (np.stack([a[i] for a in arrays]) for i in range(2))
     keras_scores = np.asarray(model([small, detector(big)], training=False))

@@ -53,13 +53,13 @@ def keras_outputs(settings: Settings, version: int, images: list[bytes]) -> np.n
 
     store = ModelStore(settings.models_dir, settings.model_name)
     model = load_model(store.path(version) / "model.h5")
-    sizes = [(224, 224), (512, 512)][: len(model.inputs)]
-    arrays = [load_image_arrays(b, sizes) for b in images]
-    small = np.stack([a[0] for a in arrays])
     if len(model.inputs) == 1:
-        return np.asarray(model(small, training=False))
+        return np.asarray(
+            model(np.stack([load_image_arrays(b, [(224, 224)])[0] for b in images]), training=False)
+        )
     detector = DetectorScores(detector_from_version(store.path(version) / "model.onnx", settings.cache_dir))
-    big = np.stack([a[1] for a in arrays])
+    arrays = [load_image_arrays(b, [(224, 224), (detector.side, detector.side)]) for b in images]
+    small, big = (np.stack([a[i] for a in arrays]) for i in range(2))
     return np.asarray(model([small, detector(big)], training=False))
 
 

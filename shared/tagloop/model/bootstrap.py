@@ -61,7 +61,7 @@ def first_detector(settings: CommonSettings) -> Path | None:
         )
         return None
     try:
-        return detector_onnx(settings.detector_dir, settings.cache_dir)
+        return detector_onnx(settings.detector_dir, settings.cache_dir, side=settings.detector_size)
     except Exception:  # a converter that fails here must not leave the service without a model
         log.warning(
             "the COCO detector could not be converted: version 1 uses the ImageNet prior alone", exc_info=True

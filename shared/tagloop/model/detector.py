@@ -21,7 +21,9 @@ from tagloop.classes import VOC_CLASSES
 from tagloop.files import write_atomic
 
 DETECTOR_SIZE = 512
-"""The side of the detector's square input (baked into its graph)."""
+"""The side of the detector's square input as published (the TF.js graph's). Its upsampling
+steps are scales (x2), not sizes, once converted, so any multiple of 32 runs: a smaller side
+is quicker (settings.detector_size)."""
 IMAGE_INPUT = "detector_image"
 """Name of the served model's input that feeds the detector."""
 SCORES = "detector_scores"
@@ -63,12 +65,15 @@ def voc_indices() -> list[int]:
     return [index[voc] for voc in VOC_CLASSES]
 
 
-def wrap_raw(raw):
+def wrap_raw(raw, side: int = DETECTOR_SIZE):
     """The contract around the raw converted graph: x255 before it, heatmap max after it.
 
     `raw`: onnx ModelProto with input RAW_INPUT (N, 512, 512, 3) in 0..255 and output
-    RAW_OUTPUT (N, 128, 128, 80). Returns a new ModelProto: IMAGE_INPUT -> SCORES (N, 20).
+    RAW_OUTPUT (N, 128, 128, 80). Returns a new ModelProto: IMAGE_INPUT (N, side, side, 3)
+    -> SCORES (N, 20).
     """
+    if side % 32 or not 128 <= side <= 1024:
+        raise ValueError(f"the detector's input side must be a multiple of 32 from 128 to 1024, got {side}")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -77,13 +82,8 @@ def wrap_raw(raw):
     graph.name = "detector"
     del graph.input[:]
     del graph.output[:]
-    graph.input.extend(
-        [
-            helper.make_tensor_value_info(
-                IMAGE_INPUT, TensorProto.FLOAT, ["N", DETECTOR_SIZE, DETECTOR_SIZE, 3]
-            )
-        ]
-    )
+    del graph.value_info[:]  # shapes inferred at 512 would not hold at another side
+    graph.input.extend([helper.make_tensor_value_info(IMAGE_INPUT, TensorProto.FLOAT, ["N", side, side, 3])])
     graph.output.extend([helper.make_tensor_value_info(SCORES, TensorProto.FLOAT, ["N", len(VOC_CLASSES)])])
     graph.initializer.extend(
         [
@@ -171,6 +171,8 @@ class DetectorScores:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
+        self.side = int(self._session.get_inputs()[0].shape[1])
+        """The side of the detector's square input."""
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: images.astype(np.float32)})[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tagloop.files import write_atomic
-from tagloop.model.detector import OPSET, RAW_OUTPUT, wrap_raw
+from tagloop.model.detector import DETECTOR_SIZE, OPSET, RAW_OUTPUT, wrap_raw
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,18 @@ def detector_files_present(source_dir: Path) -> bool:
     return all((Path(source_dir) / name).is_file() for name in (GRAPH_FILE, WEIGHTS_FILE))
 
 
-def detector_onnx(source_dir: Path, cache_dir: Path) -> Path:
-    """The wrapped detector's ONNX (detector.wrap_raw), converted once and cached."""
+def detector_onnx(source_dir: Path, cache_dir: Path, *, side: int = DETECTOR_SIZE) -> Path:
+    """The wrapped detector's ONNX (detector.wrap_raw) at input `side`, converted once and cached."""
     source_dir = Path(source_dir)
     if not detector_files_present(source_dir):
         raise DetectorUnavailableError(
             f"the COCO detector's files are not in {source_dir}; run scripts/setup"
         )
-    path = Path(cache_dir) / "onnx" / f"detector-{_key(source_dir)}.onnx"
+    path = Path(cache_dir) / "onnx" / f"detector-{_key(source_dir)}-{side}.onnx"
     if path.exists():
         return path
     log.info("converting the COCO detector to ONNX (once): %s", path.name)
-    wrapped = wrap_raw(convert_tfjs(source_dir))
+    wrapped = wrap_raw(convert_tfjs(source_dir), side)
     write_atomic(path, wrapped.SerializeToString(), sync=True)
     return path
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from tagloop.contract import check_input_shape, check_outputs, probe_images
 from tagloop.errors import ModelContractError
-from tagloop.model.detector import DETECTOR_SIZE, IMAGE_INPUT, DetectorScores
+from tagloop.model.detector import IMAGE_INPUT, DetectorScores
 from tagloop.model.export import INPUT_NAME, DetectorMissingError, Probes, export_checked, split_parts
 from tagloop.model.onnx_graph import keras_input_names
 from tagloop.store import ModelStore
@@ -66,7 +66,7 @@ def publish_model(
     probes, keras_probes = probe_inputs(model, detector)
     expected = check_model_contract(model, keras_probes, outputs=top_only.probe_outputs if top_only else None)
     # write() adds the measured parity; the caller's dict stays as it was
-    meta = {"prior": prior_of(model), **meta, "inputs": served_inputs(model)}
+    meta = {"prior": prior_of(model), **meta, "inputs": served_inputs(model, probes)}
 
     def write(folder: Path) -> None:
         if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
@@ -98,8 +98,9 @@ def probe_inputs(model: keras.Model, detector: Path | None) -> tuple[Probes, np.
         return image, image
     if detector is None:
         raise DetectorMissingError("this model takes the COCO detector's scores, but no detector was given")
-    big = probe_images(size=DETECTOR_SIZE)
-    return {INPUT_NAME: image, IMAGE_INPUT: big}, [image, DetectorScores(detector)(big)]
+    scores = DetectorScores(detector)
+    big = probe_images(size=scores.side)
+    return {INPUT_NAME: image, IMAGE_INPUT: big}, [image, scores(big)]
 
 
 def prior_of(model: keras.Model) -> str:
@@ -110,11 +111,13 @@ def prior_of(model: keras.Model) -> str:
     return "imagenet" if split_parts(model) is not None else "none"
 
 
-def served_inputs(model: keras.Model) -> list[dict[str, Any]]:
+def served_inputs(model: keras.Model, probes: Probes) -> list[dict[str, Any]]:
     """The served file's inputs, for meta.json: [{"name", "size": [H, W]}, ...]."""
-    sizes = {INPUT_NAME: [224, 224], IMAGE_INPUT: [DETECTOR_SIZE, DETECTOR_SIZE]}
-    names = [INPUT_NAME] + ([IMAGE_INPUT] if len(model.inputs) == 2 else [])
-    return [{"name": name, "size": sizes[name]} for name in names]
+    inputs = [{"name": INPUT_NAME, "size": [224, 224]}]
+    if len(model.inputs) == 2 and isinstance(probes, dict):
+        side = int(probes[IMAGE_INPUT].shape[1])
+        inputs.append({"name": IMAGE_INPUT, "size": [side, side]})
+    return inputs
 
 
 def check_model_contract(

@@ -60,7 +60,7 @@ class Backbone:
         detector: Path | None = None,
     ):
         from tagloop.model.build import split_model
-        from tagloop.model.detector import DETECTOR_SIZE, DetectorScores
+        from tagloop.model.detector import DetectorScores
         from tagloop.model.export import backbone_key, split_parts
 
         self.model, _ = split_model(model)
@@ -71,7 +71,7 @@ class Backbone:
             if detector is None:
                 raise ValueError("this model takes the COCO detector's scores: give its ONNX (detector=)")
             self.detector = DetectorScores(detector)
-            self.sizes = (*SEED_SIZES, (DETECTOR_SIZE, DETECTOR_SIZE))
+            self.sizes = (*SEED_SIZES, (self.detector.side, self.detector.side))
         self.id = backbone_id(self.model, name=name, detector=detector if self.detector else None)
         self.probes: Images = tuple(probe_images(size=size[0]) for size in self.sizes)
         self.probe_features = self._keras(self.probes)
