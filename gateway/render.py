@@ -9,20 +9,24 @@ import re
 import sys
 from pathlib import Path
 
+from tagloop.settings import CommonSettings
+
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
 
 
 def native_values(env: dict[str, str]) -> dict[str, str]:
     """The template's values for a native run: defaults, then the environment."""
-    run_dir = env.get("TAGLOOP_RUN_DIR", str(HERE.parent / ".run"))
+    settings = CommonSettings.model_validate(
+        {k.removeprefix("TAGLOOP_").lower(): v for k, v in env.items() if k.startswith("TAGLOOP_")}
+    )
     defaults = {
-        "TAGLOOP_GATEWAY_PORT": "8080",
+        "TAGLOOP_GATEWAY_PORT": str(settings.gateway_port),
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{env.get('TAGLOOP_INFERENCE_PORT', '8001')}",
-        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{env.get('TAGLOOP_TRAINING_PORT', '8002')}",
-        "TAGLOOP_RUN_DIR": run_dir,
+        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{settings.inference_port}",
+        "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{settings.training_port}",
+        "TAGLOOP_RUN_DIR": str(settings.run_dir.resolve()),
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
         "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
         # Rate limit of /predict and /batch_predict per client address (nginx limit_req).

@@ -1,18 +1,7 @@
-# Defaults of the native run's settings; anything already set in the environment wins.
-# Sourced by scripts/run and scripts/test. The services read the same TAGLOOP_* names
-# (shared/tagloop/settings.py and each service's config.py).
-: "${TAGLOOP_GATEWAY_PORT:=8080}"
-: "${TAGLOOP_INFERENCE_PORT:=8001}"
-: "${TAGLOOP_TRAINING_PORT:=8002}"
-# Not 6379: a system Redis (installed by apt and started by systemd) often holds that one.
-: "${TAGLOOP_REDIS_PORT:=6389}"
-: "${TAGLOOP_REDIS_URL:=redis://127.0.0.1:${TAGLOOP_REDIS_PORT}/0}"
-: "${TAGLOOP_MODELS_DIR:=$PWD/models-volume}"
-: "${TAGLOOP_DATA_DIR:=$PWD/data-volume}"
-: "${TAGLOOP_RUN_DIR:=$PWD/.run}"
-: "${TAGLOOP_INFERENCE_URL:=http://127.0.0.1:${TAGLOOP_INFERENCE_PORT}}"
-export TAGLOOP_GATEWAY_PORT TAGLOOP_INFERENCE_PORT TAGLOOP_TRAINING_PORT TAGLOOP_REDIS_PORT \
-  TAGLOOP_REDIS_URL TAGLOOP_MODELS_DIR TAGLOOP_DATA_DIR TAGLOOP_RUN_DIR TAGLOOP_INFERENCE_URL
+# The native run's settings as TAGLOOP_* variables; anything already set in the environment
+# wins. Sourced by scripts/run, scripts/test and the tools' scripts after scripts/setup. The
+# defaults live in one place, shared/tagloop/settings.py (CommonSettings), which prints them.
+eval "$(.venv/bin/python -m tagloop.settings)"
 export PYTHONPATH="$PWD/inference-service:$PWD/training-service${PYTHONPATH:+:$PYTHONPATH}"
 # TensorFlow's C++ log chatter buries the services' own logs.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

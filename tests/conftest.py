@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from stack import MODEL_NAME, REPO, Stack, free_port, port_open, seed_models_dir
+from support.stack import MODEL_NAME, REPO, Stack, free_port, port_open, running_stack, seed_models_dir
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
 
@@ -91,22 +91,11 @@ def models_dir(tmp_path: Path, v1_model_dir: Path) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
     """The whole system, started from the Procfile on free ports, stopped at the end.
 
-    Teardown fails the run if any process or port outlives the stack.
+    Shared by every test that does not change the model's state; teardown fails the run if
+    any process or port outlives the stack.
     """
-    workdir = tmp_path_factory.mktemp("stack")
-    system = Stack(
-        workdir=workdir,
-        models_dir=seed_models_dir(workdir / "models", v1_model_dir),
-        data_dir=workdir / "data",
-    )
-    system.start_all()
-    try:
-        system.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("stack"), v1_model_dir) as system:
         yield system
-    finally:
-        system.stop_all()
-    leftovers = system.leftovers()
-    assert not leftovers, f"the stack left things behind: {leftovers}"
 
 
 @pytest.fixture(scope="session")

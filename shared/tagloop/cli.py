@@ -98,7 +98,7 @@ def cmd_models_new(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tagloop.metrics import format_report
+    from tagloop.evaluation import format_report
     from tagloop.model.bootstrap import ensure_first_version
     from tagloop.training.fit import FitConfig
     from tagloop.training.offline import default_splits, train_from_voc, voc_images
@@ -148,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tagloop.metrics import format_report
+    from tagloop.evaluation import format_report
     from tagloop.training.offline import csv_images, evaluate_version, voc_images
 
     if args.voc_dir:

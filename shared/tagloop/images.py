@@ -2,7 +2,7 @@
 for each input size the model takes (224, and 512 for the two-prior model's detector).
 
 Both services call these functions, so a model is served on exactly the pixels it was
-trained on (tf.image.resize differs from Pillow by 2-4/255; see MEASURED.md).
+trained on (tf.image.resize differs from Pillow by 2-4/255; docs/ARCHITECTURE.md, "Decoding").
 
 - The format is decided by content, never by the file name: JPEG, PNG and WebP only.
 - The pixel count is checked from the header, before any pixel is decoded (image bombs).

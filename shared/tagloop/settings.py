@@ -2,13 +2,16 @@
 
 Each service extends `CommonSettings` in its own `config.py`; nothing else reads the
 environment. Relative paths are relative to the working directory (the repo root when
-started by `make run`).
+started by `make run`). The defaults here are the only ones: the native run's scripts
+take theirs from `python -m tagloop.settings` (see `shell_exports`).
 """
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,8 +27,28 @@ class CommonSettings(BaseSettings):
     model_name: str = "voc"
     """Name of the model family inside the store."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis: the RQ queue and the pub/sub channel that announces new versions."""
+    gateway_port: int = 8080
+    """The gateway (UI and API) of the native run."""
+
+    inference_port: int = 8001
+    """The inference service of the native run."""
+
+    training_port: int = 8002
+    """The training API of the native run."""
+
+    redis_port: int = 6389
+    """The native run's own redis-server. Not 6379: a system Redis often holds that one."""
+
+    redis_url: str = ""
+    """Redis: the RQ queue and the pub/sub channel that announces new versions.
+    Default: the native run's redis-server on `redis_port`."""
+
+    inference_url: str = ""
+    """Where the training API asks for inference's health. Default: `inference_port` on
+    this host."""
+
+    run_dir: Path = Path(".run")
+    """The native run's rendered nginx config, nginx temp files and run lock."""
 
     reload_channel: str = "tagloop:model-activated"
     """Pub/sub channel on which the model store announces an activated version."""
@@ -51,6 +74,12 @@ class CommonSettings(BaseSettings):
     320 rather than the published 512: 2.5x less compute, and on the labelled fixture the
     ranking was no worse (README, "Version 1: two frozen priors")."""
 
+    @model_validator(mode="after")
+    def _local_urls(self) -> "CommonSettings":
+        self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.inference_url = self.inference_url or f"http://127.0.0.1:{self.inference_port}"
+        return self
+
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
@@ -58,3 +87,32 @@ class CommonSettings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+
+NATIVE_RUN = (
+    "gateway_port",
+    "inference_port",
+    "training_port",
+    "redis_port",
+    "redis_url",
+    "inference_url",
+    "models_dir",
+    "data_dir",
+    "run_dir",
+)
+"""The settings the native run's scripts and Procfile read as TAGLOOP_* variables."""
+
+
+def shell_exports(settings: CommonSettings) -> str:
+    """`export TAGLOOP_X=...` lines for the native run, paths made absolute."""
+    lines = []
+    for name in NATIVE_RUN:
+        value = getattr(settings, name)
+        if isinstance(value, Path):
+            value = value.resolve()
+        lines.append(f"export TAGLOOP_{name.upper()}={shlex.quote(str(value))}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(shell_exports(CommonSettings()) + "\n")

@@ -5,17 +5,15 @@ any appeared that it did not declare as expected (`console.expect_http_error(415
 test that provokes an error reply on purpose, since Chromium logs every 4xx/5xx).
 """
 
-import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from skimage import data as skdata
-from stack import REPO, Stack
+from support.images import jpeg_bytes
+from support.stack import REPO, Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -99,18 +97,6 @@ def shoot() -> Callable[[Page, str], Path]:
         return path
 
     return take
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).convert("RGB").save(out, "PNG")
-    return out.getvalue()
-
-
-def jpeg_bytes(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).convert("RGB").save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
-from stack import Stack
+from support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from stack import Stack
+from support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

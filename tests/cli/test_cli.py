@@ -1,14 +1,10 @@
 """The `tagloop` command: train from a VOC folder, evaluate, list/activate/import versions."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from cli_testkit import make_seed_h5, make_voc
+from support.voc import make_seed_h5, make_voc
 from tagloop.classes import VOC_CLASSES
 from tagloop.cli import main
 from tagloop.store import ModelStore

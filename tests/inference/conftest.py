@@ -1,16 +1,12 @@
 """Fixtures of the inference tests: apps on a tiny ONNX model or on the real version 1."""
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).parent))  # for inference_testkit (import-mode=importlib)
-
-from inference.main import create_app
-from inference_testkit import MODEL_NAME, make_settings, publish_tiny
+from inference_api.main import create_app
+from support.inference import MODEL_NAME, make_settings, publish_tiny
 from tagloop.store import ModelStore
 
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from inference.main import create_app
-from inference_testkit import jpeg_bytes, make_settings
+from inference_api.main import create_app
+from support.images import jpeg_bytes
+from support.inference import make_settings
 
 TOKEN = "s3cret-token"
 

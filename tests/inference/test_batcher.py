@@ -4,13 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from inference.batcher import DynamicBatcher
-from inference.engine import LoadedModel, ModelNotReadyError, ModelSlot, load_version
-from inference_testkit import tiny_onnx
+from inference_api.batcher import DynamicBatcher
+from inference_api.engine import ModelNotReadyError, ModelSlot, ServedModel, load_version
+from support.inference import tiny_onnx
 
 
 @pytest.fixture
-def tiny_model(tmp_path: Path) -> LoadedModel:
+def tiny_model(tmp_path: Path) -> ServedModel:
     tiny_onnx(tmp_path / "model.onnx")
     return load_version(folder=tmp_path, version=7)
 
@@ -19,7 +19,7 @@ def images(n: int, value: float = 0.5) -> np.ndarray:
     return np.full((n, 224, 224, 3), value, dtype=np.float32)
 
 
-def test_batcher_gathers_requests_that_are_still_decoding(tiny_model: LoadedModel) -> None:
+def test_batcher_gathers_requests_that_are_still_decoding(tiny_model: ServedModel) -> None:
     slot = ModelSlot()
     slot.current = tiny_model
     sizes: list[int] = []
@@ -39,7 +39,7 @@ def test_batcher_gathers_requests_that_are_still_decoding(tiny_model: LoadedMode
     np.testing.assert_allclose(results[1][1], alone, atol=1e-3)  # float sums: order differs
 
 
-def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: LoadedModel) -> None:
+def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: ServedModel) -> None:
     slot = ModelSlot()
     slot.current = tiny_model
     batcher = DynamicBatcher(slot=slot, max_batch=4, max_wait_s=5.0)
@@ -51,7 +51,7 @@ def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: LoadedModel)
     assert version == 7 and scores.shape == (1, 20)
 
 
-def test_batcher_runs_a_pinned_job_on_its_model(tiny_model: LoadedModel, tmp_path: Path) -> None:
+def test_batcher_runs_a_pinned_job_on_its_model(tiny_model: ServedModel, tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     tiny_onnx(tmp_path / "other" / "model.onnx", bias=3.0)
     slot = ModelSlot()

@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from inference.main import create_app
-from inference_testkit import MODEL_NAME, make_settings, png_bytes, publish_tiny
-from stack import REPO
+from inference_api.main import create_app
+from support.images import png_bytes
+from support.inference import MODEL_NAME, make_settings, publish_tiny
+from support.stack import REPO
 from tagloop.store import ModelStore
 
 
@@ -72,8 +73,8 @@ def test_service_never_imports_tensorflow(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from fastapi.testclient import TestClient\n"
-        "from inference.main import create_app\n"
-        "from inference.config import Settings\n"
+        "from inference_api.main import create_app\n"
+        "from inference_api.config import Settings\n"
         f"s = Settings(models_dir={str(tmp_path)!r}, data_dir={str(tmp_path)!r}, redis_url='redis://127.0.0.1:1/0')\n"
         "with TestClient(create_app(s)) as c:\n"
         "    c.get('/health')\n"

@@ -8,9 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from fastapi.testclient import TestClient
-from inference.engine import load_version
-from inference.main import create_app
-from inference_testkit import MODEL_NAME, jpeg_bytes, make_settings, publish_tiny
+from inference_api.engine import load_version
+from inference_api.main import create_app
+from support.images import jpeg_bytes
+from support.inference import MODEL_NAME, make_settings, publish_tiny
 from tagloop.classes import VOC_CLASSES
 from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from inference.main import create_app
-from inference_testkit import jpeg_bytes, make_settings, png_bytes, raw_multipart
+from inference_api.main import create_app
 from PIL import Image
 from skimage import data as skdata
+from support.images import jpeg_bytes, png_bytes
+from support.inference import make_settings, raw_multipart
 from tagloop.classes import VOC_CLASSES
 from tagloop.uploads import UploadStore, clean_filename
 

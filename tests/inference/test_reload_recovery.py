@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from inference.main import create_app
-from inference.memory import trim_heap
-from inference_testkit import MODEL_NAME, make_settings, png_bytes, publish_raw_onnx, publish_tiny
+from inference_api.main import create_app
+from inference_api.memory import trim_heap
+from support.images import png_bytes
+from support.inference import MODEL_NAME, make_settings, publish_raw_onnx, publish_tiny, served_version
+from support.waiting import wait_until
 from tagloop.store import ModelStore
-from test_reload import served_version, wait_for
 
 
 def test_start_with_a_corrupt_active_version_serves_the_newest_version_that_loads(
@@ -31,7 +32,7 @@ def test_start_with_a_corrupt_active_version_serves_the_newest_version_that_load
         )
         assert served_version(client) == good
         newer = publish_tiny(store, bias=-1.0)  # the pointer moves on: loaded as usual
-        wait_for(lambda: client.get("/health").json()["model_version"] == newer)
+        wait_until(lambda: client.get("/health").json()["model_version"] == newer, timeout=5)
         assert client.get("/health").json()["model_error"] is None
 
 
@@ -73,7 +74,7 @@ def test_start_with_the_fallback_reactivated_clears_the_error(
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json()["model_version"] == 1
         store.activate(1)
-        wait_for(lambda: client.get("/health").json()["model_error"] is None)
+        wait_until(lambda: client.get("/health").json()["model_error"] is None, timeout=5)
         assert served_version(client) == 1
 
 
@@ -96,7 +97,7 @@ def test_reload_error_names_the_version_and_reason_without_server_paths(
         store.activate(bad)
     else:
         bad = publish_raw_onnx(store, data)
-    wait_for(lambda: tiny_client.get("/health").json()["model_error"] is not None)
+    wait_until(lambda: tiny_client.get("/health").json()["model_error"] is not None, timeout=5)
     error = tiny_client.get("/health").json()["model_error"]
     assert error == f"version {bad} failed to load: {reason}"
     assert str(tiny_models_dir) not in error and "/" not in error
@@ -118,9 +119,9 @@ def test_reload_trims_the_heap_once_the_retired_model_is_released(
         trims_after_release.append(retired() is None)
         return trim_heap()
 
-    monkeypatch.setattr("inference.reloader.trim_heap", spy)
+    monkeypatch.setattr("inference_api.reloader.trim_heap", spy)
     version = publish_tiny(ModelStore(tiny_models_dir, MODEL_NAME), bias=2.0)
-    wait_for(lambda: slot.version == version)
+    wait_until(lambda: slot.version == version, timeout=5)
     assert not any(trims_after_release)
     del held
-    wait_for(lambda: any(trims_after_release), timeout=3)
+    wait_until(lambda: any(trims_after_release), timeout=3)

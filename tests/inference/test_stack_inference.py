@@ -11,10 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from inference_testkit import MODEL_NAME, publish_copy
 from PIL import Image
 from skimage import data as skdata
-from stack import Stack
+from support.inference import MODEL_NAME
+from support.publishing import publish_copy, truncated_onnx
+from support.stack import Stack
+from support.waiting import wait_until
 from tagloop.classes import VOC_CLASSES
 from tagloop.store import ModelStore, redis_announcer
 
@@ -54,13 +56,6 @@ def predict(gateway: httpx.Client, data: bytes, *, filename: str = "x.jpg", **fo
 
 def inference_health(gateway: httpx.Client) -> dict:
     return gateway.get("/health/inference").json()
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 # -- shapes and errors ---------------------------------------------------------------
@@ -188,24 +183,33 @@ class Clients:
 def test_reload_under_load_serves_every_request_and_never_a_broken_version(
     stack: Stack, gateway: httpx.Client, store: ModelStore, cat_jpeg: bytes
 ) -> None:
-    source = store.path(store.require_active())
-    before = store.require_active()
+    source = before = store.require_active()
+
+    def serving(version: int) -> bool:
+        return inference_health(gateway).get("model_version") == version
+
     with Clients(stack.url, cat_jpeg) as clients:
-        time.sleep(1.0)
+        wait_until(lambda: len(clients.answers) >= 8, timeout=20, what="traffic flowing")
         published = []
         for _ in range(3):
-            published.append(publish_copy(store, source))
-            time.sleep(1.5)
-        last_publish = time.monotonic()
-        time.sleep(6.0)
-        broken = publish_copy(store, source, truncate_onnx=True)
-        wait_for(lambda: (inference_health(gateway).get("model_error") or "").startswith(f"version {broken}"))
-        time.sleep(2.0)
+            version = publish_copy(store, source, activate=True)
+            published.append(version)
+            wait_until(lambda: serving(version), timeout=10, what=f"version {version} served")  # noqa: B023
+        last_served_at = time.monotonic()
+        seen = len(clients.answers)
+        wait_until(lambda: len(clients.answers) >= seen + 20, timeout=30, what="traffic on the last version")
+        broken = publish_copy(store, source, activate=True, onnx=truncated_onnx(store, source))
+        wait_until(
+            lambda: (inference_health(gateway).get("model_error") or "").startswith(f"version {broken}"),
+            timeout=10,
+        )
+        seen = len(clients.answers)
+        wait_until(lambda: len(clients.answers) >= seen + 8, timeout=20, what="traffic after the broken one")
     answers = clients.answers
     assert answers, "no request was answered"
     assert [a for a in answers if a.status != 200] == []
     assert {a.version for a in answers} <= {before, *published}
-    late = [a.version for a in answers if a.started > last_publish + 5]
+    late = [a.version for a in answers if a.started > last_served_at]
     assert late and set(late) == {published[-1]}
     health = inference_health(gateway)
     assert health["model_version"] == published[-1]
@@ -218,21 +222,20 @@ def test_reload_under_load_serves_every_request_and_never_a_broken_version(
 def test_reload_follows_the_pointer_while_redis_is_down(
     stack: Stack, gateway: httpx.Client, store: ModelStore, cat_jpeg: bytes
 ) -> None:
-    source = store.path(store.require_active())
-    spare = publish_copy(store, source)
-    wait_for(lambda: inference_health(gateway).get("model_version") == spare)
+    spare = publish_copy(store, store.require_active(), activate=True)
+    wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
-        v for v in store.version_numbers() if v != spare and not store.meta(v).get("truncated_onnx")
+        v for v in store.version_numbers() if v != spare and not store.meta(v).get("replaced_onnx")
     )
     stack.kill("redis")
     try:
-        wait_for(lambda: inference_health(gateway).get("redis") is False)
+        wait_until(lambda: inference_health(gateway).get("redis") is False, timeout=10)
         store.activate(previous)  # its announcement is lost: Redis is down
-        wait_for(lambda: inference_health(gateway).get("model_version") == previous, timeout=5)
+        wait_until(lambda: inference_health(gateway).get("model_version") == previous, timeout=5)
         assert predict(gateway, cat_jpeg).json()["model_version"] == previous
     finally:
         stack.start("redis")
-    wait_for(lambda: inference_health(gateway).get("redis") is True, timeout=20)
+    wait_until(lambda: inference_health(gateway).get("redis") is True, timeout=20)
 
 
 def test_inference_memory_peak_with_two_versions_stays_under_600_mib(stack: Stack) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
-from stack import REPO
+from support.stack import REPO
 from tagloop.classes import CLASS_INDEX, VOC_CLASSES
 from tagloop.contract import check_outputs, session_inputs
 from tagloop.images import load_image_arrays

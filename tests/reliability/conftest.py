@@ -1,20 +1,19 @@
-"""Fixtures and hooks of the reliability suite: the recorder that writes docs/RELIABILITY.md."""
+"""Fixtures and hooks of the reliability suite: the recorder that writes artifacts/RELIABILITY.md.
+
+The committed docs/RELIABILITY.md is updated on purpose, by `make reliability`.
+"""
 
 import json
-import sys
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import REPO, Stack
+from support.recorder import Row, load_rows, merge, now, render
+from support.stack import REPO, Stack
+from support.stack_checks import activate_and_wait
 
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules beside this file (importlib mode)
-
-from recorder import Row, load_rows, merge, now, render
-from stack_checks import activate_and_wait
-
-RESULTS_FILE = REPO / "docs" / "RELIABILITY.md"
+RESULTS_FILE = REPO / "artifacts" / "RELIABILITY.md"
+PUBLISHED_FILE = REPO / "docs" / "RELIABILITY.md"
 ROWS = pytest.StashKey[dict[str, Row]]()
 COLLECTED = pytest.StashKey[set[str]]()
 OBSERVED = "reliability-observed"
@@ -104,7 +103,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not rows:
         return
     collected = session.config.stash.get(COLLECTED, set())
-    merged = merge(load_rows(RESULTS_FILE), rows, REPO, collected)
+    # A partial run keeps the rows of the cases it did not run, from the last report.
+    previous = RESULTS_FILE if RESULTS_FILE.exists() else PUBLISHED_FILE
+    merged = merge(load_rows(previous), rows, REPO, collected)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(render(merged, run_at=now()))
 

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from stack import Stack
-from stack_checks import assert_json_error, assert_system_green, upload_files
-from tagloop.classes import VOC_CLASSES
-from testfiles import (
+from support.stack import Stack
+from support.stack_checks import assert_json_error, assert_system_green, upload_files
+from support.testfiles import (
     SVG,
     animated_gif,
     garbage_exif_jpeg,
@@ -32,6 +31,7 @@ from testfiles import (
     truncated,
     unique_seed,
 )
+from tagloop.classes import VOC_CLASSES
 
 pytestmark = pytest.mark.integration
 

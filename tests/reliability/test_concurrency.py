@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from stack import Stack
-from stack_checks import ENDED, predict_new_images, wait_job
+from support.stack import Stack
+from support.stack_checks import ENDED, predict_new_images, wait_job
+from support.testfiles import unique_seed
 from tagloop.classes import VOC_CLASSES
-from testfiles import unique_seed
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from stack import Stack
-from stack_checks import (
+from support.stack import Stack
+from support.stack_checks import (
     ENDED,
     activate_and_wait,
     assert_json_error,
@@ -22,7 +22,8 @@ from stack_checks import (
     wait_for_version,
     wait_job,
 )
-from testfiles import photo_jpeg, unique_seed
+from support.testfiles import photo_jpeg, unique_seed
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,7 +57,7 @@ def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, 
     started = time.monotonic()
     stack.wait_ready(timeout=90)
     recovered = time.monotonic() - started
-    assert wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["redis"] is True, 30)
+    wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["redis"] is True, timeout=30)
     job = gw.post("/retrain", json={})
     assert job.status_code == 202, job.text
     gw.delete(f"/jobs/{job.json()['job_id']}")
@@ -67,18 +68,6 @@ def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, 
         f"during: /predict 200, /save_correction 200, /retrain 503 {error!r}; "
         f"green {recovered:.1f}s after restart"
     )
-
-
-def wait_until(check, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return True
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.25)
-    return False
 
 
 def test_inference_sigkill_during_reload_restarts_on_active_version(
@@ -123,8 +112,9 @@ def test_corrupt_onnx_is_never_served(
     version = publish_copy(stack, onnx=CORRUPT_ONNX[case](real))
     reply = gw.post(f"/models/{version}/activate")
     assert reply.status_code == 200, reply.text
-    assert wait_until(
-        lambda: f"{version}" in (httpx.get(f"{stack.inference_url}/health").json()["model_error"] or ""), 30
+    wait_until(
+        lambda: f"{version}" in (httpx.get(f"{stack.inference_url}/health").json()["model_error"] or ""),
+        timeout=30,
     )
     health = httpx.get(f"{stack.inference_url}/health").json()
     assert health["ready"] is True and health["model_version"] == serving, health
@@ -146,7 +136,11 @@ def test_inference_restart_with_corrupt_active_version_serves_last_good(
     assert gw.post(f"/models/{version}/activate").status_code == 200
     stack.kill("inference", signal.SIGKILL)
     stack.start("inference")
-    ready = wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["ready"] is True, 30)
+    try:
+        wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["ready"] is True, timeout=30)
+        ready = True
+    except AssertionError:
+        ready = False
     health = httpx.get(f"{stack.inference_url}/health").json()
     record(f"after restart on corrupt v{version}: {health}")
     # Put a good version back before asserting, so that a failure leaves the stack usable.

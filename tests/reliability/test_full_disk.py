@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from full_disk import scenario
-from stack import REPO
+from support.full_disk import scenario
+from support.stack import REPO
 
 DISK_BYTES = 3 * 1024 * 1024
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 from schemathesis.core.result import Ok
-from stack import Stack
+from support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,17 +1,14 @@
 """Rate limiting of /predict and /batch_predict at the gateway (settings TAGLOOP_PREDICT_*)."""
 
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from stack import REPO, Stack
-from stack_checks import assert_json_error
-
-sys.path.insert(0, str(REPO / "gateway"))
 from render import native_values, render
+from support.stack import REPO, Stack
+from support.stack_checks import assert_json_error
 
 BURST_REQUESTS = 200
 

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stack import REPO, Stack
-from stack_checks import activate_and_wait, publish_copy, wait_for_version
+from support.stack import REPO, Stack
+from support.stack_checks import activate_and_wait, publish_copy, wait_for_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,11 +1,10 @@
 """tagloop.images: decoding by content, every mode to RGB, EXIF, damage and bombs refused."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 from skimage import data as skdata
+from support.images import encode
 from tagloop.images import (
     CorruptImageError,
     ImageTooLargeError,
@@ -14,12 +13,6 @@ from tagloop.images import (
     load_image_array,
     to_model_input,
 )
-
-
-def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **params)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 from PIL import Image
-from stack import MODEL_NAME, REPO, Stack
+from support.stack import MODEL_NAME, REPO, Stack
 from tagloop.store import ModelStore
 
 pytestmark = pytest.mark.integration

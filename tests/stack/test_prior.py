@@ -5,7 +5,7 @@ import io
 import httpx
 import pytest
 from PIL import Image
-from stack import Stack
+from support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import REPO, free_port, pids_with_env, port_open, seed_models_dir
+from support.stack import REPO, free_port, pids_with_env, port_open, seed_models_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,17 +1,13 @@
 """Fixtures of the training tests: settings on a real Redis and tmp dirs, an API client."""
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).parent))  # for training_testkit (import-mode=importlib)
-
-from training.config import Settings
-from training.main import create_app
-from training_testkit import make_settings
+from support.training import make_settings
+from training_api.config import Settings
+from training_api.main import create_app
 
 
 @pytest.fixture

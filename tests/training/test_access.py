@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from training.main import create_app
-from training_testkit import make_settings
+from support.training import make_settings
+from training_api.main import create_app
 
 TOKEN = "s3cret-token"
 NEEDS_TOKEN = "this action needs the admin token: send it as 'Authorization: Bearer <token>'"

@@ -1,9 +1,9 @@
 """POST /save_correction, GET /get_corrections, GET /corrections/{id}, GET /images/{id}."""
 
 from fastapi.testclient import TestClient
+from support.training import image_bytes, store_images
 from tagloop.classes import VOC_CLASSES
-from training.config import Settings
-from training_testkit import image_bytes, store_images
+from training_api.config import Settings
 
 
 def _images(settings: Settings, n: int) -> list[str]:

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from training.gate import ALL, HELD_OUT, Split, decide, is_held_out, split_examples
+from training_api.gate import ALL, HELD_OUT, Split, decide, is_held_out, split_examples
 
 
 def _ids(n: int) -> list[str]:

@@ -4,9 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from training.config import Settings
-from training.main import create_app
-from training_testkit import dead_redis_url, image_bytes, make_settings, store_images
+from support.training import dead_redis_url, image_bytes, make_settings, store_images
+from training_api.config import Settings
+from training_api.main import create_app
 
 
 def _with_correction(client: TestClient, settings: Settings) -> str:

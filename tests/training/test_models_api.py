@@ -1,16 +1,12 @@
 """GET /models, POST /models/{v}/activate, POST /models/import."""
 
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
-
-from cli_testkit import make_seed_h5
-from training.main import create_app
-from training_testkit import make_settings
+from support.training import make_settings
+from support.voc import make_seed_h5
+from training_api.main import create_app
 
 
 @pytest.fixture

@@ -8,16 +8,16 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
+from support.training import CONTRADICTING, image_bytes, make_settings, sha, store_images
 from tagloop.classes import VOC_CLASSES
 from tagloop.contract import session_inputs
 from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
-from training.config import Settings
-from training.gate import is_held_out
-from training.jobs import CANCEL_KEY
-from training.main import create_app
-from training.worker import TrainingWorker
-from training_testkit import CONTRADICTING, image_bytes, make_settings, sha, store_images
+from training_api.config import Settings
+from training_api.gate import is_held_out
+from training_api.jobs import CANCEL_KEY
+from training_api.main import create_app
+from training_api.worker import TrainingWorker
 
 pytestmark = pytest.mark.slow
 
@@ -180,10 +180,7 @@ def test_cancelled_running_job_publishes_nothing(settings: Settings):
 def test_retrain_of_an_imported_seed_style_model(settings: Settings, tmp_path: Path):
     # No "backbone"/"top" sub-models: features by Keras, the whole model saved and converted,
     # and the .h5 (what the next retrain starts from) holds what is served.
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
-    from cli_testkit import make_seed_h5
+    from support.voc import make_seed_h5
 
     images = image_bytes(4)
     wanted = [["dog"], ["cat"], ["dog"], ["cat"]]

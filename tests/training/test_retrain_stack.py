@@ -1,28 +1,34 @@
 """The whole loop on the real stack, through the gateway only: predict, correct, retrain, serve.
 
-Rolls back to the version that was active before, so other tests see the stack as it was.
+These tests learn from corrections and judge the result, so they get a stack of their own:
+corrections and versions left by other tests would change what a retrain learns and how
+the gate decides.
 """
 
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack
+from support import stack_checks
+from support.stack import Stack, running_stack
+from support.training import CONTRADICTING, image_bytes
+from support.waiting import wait_until
 from tagloop.classes import VOC_CLASSES
-from training_testkit import CONTRADICTING, image_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ENDED = ("finished", "failed", "stopped", "canceled")
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("retrain-stack"), v1_model_dir) as system:
+        yield system
 
 
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=30) as client:
-        before = client.get("/models").json()["active"]
         yield client
-        client.post(f"/models/{before}/activate")
 
 
 def predict(client: httpx.Client, data: bytes, name: str) -> dict:
@@ -36,13 +42,7 @@ def labels_of(reply: dict) -> list[str]:
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ENDED:
-            return job
-        time.sleep(0.5)
-    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+    return stack_checks.wait_job(client, job_id, until=stack_checks.ENDED, timeout=timeout)
 
 
 def upload_and_correct(
@@ -76,10 +76,11 @@ def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
     assert result["promoted"] is True, result["reason"]
     assert job["progress"]["stage"] == "publishing"
 
-    ended = time.monotonic()
-    while predict(gateway, images[0], "loop0.jpg")["model_version"] != result["version"]:
-        assert time.monotonic() - ended < 5, "inference did not serve the new version within 5 s"
-        time.sleep(0.1)
+    wait_until(
+        lambda: predict(gateway, images[0], "loop0.jpg")["model_version"] == result["version"],
+        timeout=5,
+        what="inference serves the new version",
+    )
     replies = [predict(gateway, data, f"loop{i}.jpg") for i, data in enumerate(images)]
     assert {r["model_version"] for r in replies} == {result["version"]}
     matches = sum(labels_of(r) == sorted(c) for r, c in zip(replies, CONTRADICTING, strict=True))
@@ -91,10 +92,9 @@ def retrain_until_started(gateway: httpx.Client) -> tuple[list[int], str]:
     """The versions before, and the id of a retrain job once a worker runs it."""
     versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
     job_id = gateway.post("/retrain", json={}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while gateway.get(f"/jobs/{job_id}").json()["status"] != "started":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
+    wait_until(
+        lambda: gateway.get(f"/jobs/{job_id}").json()["status"] == "started", timeout=60, what="job started"
+    )
     return versions, job_id
 
 

@@ -44,10 +44,10 @@ log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
 """Largest allowed |ONNX - Keras| on probe images, in probability units.
 
-tf2onnx matched Keras within 5e-7 on EfficientNetB0, float32 round-off of a different op
-order. 1e-4 leaves two hundredfold room for that, yet a real conversion error (a wrong
-padding, a dropped layer) moves probabilities by 1e-2 or more, and 1e-4 is far below
-anything visible in the UI (two decimals).
+tf2onnx matched Keras within 5e-7 on EfficientNetB0 (docs/ARCHITECTURE.md, "Export"), float32 round-off of
+a different op order. 1e-4 leaves two hundredfold room for that, yet a real conversion
+error (a wrong padding, a dropped layer) moves probabilities by 1e-2 or more, and 1e-4 is
+far below anything visible in the UI (two decimals).
 """
 
 Probes = np.ndarray | dict[str, np.ndarray]

@@ -6,7 +6,7 @@ what the prior knows and cannot train it away.
 
 Recipe of the original design, as settings: focal loss (gamma 2.0, alpha 0.25), class
 weights from the label counts, Adam, batch 16. Its learning rate (1e-5) and 5 epochs did
-not move the loss at all (MEASURED.md), so retraining uses lr 2e-3 (the training
+not move the loss at all (docs/ARCHITECTURE.md, "Fine-tuning"), so retraining uses lr 2e-3 (the training
 service's setting; FitConfig's default is Adam's usual 1e-3) and up to 100 epochs,
 stopping as soon as every training label sits on the right side of 0.5 by `margin`: a
 correction then *shows* on the image it corrected, and training stops there instead of
@@ -73,7 +73,7 @@ def focal_loss(y, p, *, w_pos, w_neg, gamma, alpha):
     """Mean binary focal loss with alpha balancing (alpha weighs positives) and class weights.
 
     Written out rather than keras' BinaryFocalCrossentropy, which ignores alpha unless
-    apply_class_balancing=True (MEASURED.md).
+    apply_class_balancing=True (docs/ARCHITECTURE.md, "Fine-tuning").
     """
     p = ops.clip(p, PROB_EPSILON, 1.0 - PROB_EPSILON)
     p_true = y * p + (1.0 - y) * (1.0 - p)

@@ -19,8 +19,8 @@ import numpy as np
 from tagloop.classes import CLASS_INDEX
 from tagloop.contract import session_inputs
 from tagloop.errors import TagloopError
+from tagloop.evaluation import evaluate
 from tagloop.images import load_image_arrays
-from tagloop.metrics import evaluate
 from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
 

@@ -1,0 +1,172 @@
+"""What /predict and /batch_predict do: decode, store the upload, batch, threshold.
+
+Decoding and storing run in worker threads, the forward pass in the batcher's thread:
+the event loop only moves bytes.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import anyio
+import numpy as np
+from tagloop.classes import VOC_CLASSES
+from tagloop.errors import TagloopError
+from tagloop.images import ImageError, Size, decode_image, draft_size, to_model_inputs
+from tagloop.uploads import UploadStore, clean_filename
+
+from inference_api.batcher import DynamicBatcher, Result
+from inference_api.engine import Batch, ModelSlot
+from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
+
+
+class TooManyFilesError(TagloopError):
+    """A /batch_predict with more files than `max_batch_files` (413)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str | None
+    data: bytes
+
+
+def received(filename: str | None, data: bytes) -> Upload:
+    """An upload with the client's filename as the store keeps it (echoed back the same)."""
+    return Upload(filename=clean_filename(filename) or None, data=data)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    filename: str | None
+    image_id: str
+    arrays: dict[Size, np.ndarray]
+    """The image at each input size of the model: (H, W, 3) float32 in [0, 1]."""
+
+
+def decode_for(data: bytes, sizes: Sequence[Size], *, max_pixels: int) -> dict[Size, np.ndarray]:
+    """Decode once (ImageError if unusable), resize for each input size."""
+    img = decode_image(data, max_pixels=max_pixels, draft=draft_size(sizes))
+    return dict(zip(sizes, to_model_inputs(img, sizes), strict=True))
+
+
+def stack(images: Sequence[dict[Size, np.ndarray]]) -> Batch:
+    return {size: np.stack([image[size] for image in images]) for size in images[0]}
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """Everything a prediction needs; built once in the lifespan."""
+
+    slot: ModelSlot
+    batcher: DynamicBatcher
+    uploads: UploadStore
+    max_pixels: int
+    chunk_size: int
+    max_files: int
+    decode_threads: int = 2
+
+
+def prepare_upload(
+    upload: Upload, *, uploads: UploadStore, max_pixels: int, sizes: Sequence[Size]
+) -> PreparedImage:
+    """Decode (ImageError if unusable), then store the bytes; nothing is stored on error."""
+    arrays = decode_for(upload.data, sizes, max_pixels=max_pixels)
+    image_id = uploads.put(upload.data, upload.filename)
+    return PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
+
+
+def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: float) -> ImageResult:
+    by_label = {label: float(p) for label, p in zip(VOC_CLASSES, scores, strict=True)}
+    kept = sorted(
+        (Prediction(label=k, confidence=v) for k, v in by_label.items() if v >= threshold),
+        key=lambda p: p.confidence,
+        reverse=True,
+    )
+    return ImageResult(
+        filename=prepared.filename, image_id=prepared.image_id, predictions=kept, scores=by_label
+    )
+
+
+async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float) -> PredictResponse:
+    """One image through the dynamic batcher."""
+    sizes = predictor.slot.require().sizes
+    with predictor.batcher.expecting():
+        arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
+    future = predictor.batcher.submit(stack([arrays]))
+    # Hash and store while the forward pass runs: off the request's critical path.
+    image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
+    version, scores = await asyncio.wrap_future(future)
+    prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
+    result = image_result(prepared, scores[0], threshold=threshold)
+    return PredictResponse(model_version=version, **result.model_dump())
+
+
+async def predict_uploads(
+    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float
+) -> BatchPredictResponse:
+    """Many images, one forward pass per chunk, all on one model version; bad files reported.
+
+    Chunk by chunk: while the runners compute one chunk, the next one is being decoded.
+    """
+    if len(uploads) > predictor.max_files:
+        raise TooManyFilesError(
+            f"too many files: {len(uploads)}; a batch takes at most {predictor.max_files}"
+        )
+    model = predictor.slot.require()
+    limiter = anyio.CapacityLimiter(predictor.decode_threads)
+    outcomes: list[PreparedImage | FileError] = []
+    passes: list[tuple[list[PreparedImage], Future[Result]]] = []
+    for start in range(0, len(uploads), predictor.chunk_size):
+        chunk = await _prepare_all(
+            predictor, uploads[start : start + predictor.chunk_size], limiter, model.sizes
+        )
+        outcomes.extend(chunk)
+        good = [o for o in chunk if isinstance(o, PreparedImage)]
+        if good:
+            images = stack([p.arrays for p in good])
+            passes.append((good, predictor.batcher.submit(images, model=model)))
+    scores = await _collect(passes)
+    results = [
+        image_result(o, scores[o.image_id], threshold=threshold) if isinstance(o, PreparedImage) else o
+        for o in outcomes
+    ]
+    return BatchPredictResponse(model_version=model.version, results=results)
+
+
+async def _prepare_all(
+    predictor: Predictor, uploads: Sequence[Upload], limiter: anyio.CapacityLimiter, sizes: Sequence[Size]
+) -> list[PreparedImage | FileError]:
+    """Decode and store `uploads` in parallel threads; results in the order given."""
+    outcomes: list[PreparedImage | FileError | None] = [None] * len(uploads)
+
+    async def one(i: int) -> None:
+        outcomes[i] = await anyio.to_thread.run_sync(
+            _prepare_or_error, predictor, uploads[i], sizes, limiter=limiter
+        )
+
+    async with anyio.create_task_group() as group:
+        for i in range(len(uploads)):
+            group.start_soon(one, i)
+    return [o for o in outcomes if o is not None]
+
+
+async def _collect(passes: list[tuple[list[PreparedImage], Future[Result]]]) -> dict[str, np.ndarray]:
+    scores: dict[str, np.ndarray] = {}
+    for prepared, future in passes:
+        _, rows = await asyncio.wrap_future(future)
+        scores.update({p.image_id: row for p, row in zip(prepared, rows, strict=True)})
+    return scores
+
+
+def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+    return decode_for(upload.data, sizes, max_pixels=predictor.max_pixels)
+
+
+def _prepare_or_error(
+    predictor: Predictor, upload: Upload, sizes: Sequence[Size]
+) -> PreparedImage | FileError:
+    try:
+        return prepare_upload(upload, uploads=predictor.uploads, max_pixels=predictor.max_pixels, sizes=sizes)
+    except ImageError as exc:
+        return FileError(filename=upload.filename, error=str(exc))

@@ -1,0 +1,110 @@
+"""Checks on the real stack shared by the reliability tests."""
+
+import time
+from pathlib import Path
+
+import httpx
+from tagloop.store import ModelStore
+
+from support import publishing
+from support.stack import Stack
+from support.testfiles import photo_jpeg
+
+MODEL_NAME = "voc"
+
+
+def upload_files(stack: Stack) -> list[Path]:
+    """Every file the upload store holds (images, sidecars, the by-name index)."""
+    root = stack.data_dir / "uploads"
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock")
+
+
+def assert_json_error(reply: httpx.Response, status: int | tuple[int, ...], *words: str) -> str:
+    """The one error shape with the expected status; each word in the error text (any case)."""
+    statuses = (status,) if isinstance(status, int) else status
+    assert reply.status_code in statuses, f"{reply.status_code}: {reply.text[:500]}"
+    kind = reply.headers.get("content-type", "no content type")
+    assert kind.startswith("application/json"), f"{reply.status_code} {kind}: {reply.text[:150]}"
+    body = reply.json()
+    assert body.get("success") is False, body
+    assert isinstance(body.get("error"), str) and body["error"], body
+    assert "Traceback" not in body["error"]
+    for word in words:
+        assert word.lower() in body["error"].lower(), f"{word!r} not in {body['error']!r}"
+    return body["error"]
+
+
+def assert_system_green(stack: Stack) -> None:
+    reply = httpx.get(f"{stack.url}/health", timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["status"] == "ok", reply.text
+
+
+def activate_and_wait(stack: Stack, version: int, *, timeout: float = 60) -> float:
+    """Activate `version` through the API; wait until inference serves it; returns the wait (s)."""
+    started = time.monotonic()
+    reply = httpx.post(f"{stack.url}/models/{version}/activate", timeout=30)
+    assert reply.status_code == 200, reply.text
+    return wait_for_version(stack, version, timeout=timeout, started=started)
+
+
+def wait_for_version(
+    stack: Stack, version: int, *, timeout: float = 60, started: float | None = None
+) -> float:
+    """Poll inference's /health until it serves `version`; returns seconds since `started`."""
+    started = started or time.monotonic()
+    body: dict = {}
+    while time.monotonic() - started < timeout:
+        try:
+            body = httpx.get(f"{stack.inference_url}/health", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            body = {}
+        if body.get("model_version") == version:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"inference did not serve version {version} within {timeout}s: {body}")
+
+
+def store_of(stack: Stack) -> ModelStore:
+    """The stack's model store, as the training service opens it (announcing on Redis)."""
+    return ModelStore(stack.models_dir, MODEL_NAME)
+
+
+def publish_copy(stack: Stack, *, source: int = 1, onnx: bytes | None = None) -> int:
+    """A new, inactive version of the stack's store holding version `source`'s files."""
+    return publishing.publish_copy(store_of(stack), source, activate=False, onnx=onnx)
+
+
+def service_pids(stack: Stack) -> dict[str, int]:
+    """The pid of each running process of the stack (to prove nothing was restarted)."""
+    return {name: proc.pid for name, proc in stack.processes.items() if proc.poll() is None}
+
+
+ENDED = {"finished", "failed", "stopped", "canceled"}
+
+
+def wait_job(client: httpx.Client, job_id: str, *, until: set[str], timeout: float) -> dict:
+    """Poll GET /jobs/{id} until its status is in `until`; returns the last state."""
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    while time.monotonic() < deadline:
+        reply = client.get(f"/jobs/{job_id}")
+        if reply.status_code == 200:
+            state = reply.json()
+            if state["status"] in until:
+                return state
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} not in {until} after {timeout}s: {state}")
+
+
+def predict_new_images(client: httpx.Client, seeds: list[int]) -> list[str]:
+    """Upload one new photo per seed through /predict; returns their image_ids."""
+    ids = []
+    for seed in seeds:
+        upload = (f"img{seed}.jpg", photo_jpeg(seed=seed), "image/jpeg")
+        reply = client.post("/predict", files={"file": upload})
+        assert reply.status_code == 200, reply.text
+        ids.append(reply.json()["image_id"])
+    return ids

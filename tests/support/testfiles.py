@@ -1,0 +1,125 @@
+"""Files for the reliability tests, good and bad, built in memory (nothing is downloaded)."""
+
+import io
+import itertools
+import random
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from support.images import encode
+
+_SEEDS = itertools.count(random.randrange(1 << 40))
+
+
+def unique_seed() -> int:
+    """A seed no other call in this process used: images nobody uploaded before."""
+    return next(_SEEDS)
+
+
+def photo_jpeg(*, seed: int, size: tuple[int, int] = (320, 240), quality: int = 85) -> bytes:
+    """A photo-like JPEG (smooth gradients plus noise), different for every seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = rng.uniform(0, 255, 3)
+    slope = rng.uniform(-0.5, 0.5, (2, 3))
+    pixels = base + xs[..., None] * slope[0] + ys[..., None] * slope[1] + rng.normal(0, 12, (h, w, 3))
+    img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return encode(img, "JPEG", quality=quality)
+
+
+def small_png(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    return encode(Image.new("RGB", size, color), "PNG")
+
+
+def truncated(data: bytes, *, keep: float = 0.5) -> bytes:
+    """The first `keep` of the bytes: a download or upload cut short."""
+    return data[: int(len(data) * keep)]
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A real, complete 1-bit PNG of width x height zeros: ~50 KB that decodes to 400 MP."""
+    row = b"\0" + b"\0" * ((width + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    # Compress row by row so the 50 MB of raw scanlines never sit in memory at once.
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def giant_exif_jpeg(exif_bytes: int = 60_000) -> bytes:
+    """A valid JPEG whose EXIF (APP1) block holds ~60 KB: an ImageDescription of that length."""
+    exif = Image.Exif()
+    exif[0x010E] = "x" * exif_bytes
+    return encode(Image.new("RGB", (96, 64), (200, 40, 40)), "JPEG", exif=exif.tobytes())
+
+
+def garbage_exif_jpeg(exif_bytes: int = 60_000) -> bytes:
+    """A JPEG whose ~60 KB EXIF block is garbage after a valid TIFF header."""
+    exif = b"Exif\0\0MM\0*" + b"\xff" * exif_bytes
+    return encode(Image.new("RGB", (96, 64), (40, 200, 40)), "JPEG", exif=exif)
+
+
+def animated_gif(frames: int = 3) -> bytes:
+    images = [Image.new("RGB", (32, 32), (i * 80, 0, 0)) for i in range(frames)]
+    return encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+
+
+SVG = (
+    b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+    b'<script>alert(1)</script><rect width="100" height="100" fill="red"/></svg>'
+)
+
+HTML_TAIL = b"<html><body><script>alert(document.cookie)</script></body></html>"
+
+
+def jpeg_with_zip_appended(*, seed: int) -> bytes:
+    """A valid JPEG followed by a ZIP archive (a classic polyglot)."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("payload.txt", "not an image")
+    return photo_jpeg(seed=seed, size=(64, 64)) + archive.getvalue()
+
+
+def jpeg_with_html_appended(*, seed: int) -> bytes:
+    return photo_jpeg(seed=seed, size=(64, 64)) + HTML_TAIL
+
+
+def gif_js_polyglot() -> bytes:
+    """Bytes that are both a GIF header and a JavaScript statement (GIFAR-style)."""
+    return b"GIF89a/*\x01\x00\x01\x00\x00\xff\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x00;*/=alert(1);//"
+
+
+def multipart(parts: list[tuple[str, bytes, bytes]], boundary: str = "tagloopboundary7") -> tuple[bytes, str]:
+    """A multipart/form-data body built by hand: (field name, raw filename bytes, data).
+
+    httpx escapes control characters in filenames; this sends them exactly, NUL included.
+    Returns (body, content-type header).
+    """
+    out = b""
+    for name, filename, data in parts:
+        out += (
+            f"--{boundary}\r\n".encode()
+            + f'Content-Disposition: form-data; name="{name}"; filename="'.encode()
+            + filename
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            + data
+            + b"\r\n"
+        )
+    out += f"--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def photo_png(*, seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
+    """A noisy PNG (compresses poorly, so cutting it in half cuts the pixel data)."""
+    rng = np.random.default_rng(seed)
+    return encode(Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB"), "PNG")

@@ -1,0 +1,67 @@
+"""Corrections: save one, list them (paginated, filtered), the history of one image."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from tagloop.http import error_responses
+
+from training_api import corrections, jobs
+from training_api.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
+from training_api.schemas import (
+    CorrectionHistory,
+    CorrectionIn,
+    CorrectionList,
+    CorrectionOut,
+    CorrectionSaved,
+)
+
+router = APIRouter(tags=["corrections"])
+
+
+@router.post(
+    "/save_correction",
+    response_model=CorrectionSaved,
+    dependencies=UserOnly,
+    responses=error_responses(400, 401, 404, 422),
+)
+def save_correction(
+    body: CorrectionIn, session: SessionDep, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
+) -> CorrectionSaved:
+    """Append a correction of a stored upload's labels."""
+    row = corrections.save_correction(session=session, uploads=uploads, body=body)
+    job_id = jobs.note_correction(queue=queue, settings=settings)
+    return CorrectionSaved(correction=CorrectionOut.model_validate(row), auto_retrain_job=job_id)
+
+
+@router.get(
+    "/get_corrections",
+    response_model=CorrectionList,
+    dependencies=UserOnly,
+    responses=error_responses(401, 422),
+)
+def get_corrections(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    label: Annotated[str | None, Query(max_length=32)] = None,
+    all: Annotated[bool, Query(description="every correction, not only the latest per image")] = False,
+) -> CorrectionList:
+    """Corrections, newest first: the latest per image unless all=true."""
+    total, rows = corrections.list_corrections(
+        session=session, limit=limit, offset=offset, label=label, every=all
+    )
+    return CorrectionList(
+        total=total, limit=limit, offset=offset, corrections=[CorrectionOut.model_validate(r) for r in rows]
+    )
+
+
+@router.get(
+    "/corrections/{image_id}",
+    response_model=CorrectionHistory,
+    dependencies=UserOnly,
+    responses=error_responses(401, 404, 422),
+)
+def correction_history(image_id: str, session: SessionDep, uploads: UploadsDep) -> CorrectionHistory:
+    """Every correction of one image, newest first."""
+    rows = corrections.image_history(session=session, uploads=uploads, image_id=image_id)
+    return CorrectionHistory(image_id=image_id, corrections=[CorrectionOut.model_validate(r) for r in rows])

@@ -1,0 +1,111 @@
+"""Corrections: validate, append, list (latest per image), history of one image."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+from tagloop.classes import VOC_CLASSES
+from tagloop.errors import TagloopError
+from tagloop.uploads import UnknownImageError, UploadStore
+
+from training_api.db import Correction
+from training_api.schemas import CorrectionIn
+
+
+class UnknownLabelsError(TagloopError):
+    """A correction names labels that are not among the 20 VOC classes (422)."""
+
+
+class MissingImageRefError(TagloopError):
+    """A correction names neither an image_id nor a filename (422)."""
+
+
+def normalize_labels(labels: Sequence[str]) -> list[str]:
+    """Lower-cased, deduplicated, in classes.json order; UnknownLabelsError names the bad ones."""
+    wanted = {label.strip().lower() for label in labels}
+    unknown = sorted(wanted - set(VOC_CLASSES))
+    if unknown:
+        raise UnknownLabelsError(
+            f"unknown label(s): {', '.join(repr(u) for u in unknown)}; "
+            f"valid labels are: {', '.join(VOC_CLASSES)}"
+        )
+    return [name for name in VOC_CLASSES if name in wanted]
+
+
+def resolve_image(
+    *, uploads: UploadStore, image_id: str | None, filename: str | None
+) -> tuple[str, str | None]:
+    """(image_id, filename) of a stored upload named by id or by client filename."""
+    if image_id:
+        if not uploads.exists(image_id):
+            raise UnknownImageError(f"no uploaded image has id {image_id}; upload it with /predict first")
+        return image_id, filename or _last_filename(uploads, image_id)
+    if filename:
+        found = uploads.find_by_filename(filename)
+        if found is None:
+            raise UnknownImageError(f"no uploaded image is named {filename!r}; upload it with /predict first")
+        return found, filename
+    raise MissingImageRefError("give the image_id (from /predict) or the filename of an uploaded image")
+
+
+def _last_filename(uploads: UploadStore, image_id: str) -> str | None:
+    try:
+        names = uploads.meta(image_id).get("filenames") or []
+    except UnknownImageError:
+        return None
+    return names[-1] if names else None
+
+
+def save_correction(*, session: Session, uploads: UploadStore, body: CorrectionIn) -> Correction:
+    """Validate and append one correction; the image must be a stored upload."""
+    labels = normalize_labels(body.corrected_labels)
+    image_id, filename = resolve_image(uploads=uploads, image_id=body.image_id, filename=body.filename)
+    row = Correction(
+        image_id=image_id,
+        filename=filename,
+        corrected_labels=labels,
+        model_version=body.model_version,
+        threshold=body.threshold,
+        predicted=body.predicted,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def _latest_ids():
+    return select(func.max(Correction.id).label("id")).group_by(Correction.image_id)
+
+
+def list_corrections(
+    *, session: Session, limit: int, offset: int, label: str | None = None, every: bool = False
+) -> tuple[int, list[Correction]]:
+    """(total, page) newest first: the latest correction per image, or every row if `every`."""
+    query = select(Correction)
+    if not every:
+        query = query.where(Correction.id.in_(_latest_ids()))
+    if label:
+        name = normalize_labels([label])[0]
+        # Labels are stored as a JSON list of validated names, so '"name"' matches exactly.
+        query = query.where(cast(Correction.corrected_labels, String).like(f'%"{name}"%'))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(query.order_by(Correction.id.desc()).limit(limit).offset(offset)).all()
+    return total, list(page)
+
+
+def image_history(*, session: Session, uploads: UploadStore, image_id: str) -> list[Correction]:
+    """Every correction of one image, newest first (404 if the image was never uploaded)."""
+    if not uploads.exists(image_id):
+        raise UnknownImageError(f"no uploaded image has id {image_id}")
+    query = select(Correction).where(Correction.image_id == image_id).order_by(Correction.id.desc())
+    return list(session.scalars(query).all())
+
+
+def latest_labels(*, session: Session) -> list[tuple[str, list[str]]]:
+    """(image_id, labels) of the latest correction of every image, oldest image first."""
+    query = select(Correction).where(Correction.id.in_(_latest_ids())).order_by(Correction.id)
+    return [(row.image_id, list(row.corrected_labels)) for row in session.scalars(query).all()]
+
+
+def count_corrections(*, session: Session) -> int:
+    return session.scalar(select(func.count(Correction.id))) or 0

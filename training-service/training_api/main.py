@@ -1,0 +1,72 @@
+"""The training API: `uvicorn --factory training_api.main:create_app --app-dir training-service`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import Redis
+from rq import Queue
+from tagloop.errors import ModelContractError
+from tagloop.http import install_error_handlers
+from tagloop.images import ImageError
+from tagloop.store import ModelStore, redis_announcer
+from tagloop.training.importer import ImportRefusedError
+from tagloop.uploads import UnknownImageError, UploadStore
+
+from training_api.api.routes import corrections, health, images, jobs, models
+from training_api.config import Settings
+from training_api.corrections import MissingImageRefError, UnknownLabelsError
+from training_api.db import make_engine, session_factory
+from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
+from training_api.trainer import NoCorrectionsError
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT = 2.0
+"""Seconds a Redis call may take before the API answers 503 instead of hanging."""
+
+ERROR_STATUS: dict[type[Exception], int] = {
+    UnknownLabelsError: 422,
+    MissingImageRefError: 422,
+    UnknownImageError: 404,
+    JobNotFoundError: 404,
+    JobNotCancelableError: 409,
+    QueueUnavailableError: 503,
+    ImportRefusedError: 422,
+    ImageError: 400,
+    NoCorrectionsError: 422,
+    ModelContractError: 422,
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+        engine = make_engine(settings.sqlalchemy_url())
+        app.state.settings = settings
+        app.state.redis = redis
+        app.state.queue = Queue(settings.queue_name, connection=redis)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.uploads = UploadStore(settings.uploads_dir)
+        app.state.store = ModelStore(
+            settings.models_dir,
+            settings.model_name,
+            keep=settings.keep_versions,
+            announce=redis_announcer(redis, settings.reload_channel),
+        )
+        yield
+        engine.dispose()
+        redis.close()
+
+    app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
+    install_error_handlers(app, ERROR_STATUS)
+    for module in (corrections, images, jobs, models, health):
+        app.include_router(module.router)
+    return app
