@@ -30,6 +30,12 @@ def import_model_file(*, store: ModelStore, path: Path, activate: bool, name: st
         model = load_model(path)
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
         raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {exc}") from exc
+    if len(model.inputs) != 1:
+        # A two-prior model's .h5 takes the detector's scores, which only its version's
+        # model.onnx computes: an .h5 alone cannot be served.
+        raise ImportRefusedError(
+            f"{shown!r} takes {len(model.inputs)} inputs; an imported model takes one image input (N, 224, 224, 3)"
+        )
     meta: dict[str, object] = {
         "parent": None,
         "samples": None,
