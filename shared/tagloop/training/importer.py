@@ -34,7 +34,8 @@ def import_model_file(*, store: ModelStore, path: Path, activate: bool, name: st
         # A two-prior model's .h5 takes the detector's scores, which only its version's
         # model.onnx computes: an .h5 alone cannot be served.
         raise ImportRefusedError(
-            f"{shown!r} takes {len(model.inputs)} inputs; an imported model takes one image input (N, 224, 224, 3)"
+            f"{shown!r} takes {len(model.inputs)} inputs; "
+            "an imported model takes one image input (N, 224, 224, 3)"
         )
     meta: dict[str, object] = {
         "parent": None,
