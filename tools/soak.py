@@ -1,13 +1,13 @@
 # A bounded load run against a running system (`make run` first; `make soak` runs this).
 #
-#   make soak / scripts/soak [SECONDS]          default 600: steady /predict, some /batch_predict,
+#   scripts/soak [SECONDS]          default 600: steady /predict, some /batch_predict,
 #                                   a hot reload every 120 s
 #   scripts/soak 60 --reload-every 20 --json out.json
 #
 # Localhost only; it stops by itself. It reports the error rate, latency percentiles,
 # how long each hot reload took to reach the replies, and the RSS of each service process
-# (from /proc/<pid>/status) at the start (after a warm-up) and at the end, and exits 1
-# when errors or RSS growth pass the stated bounds. Reloads activate versions in turn
+# (from /proc/<pid>/status) at the start (after a warm-up ending in one hot reload) and at
+# the end, and exits 1 when errors or RSS growth pass the stated bounds. Reloads activate versions in turn
 # through POST /models/{v}/activate; when the store has only one version, a second one is
 # published as a copy of it (hard links, through the model store) so there is something
 # to switch to. The version active at the start is active again at the end.
@@ -163,9 +163,31 @@ def batch_load(args, client: httpx.Client, run: Run, images: list[bytes], stop_a
         post_predict(client, run, b"", "batch", files)
 
 
+def first_reload(args, client: httpx.Client, run: Run, version: int, timeout: float = 60) -> None:
+    """The warm-up's end: one hot reload, waited for until inference serves `version`.
+
+    RSS growth is measured from after it, so that what only happens once (ONNX Runtime's
+    arena reaching its working size, two models side by side for the first time) is not
+    taken for growth across reloads.
+    """
+    run.activations.append(
+        Activation(
+            at=time.monotonic(),
+            version=version,
+            status=client.post(f"/models/{version}/activate").status_code,
+        )
+    )
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{args.inference_url}/health", timeout=10).json().get("model_version") != version:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"[soak] inference did not serve version {version} within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
 def reload_loop(args, client: httpx.Client, run: Run, versions: list[int], stop_at: float) -> None:
-    """Activate the versions in turn every reload_every seconds (the first is active already)."""
-    turn = 1
+    """Activate the versions in turn every reload_every seconds (the warm-up's reload was the
+    second one's)."""
+    turn = 2
     while time.monotonic() + args.reload_every < stop_at:
         time.sleep(args.reload_every)
         version = versions[turn % len(versions)]
@@ -304,6 +326,7 @@ def main(argv: list[str]) -> int:
         for t in loads:
             t.start()
         time.sleep(args.warmup)
+        first_reload(args, client, run, versions[1])
         rss_start = {name: rss_mb(p) for name, p in pids.items()}
         reloader = threading.Thread(target=reload_loop, args=(args, client, run, versions, stop_at))
         reloader.start()
