@@ -108,7 +108,7 @@ def session_options(*, threads: int, spinning: bool) -> ort.SessionOptions:
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     # No CPU arena: it keeps the largest batch's activations for good, per runner, and a
     # two-prior model's (the detector's feature maps) made RSS grow by ~170 MB under mixed
-    # batch sizes against ~100 MB without it, at the same speed (README, "Version 1").
+    # batch sizes against ~100 MB without it, at the same speed.
     opts.enable_cpu_mem_arena = False
     return opts
 
