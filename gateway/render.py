@@ -13,6 +13,9 @@ from tagloop.settings import CommonSettings
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
+SERVER_CHECKS = "max_fails=2 fail_timeout=5s"
+"""Passive health check of each inference replica: after 2 failed connections it is left
+out for 5 s, then tried again."""
 
 
 def native_values(env: dict[str, str]) -> dict[str, str]:
@@ -24,7 +27,8 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_GATEWAY_PORT": str(settings.gateway_port),
         "TAGLOOP_WEB_ROOT": str(HERE.parent / "web"),
         "TAGLOOP_RESOLVER": "127.0.0.1",
-        "TAGLOOP_INFERENCE_ADDR": f"127.0.0.1:{settings.inference_port}",
+        "TAGLOOP_INFERENCE_GROUP": inference_group(settings.inference_port, settings.inference_replicas),
+        "TAGLOOP_INFERENCE_ADDR": "tagloop_inference",
         "TAGLOOP_TRAINING_ADDR": f"127.0.0.1:{settings.training_port}",
         "TAGLOOP_RUN_DIR": str(settings.run_dir.resolve()),
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
@@ -37,6 +41,12 @@ def native_values(env: dict[str, str]) -> dict[str, str]:
         "TAGLOOP_NGINX_USER": "user root;" if os.geteuid() == 0 else "",
     }
     return {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+
+
+def inference_group(first_port: int, replicas: int) -> str:
+    """The upstream group of the inference replicas, on consecutive ports, on one line."""
+    servers = " ".join(f"server 127.0.0.1:{first_port + i} {SERVER_CHECKS};" for i in range(replicas))
+    return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 
 def render(template: str, values: dict[str, str]) -> str:

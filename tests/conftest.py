@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support import postgres
 from support.stack import MODEL_NAME, REPO, Stack, free_port, port_open, running_stack, seed_models_dir
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
@@ -31,6 +32,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server on a free port; yields its base URL (no database name)."""
+    with postgres.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh database of its own on the test server, for one test."""
+    return postgres.new_database(postgres_server)
 
 
 @pytest.fixture

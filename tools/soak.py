@@ -214,8 +214,10 @@ def ensure_two_versions(args, client: httpx.Client) -> tuple[list[int], int]:
                 if (origin / name).is_file():
                     os.link(origin / name, folder / name)
 
-        meta = {k: v for k, v in store.meta(active).items() if k not in ("version", "created")}
-        others = [store.publish(write, {**meta, "source": f"soak copy of version {active}"}, activate=False)]
+        meta = store.meta(active).model_copy(
+            update={"version": None, "created": None, "source": f"soak copy of version {active}"}
+        )
+        others = [store.publish(write, meta, activate=False)]
         print(
             f"[soak] published version {others[0]} as a copy of {active} to reload between", file=sys.stderr
         )

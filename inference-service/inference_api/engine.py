@@ -19,10 +19,13 @@ from PIL import Image
 from tagloop.contract import check_outputs, probe_images, session_inputs
 from tagloop.errors import ModelContractError, TagloopError
 from tagloop.images import Size
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+META_FILE = "meta.json"
+DEFAULT_THRESHOLDS = tuple(VersionMeta().threshold_list())
 
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from /x/model.onnx failed:..."
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : (\w+) : ")
@@ -70,6 +73,8 @@ class ServedModel:
     """(name, (H, W)) of each image input, in the graph's order."""
     prior: str | None = None
     """The frozen priors the version answers from (its meta.json): "imagenet+coco", "imagenet"."""
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    """Per-class decision thresholds of this version (its meta.json), classes.json order."""
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -158,17 +163,32 @@ def _open(path: Path, *, version: int, threads: int, spinning: bool) -> ServedMo
     except ModelContractError as exc:
         raise ModelLoadError(f"version {version} failed its checks: {exc}") from exc
     return ServedModel(
-        version=version, session=session, input_name=inputs[0][0], inputs=inputs, prior=_prior(path.parent)
+        version=version,
+        session=session,
+        input_name=inputs[0][0],
+        inputs=inputs,
+        prior=_prior(path.parent),
+        thresholds=served_thresholds(path.parent),
     )
 
 
 def _prior(folder: Path) -> str | None:
     """The version's prior from its meta.json; None when it says nothing (or is unreadable)."""
     try:
-        prior = json.loads((folder / "meta.json").read_text()).get("prior")
+        prior = json.loads((folder / META_FILE).read_text()).get("prior")
     except (OSError, ValueError, AttributeError):
         return None
     return prior if isinstance(prior, str) else None
+
+
+def served_thresholds(folder: Path) -> tuple[float, ...]:
+    """The version's calibrated thresholds; 0.5 for every class without meta.json (or a
+    meta.json that cannot be read: the thresholds are a refinement, not a reason to refuse)."""
+    try:
+        return tuple(VersionMeta.model_validate_json((folder / META_FILE).read_text()).threshold_list())
+    except (OSError, ValueError) as exc:
+        log.warning("version in %s: default thresholds (%s)", folder.name, exc)
+        return DEFAULT_THRESHOLDS
 
 
 def load_failure_reason(exc: Exception, *, folder: Path | None = None, limit: int = 300) -> str:

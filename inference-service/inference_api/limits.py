@@ -55,7 +55,11 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, send: Send) -> None:
         limit_mib = self.max_bytes / (1024 * 1024)
         body = json.dumps(
-            {"success": False, "error": f"the request body is larger than {limit_mib:g} MiB"}
+            {
+                "success": False,
+                "error": f"the request body is larger than {limit_mib:g} MiB",
+                "code": "too_large",
+            }
         ).encode()
         await send(
             {

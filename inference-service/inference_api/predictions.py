@@ -17,7 +17,7 @@ from tagloop.images import ImageError, Size, decode_image, draft_size, to_model_
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
-from inference_api.engine import Batch, ModelSlot
+from inference_api.engine import Batch, ModelSlot, ServedModel
 from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
 
 
@@ -76,10 +76,16 @@ def prepare_upload(
     return PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
 
 
-def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: float) -> ImageResult:
+def thresholds_of(model: ServedModel, threshold: float | None) -> dict[str, float]:
+    """A request's threshold for every class, or else the model version's own per class."""
+    values = model.thresholds if threshold is None else [threshold] * len(VOC_CLASSES)
+    return dict(zip(VOC_CLASSES, values, strict=True))
+
+
+def image_result(prepared: PreparedImage, scores: np.ndarray, *, thresholds: dict[str, float]) -> ImageResult:
     by_label = {label: float(p) for label, p in zip(VOC_CLASSES, scores, strict=True)}
     kept = sorted(
-        (Prediction(label=k, confidence=v) for k, v in by_label.items() if v >= threshold),
+        (Prediction(label=k, confidence=v) for k, v in by_label.items() if v >= thresholds[k]),
         key=lambda p: p.confidence,
         reverse=True,
     )
@@ -88,22 +94,26 @@ def image_result(prepared: PreparedImage, scores: np.ndarray, *, threshold: floa
     )
 
 
-async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float) -> PredictResponse:
+async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float | None) -> PredictResponse:
     """One image through the dynamic batcher."""
-    sizes = predictor.slot.require().sizes
+    model = predictor.slot.require()
+    sizes = model.sizes
     with predictor.batcher.expecting():
         arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
     future = predictor.batcher.submit(stack([arrays]))
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
     version, scores = await asyncio.wrap_future(future)
+    if model.version != version:  # a newer version was swapped in meanwhile and answered
+        model = predictor.slot.current or model
+    thresholds = thresholds_of(model, threshold)
     prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
-    result = image_result(prepared, scores[0], threshold=threshold)
-    return PredictResponse(model_version=version, **result.model_dump())
+    result = image_result(prepared, scores[0], thresholds=thresholds)
+    return PredictResponse(model_version=version, thresholds=thresholds, **result.model_dump())
 
 
 async def predict_uploads(
-    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float
+    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float | None
 ) -> BatchPredictResponse:
     """Many images, one forward pass per chunk, all on one model version; bad files reported.
 
@@ -127,11 +137,12 @@ async def predict_uploads(
             images = stack([p.arrays for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
     scores = await _collect(passes)
+    thresholds = thresholds_of(model, threshold)
     results = [
-        image_result(o, scores[o.image_id], threshold=threshold) if isinstance(o, PreparedImage) else o
+        image_result(o, scores[o.image_id], thresholds=thresholds) if isinstance(o, PreparedImage) else o
         for o in outcomes
     ]
-    return BatchPredictResponse(model_version=model.version, results=results)
+    return BatchPredictResponse(model_version=model.version, thresholds=thresholds, results=results)
 
 
 async def _prepare_all(

@@ -258,7 +258,7 @@ def fallback_order(store: ModelStore, *, broken: int) -> list[int]:
 
 def _parent(store: ModelStore, version: int) -> int | None:
     try:
-        parent = store.meta(version).get("parent")
+        parent = store.meta(version).parent
     except (OSError, ValueError, VersionNotFoundError):
         return None
     return parent if isinstance(parent, int) else None

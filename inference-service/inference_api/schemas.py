@@ -24,6 +24,9 @@ class PredictResponse(BaseModel):
     filename: str | None
     predictions: list[Prediction]
     scores: dict[str, float]
+    thresholds: dict[str, float] = Field(
+        description="per class, the threshold `predictions` used: the request's, or the version's own"
+    )
 
 
 class FileError(BaseModel):
@@ -34,6 +37,9 @@ class FileError(BaseModel):
 class BatchPredictResponse(BaseModel):
     success: bool = True
     model_version: int
+    thresholds: dict[str, float] = Field(
+        description="per class, the threshold `predictions` used: the request's, or the version's own"
+    )
     results: list[ImageResult | FileError]
 
 

@@ -4,6 +4,7 @@
     tagloop models list | activate V | import PATH [--activate]
     tagloop train --voc-dir PATH/VOC2007 [--epochs N] [--lr X] [--activate yes|no|auto]
     tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV)
+    tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL]
 
 Settings come from TAGLOOP_* variables (tagloop.settings); --models-dir and --data-dir
 override them. TensorFlow is imported only by the commands that need it.
@@ -14,15 +15,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from tagloop.errors import TagloopError
-from tagloop.settings import CommonSettings
+from tagloop.settings import CommonSettings, RetrainSettings
 from tagloop.store import ModelStore, redis_announcer
+from tagloop.version_meta import VersionMeta
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in (("models_dir", args.models_dir), ("data_dir", args.data_dir)) if v}
 
 
 def _settings(args: argparse.Namespace) -> CommonSettings:
-    overrides = {k: v for k, v in (("models_dir", args.models_dir), ("data_dir", args.data_dir)) if v}
-    return CommonSettings(**overrides)
+    return CommonSettings(**_overrides(args))
 
 
 def _store(settings: CommonSettings) -> ModelStore:
@@ -53,12 +59,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     print(f"{'':1} {'version':>7}  {'created':<25} {'parent':>6} {'samples':>7}  {'mAP':>6}  source")
     for info in store.versions():
         meta = info.meta
-        cand = (meta.get("metrics") or {}).get("candidate") or {}
-        m_ap = cand.get("mAP")
+        m_ap = (meta.metrics.get("candidate") or {}).get("mAP")
         print(
-            f"{'*' if info.active else ' '} {info.version:>7}  {meta.get('created', ''):<25} "
-            f"{meta.get('parent') or '-':>6} {_or_dash(meta.get('samples')):>7}  "
-            f"{f'{m_ap:.3f}' if m_ap is not None else '-':>6}  {meta.get('source', '')}"
+            f"{'*' if info.active else ' '} {info.version:>7}  {meta.created or '':<25} "
+            f"{meta.parent or '-':>6} {_or_dash(meta.samples):>7}  "
+            f"{f'{m_ap:.3f}' if m_ap is not None else '-':>6}  {meta.source or ''}"
         )
     return 0
 
@@ -87,23 +92,21 @@ def cmd_models_new(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     model = build_model(cache_dir=settings.cache_dir, backbone=args.backbone)
-    meta = {"parent": None, "samples": 0, "backbone": args.backbone, "source": f"new:{args.backbone}"}
+    meta = VersionMeta(parent=None, samples=0, backbone=args.backbone, source=f"new:{args.backbone}")
     version = publish_model(
-        _store(settings), model, {**meta, "metrics": {}}, activate=args.activate, cache_dir=settings.cache_dir
+        _store(settings), model, meta, activate=args.activate, cache_dir=settings.cache_dir
     )
     print(f"published a new {args.backbone} model as version {version}{' (active)' if args.activate else ''}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from tagloop.evaluation import format_report
     from tagloop.model.bootstrap import ensure_first_version
-    from tagloop.training.fit import FitConfig
     from tagloop.training.offline import default_splits, train_from_voc, voc_images
+    from tagloop.training.retrain import RetrainPolicy
 
-    settings = _settings(args)
+    settings = RetrainSettings(**_overrides(args))
     train_split, eval_split = default_splits(args.voc_dir)
     train_split, eval_split = args.train_split or train_split, args.eval_split or eval_split
     train, test = voc_images(args.voc_dir, train_split), voc_images(args.voc_dir, eval_split)
@@ -111,40 +114,55 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"training on {len(train.paths)} images ({train_split}), "
         f"evaluating on {len(test.paths)} ({eval_split})"
     )
-    config = FitConfig(
-        epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, margin=args.margin
+    policy = RetrainPolicy.from_settings(
+        settings, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, margin=args.margin
     )
-    bars: dict[str, tqdm] = {}
-
-    def on_features(done: int, total: int) -> None:
-        bar = bars.setdefault(f"features{total}", tqdm(total=total, desc="features", unit="img"))
-        bar.n = done
-        bar.refresh()
-
-    def on_epoch(epoch: int, epochs: int, loss: float) -> None:
-        bar = bars.setdefault("epochs", tqdm(total=epochs, desc="training", unit="epoch"))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}")
-
-    activate = {"yes": True, "no": False, "auto": None}[args.activate]
     store = _store(settings)
     ensure_first_version(settings, announce=store.announce)  # training starts from the active version
-    out = train_from_voc(
-        store=store,
-        cache_dir=settings.cache_dir,
-        train=train,
-        test=test,
-        config=config,
-        activate=activate,
-        on_features=on_features,
-        on_epoch=on_epoch,
-    )
-    for bar in bars.values():
-        bar.close()
-    print(f"\nactive version {out['parent']} on {eval_split}:\n{format_report(out['active'])}")
-    print(f"\ncandidate on {eval_split}:\n{format_report(out['candidate'])}")
-    print(f"\npublished version {out['version']} ({'active' if out['promoted'] else 'not activated'})")
+    with _ProgressBars() as bars:
+        out = train_from_voc(
+            store=store,
+            settings=settings,
+            train=train,
+            test=test,
+            policy=policy,
+            force=args.activate == "yes",
+            progress=bars,
+        )
+    metrics = out.candidate.metrics
+    print(f"\nactive version {out.parent} on {eval_split}:\n{format_report(metrics['active'])}")
+    print(f"\ncandidate on {eval_split}:\n{format_report(metrics['candidate'])}")
+    print(f"\n{out.candidate.decision.reason}")
+    state = "active" if out.candidate.decision.promoted else "not activated"
+    print(f"published version {out.version} ({state})")
     return 0
+
+
+class _ProgressBars:
+    """The retrain's progress(stage, **fields) as tqdm bars: features, then each fit."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __enter__(self) -> "_ProgressBars":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+    def __call__(self, stage: str, **fields: Any) -> None:
+        from tqdm import tqdm
+
+        if stage == "features" and fields.get("total"):
+            bar = self.bars.setdefault("features", tqdm(total=fields["total"], desc="features", unit="img"))
+            bar.n = fields["done"]
+            bar.refresh()
+        elif stage == "training" and fields.get("loss") is not None:
+            name = f"training ({fields['fit']})"
+            bar = self.bars.setdefault(name, tqdm(total=fields["epochs"], desc=name, unit="epoch"))
+            bar.update(1)
+            bar.set_postfix(loss=f"{fields['loss']:.4f}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -167,6 +185,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Corrections (or one review session's) as CSV, a VOC folder or COCO JSON, from the training API."""
+    from tagloop.export_client import download_export
+
+    settings = _settings(args)
+    url = args.url or f"http://127.0.0.1:{settings.gateway_port}"
+    written = download_export(
+        url=url, fmt=args.format, out=Path(args.out), session=args.session, token=settings.admin_token
+    )
+    print(f"wrote {written}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tagloop", description="tagloop model versions, training and evaluation"
@@ -177,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bootstrap", help="create version 1 (ImageNet prior) if the store is empty").set_defaults(
         run=cmd_bootstrap
     )
+    _add_models_commands(sub)
+    _add_train_command(sub)
+    _add_evaluate_command(sub)
+    _add_export(sub)
+    return parser
 
+
+def _add_models_commands(sub: Any) -> None:
     models = sub.add_parser("models", help="list, activate or import versions").add_subparsers(
         dest="action", required=True
     )
@@ -202,34 +240,49 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--activate", action="store_true", help="make it the live version")
     new.set_defaults(run=cmd_models_new)
 
+
+def _add_train_command(sub: Any) -> None:
     train = sub.add_parser("train", help="train the active version's head on a Pascal VOC folder")
     train.add_argument("--voc-dir", type=Path, required=True, help="e.g. VOCdevkit/VOC2007")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--epochs", type=int, help="most epochs (default: TAGLOOP_RETRAIN_EPOCHS)")
+    train.add_argument("--lr", type=float, help="learning rate (default: TAGLOOP_LEARNING_RATE)")
+    train.add_argument("--batch-size", type=int, help="default: TAGLOOP_BATCH_SIZE")
     train.add_argument(
-        "--margin", type=float, default=0.1, help="early stop when every label fits by this margin"
+        "--margin", type=float, help="early stop when every label fits by this margin (TAGLOOP_FIT_MARGIN)"
     )
     train.add_argument("--train-split", help="default: trainval (or train)")
     train.add_argument("--eval-split", help="default: test (or val)")
     train.add_argument(
         "--activate",
-        choices=("auto", "yes", "no"),
+        choices=("auto", "yes"),
         default="auto",
-        help="auto: activate when the test mAP is not worse than the active version's",
+        help="auto: the promotion rule of the worker's retrain decides (log-loss on the test "
+        "split not worse than the active version's); yes: activate whatever it says",
     )
     train.set_defaults(run=cmd_train)
 
+
+def _add_evaluate_command(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="mAP, per-class AP and F1 of a version")
     ev.add_argument("--version", type=int, help="default: the active version")
     ev.add_argument("--voc-dir", type=Path)
     ev.add_argument("--split", default="test")
     ev.add_argument("--images", type=Path, help="a folder of images (with --labels)")
     ev.add_argument("--labels", type=Path, help="CSV: filename,labels (labels separated by ; | or spaces)")
-    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument("--threshold", type=float, help="default: the version's per-class thresholds")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
-    return parser
+
+
+def _add_export(sub: Any) -> None:
+    ex = sub.add_parser("export", help="corrections as CSV, a Pascal VOC folder or COCO JSON")
+    ex.add_argument("--format", choices=("csv", "voc", "coco"), default="csv")
+    ex.add_argument("--out", required=True, help="a file (csv, coco) or a folder to create (voc)")
+    ex.add_argument("--session", type=int, help="only this review session's saved photos")
+    ex.add_argument(
+        "--url", help="the gateway or training API (default: http://127.0.0.1:TAGLOOP_GATEWAY_PORT)"
+    )
+    ex.set_defaults(run=cmd_export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,14 @@
 
 
 class TagloopError(Exception):
-    """Base of the errors a person can act on; the message is shown to them as is."""
+    """Base of the errors a person can act on; the message is shown to them as is.
+
+    Each answer carries a stable `code` (tagloop.http.error_code): a subclass's `code`
+    attribute, else its class name in snake case without "Error". Renaming an error
+    class changes its code, which the UI translates: give it a `code` to keep the old one.
+    """
+
+    code: str | None = None
 
 
 class ModelContractError(TagloopError):

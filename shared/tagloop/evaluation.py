@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 
 from tagloop.classes import VOC_CLASSES
+from tagloop.version_meta import Changes, ClassChange
+
+Threshold = float | np.ndarray
+"""One threshold for every class, or (20,) thresholds in classes.json order."""
 
 EPSILON = 1e-7
 """Clip probabilities away from 0 and 1 so that the log-loss stays finite."""
@@ -40,7 +44,7 @@ def mean_ap(aps: dict[str, float | None]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
+def f1_scores(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> dict[str, Any]:
     """Micro, macro and per-class F1 of the decisions `scores >= threshold` (a class that
     is neither present nor predicted anywhere has no F1: None)."""
     truth = y_true > 0.5
@@ -70,21 +74,24 @@ def mean_log_loss(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(-np.mean(y_true * np.log(p) + (1.0 - y_true) * np.log(1.0 - p)))
 
 
-def exact_match(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> float:
+def exact_match(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> float:
     """Share of images whose thresholded label set equals their true label set."""
     if len(y_true) == 0:
         return 1.0
     return float(np.mean(np.all((scores >= threshold) == (y_true > 0.5), axis=1)))
 
 
-def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
-    """Every metric at once, JSON-ready: mAP, per-class AP, F1 at `threshold`, loss."""
+def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> dict[str, Any]:
+    """Every metric at once, JSON-ready: mAP, per-class AP, F1 at `threshold`, loss.
+
+    With per-class thresholds, "threshold" is recorded as their list.
+    """
     y_true = np.asarray(y_true, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
     aps = per_class_ap(y_true, scores)
     return {
         "samples": len(y_true),
-        "threshold": threshold,
+        "threshold": _json_threshold(threshold),
         "mAP": mean_ap(aps),
         "per_class_ap": aps,
         **f1_scores(y_true, scores, threshold=threshold),
@@ -93,17 +100,66 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) 
     }
 
 
+def _json_threshold(threshold: Threshold) -> float | list[float]:
+    if isinstance(threshold, np.ndarray):
+        if np.all(threshold == threshold.flat[0]):
+            return float(threshold.flat[0])  # one threshold for every class
+        return [round(float(t), 4) for t in threshold]
+    return float(threshold)
+
+
 def format_report(metrics: dict[str, Any]) -> str:
     """A console table: mAP, F1, then AP per class."""
 
     def num(x: float | None) -> str:
         return "  n/a" if x is None else f"{x:.3f}"
 
+    at = "per-class thresholds" if isinstance(metrics["threshold"], list) else f"{metrics['threshold']:g}"
     lines = [
         f"samples: {metrics['samples']}   mAP: {num(metrics['mAP'])}   "
-        f"F1@{metrics['threshold']:g} micro: {num(metrics['f1_micro'])} macro: {num(metrics['f1_macro'])}",
+        f"F1@{at} micro: {num(metrics['f1_micro'])} macro: {num(metrics['f1_macro'])}",
         "class            AP     F1",
     ]
     f1 = metrics.get("per_class_f1", {})
     lines += [f"{name:<15} {num(ap)}  {num(f1.get(name))}" for name, ap in metrics["per_class_ap"].items()]
     return "\n".join(lines)
+
+
+def label_changes(
+    y_true: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    before_threshold: Threshold = 0.5,
+    after_threshold: Threshold = 0.5,
+) -> Changes:
+    """Per image, is its label set right before and after (each at its own thresholds)?
+
+    fixed: wrong before, right after; broke: right before, wrong after; and per class, F1
+    and AP before -> after.
+    """
+    truth = y_true > 0.5
+    right_before = np.all((before >= before_threshold) == truth, axis=1)
+    right_after = np.all((after >= after_threshold) == truth, axis=1)
+    f1_before = f1_scores(y_true, before, threshold=before_threshold)["per_class_f1"]
+    f1_after = f1_scores(y_true, after, threshold=after_threshold)["per_class_f1"]
+    ap_before, ap_after = per_class_ap(y_true, before), per_class_ap(y_true, after)
+    per_class = {
+        name: ClassChange(
+            positives=int(truth[:, i].sum()),
+            f1_before=f1_before[name],
+            f1_after=f1_after[name],
+            ap_before=ap_before[name],
+            ap_after=ap_after[name],
+        )
+        for i, name in enumerate(VOC_CLASSES)
+        if f1_before[name] is not None or f1_after[name] is not None
+    }
+    return Changes(
+        photos=len(truth),
+        fixed=int(np.sum(~right_before & right_after)),
+        broke=int(np.sum(right_before & ~right_after)),
+        unchanged_right=int(np.sum(right_before & right_after)),
+        unchanged_wrong=int(np.sum(~right_before & ~right_after)),
+        per_class=per_class,
+    )

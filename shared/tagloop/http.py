@@ -1,10 +1,15 @@
-"""The one JSON error shape of every tagloop service: {"success": false, "error": "..."}.
+"""The one JSON error shape of every tagloop service: {"success": false, "error": "...", "code": "..."}.
+
+`error` is a sentence for a person (English); `code` is stable, for programs and for the
+UI's translations: a domain error's `code` attribute, else its class name in snake case
+without "Error" (UnknownImageError -> "unknown_image"); an HTTP error's status name.
 
 Both services install these handlers in their app factory; a domain error class is mapped
 to its HTTP status once, here or by the service, never in route handlers.
 """
 
 import logging
+import re
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -29,6 +34,7 @@ class ErrorBody(BaseModel):
 
     success: Literal[False] = False
     error: str
+    code: str
 
 
 ERROR_MEANINGS = {
@@ -43,6 +49,37 @@ ERROR_MEANINGS = {
 }
 
 
+STATUS_CODES = {
+    400: "bad_request",
+    401: "token_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+    504: "timed_out",
+}
+"""The `code` of an error that is only an HTTP status (no domain error behind it)."""
+
+
+def error_code(exc: BaseException) -> str:
+    """The stable code of a domain error: its `code` attribute, else its snake-cased class name."""
+    explicit = getattr(type(exc), "code", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    name = type(exc).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def status_code_name(status: int) -> str:
+    return STATUS_CODES.get(status, "bad_request" if status < 500 else "internal")
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` declaring these statuses with the one error shape.
 
@@ -52,8 +89,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses}
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"success": False, "error": message}, status_code=status, headers=headers)
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, *, code: str | None = None
+) -> JSONResponse:
+    body = {"success": False, "error": message, "code": code or status_code_name(status)}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:
@@ -74,8 +114,8 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
             if cls in table:
                 status = table[cls]
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-                return error_response(status, str(exc), headers)
-        return error_response(400, str(exc))
+                return error_response(status, str(exc), headers, code=error_code(exc))
+        return error_response(400, str(exc), code=error_code(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -83,7 +123,7 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(422, describe_validation_error(exc))
+        return error_response(422, describe_validation_error(exc), code="invalid_request")
 
     async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

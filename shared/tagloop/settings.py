@@ -31,7 +31,11 @@ class CommonSettings(BaseSettings):
     """The gateway (UI and API) of the native run."""
 
     inference_port: int = 8001
-    """The inference service of the native run."""
+    """The inference service of the native run (its first replica)."""
+
+    inference_replicas: int = Field(default=1, ge=1)
+    """Inference replicas: `make run` starts them on consecutive ports from inference_port,
+    the gateway balances them, the training API's /health lists them."""
 
     training_port: int = 8002
     """The training API of the native run."""
@@ -45,7 +49,9 @@ class CommonSettings(BaseSettings):
 
     inference_url: str = ""
     """Where the training API asks for inference's health. Default: `inference_port` on
-    this host."""
+    this host. With replicas: the first one's URL, the others on the next ports; a host
+    name that resolves to several addresses (compose --scale, a headless Service) counts
+    each address as a replica."""
 
     run_dir: Path = Path(".run")
     """The native run's rendered nginx config, nginx temp files and run lock."""
@@ -89,9 +95,54 @@ class CommonSettings(BaseSettings):
         return self.data_dir / "cache"
 
 
+class RetrainSettings(CommonSettings):
+    """How a retrain fits, judges and calibrates: the worker's job and `tagloop train` both."""
+
+    retrain_epochs: int = Field(default=100, ge=1, le=1000)
+    """Most epochs of a fit; training stops earlier once every label fits (fit_margin)."""
+
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    """Adam's learning rate. The original 1e-5 did not move the loss (docs/ARCHITECTURE.md,
+    "Fine-tuning"). 2e-3 rather than Adam's usual 1e-3: 20 corrections were learned in
+    13-15 epochs instead of 20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
+
+    batch_size: int = Field(default=16, ge=1)
+    focal_gamma: float = 2.0
+    focal_alpha: float = Field(default=0.25, ge=0, le=1)
+
+    fit_margin: float = Field(default=0.1, ge=0, lt=0.5)
+    """Early stop when every training label is on its side of its threshold by this margin."""
+
+    holdout_modulus: int = Field(default=5, ge=2)
+    """An image is held out for the gate when int(sha256[:8], 16) % holdout_modulus == 0."""
+
+    min_holdout: int = Field(default=5, ge=1)
+    """Fewest held-out images for a held-out gate; below it the gate uses every image."""
+
+    gate_tolerance: float = Field(default=0.02, ge=0)
+    """A candidate is promoted when its log-loss <= the parent's * (1 + tolerance)."""
+
+    anchor_images: int = Field(default=100, ge=0)
+    """A retrain also trains on up to this many recent uploads nobody corrected, towards
+    what the parent version says of them, so that corrections do not spill onto them."""
+
+    anchor_weight: float = Field(default=0.1, ge=0)
+    """Weight of those uploads' cross-entropy against the corrections' focal loss. On a
+    generated set (24 corrections contradicting version 1, 36 other uploads), 0.1 kept every
+    correction learned and every other upload's labels; 0.5 and more held back photos that
+    look like corrected ones from following their corrections."""
+
+    calibrate_min_positives: int = Field(default=10, ge=1)
+    """A class gets a calibrated threshold once it has this many positive corrections..."""
+
+    calibrate_min_negatives: int = Field(default=10, ge=1)
+    """...and this many negative ones."""
+
+
 NATIVE_RUN = (
     "gateway_port",
     "inference_port",
+    "inference_replicas",
     "training_port",
     "redis_port",
     "redis_url",

@@ -26,6 +26,7 @@ from typing import Any
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
 from tagloop.files import locked, write_atomic
 from tagloop.process import pid_alive
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ LOCK_FILE = ".lock"
 class VersionInfo:
     version: int
     path: Path
-    meta: dict[str, Any]
+    meta: VersionMeta
     active: bool
 
 
@@ -62,8 +63,8 @@ class ModelStore:
             raise VersionNotFoundError(f"model version {version} does not exist")
         return path
 
-    def meta(self, version: int) -> dict[str, Any]:
-        return json.loads((self.path(version) / META_FILE).read_text())
+    def meta(self, version: int) -> VersionMeta:
+        return VersionMeta.model_validate_json((self.path(version) / META_FILE).read_text())
 
     def version_numbers(self) -> list[int]:
         """Published versions, oldest first."""
@@ -95,7 +96,7 @@ class ModelStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def publish(self, write: Callable[[Path], None], meta: dict[str, Any], *, activate: bool) -> int:
+    def publish(self, write: Callable[[Path], None], meta: VersionMeta, *, activate: bool) -> int:
         """Publish a new version whose files `write(folder)` creates; returns its number.
 
         `write` runs outside the lock (exports take seconds); the number is given out
@@ -104,11 +105,11 @@ class ModelStore:
         staging = self._new_staging()
         try:
             write(staging)
-            full_meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), **meta}
+            created = meta.created or datetime.now(UTC).isoformat(timespec="seconds")
             with self._locked():
                 version = max(self.version_numbers(), default=0) + 1
-                full_meta["version"] = version
-                (staging / META_FILE).write_text(json.dumps(full_meta, indent=2))
+                full_meta = meta.model_copy(update={"created": created, "version": version})
+                (staging / META_FILE).write_text(full_meta.to_json())
                 _fsync_tree(staging)
                 os.rename(staging, self.dir / str(version))
                 _fsync_dir(self.dir)

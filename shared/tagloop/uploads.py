@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,16 @@ class UploadStore:
             return None
         return image_id if self.exists(image_id) else None
 
+    def recent(self, limit: int, *, exclude: Collection[str] = ()) -> list[str]:
+        """Up to `limit` image ids, most recently uploaded first, leaving out `exclude`."""
+        if limit <= 0:
+            return []
+        exclude = set(exclude)
+        sidecars = [p for p in self.root.glob("??/*.json") if _IMAGE_ID.fullmatch(p.stem)]
+        newest = sorted(sidecars, key=_mtime, reverse=True)
+        ids = (p.stem for p in newest if p.stem not in exclude and p.with_suffix("").is_file())
+        return [image_id for image_id, _ in zip(ids, range(limit), strict=False)]
+
     def path_of(self, image_id: str) -> Path:
         """Where the bytes live (for readers that want a file, e.g. a static server)."""
         return self._path(image_id)
@@ -129,6 +140,13 @@ class UploadStore:
             meta["format"] = image_format
         if json.dumps(meta) != before or not self._sidecar(image_id).is_file():
             write_atomic(self._sidecar(image_id), json.dumps(meta).encode(), sync=False)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def clean_filename(name: str | None) -> str:

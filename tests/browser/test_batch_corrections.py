@@ -1,4 +1,5 @@
-"""Batch of five -> "Correct" on one -> saved -> the Corrections tab lists it, with history."""
+"""Batch of five -> "Correct" on one opens the batch as a review session -> saved -> the
+Batch tile says so -> the Corrections tab lists it, with history."""
 
 import csv
 import io
@@ -42,19 +43,28 @@ def test_batch_correct_one_then_listed_in_corrections(page: Page, photos, shoot)
     assert rows[-1]["error"] and not rows[0]["error"]
     assert "cat" in rows[0]["labels"].split() and float(rows[0]["cat"]) > 0.5
 
-    # "Correct" on the astronaut opens it in Individual with its scores
+    # "Correct" on the astronaut opens the batch as a review session, at the astronaut
     tile = grid.locator("li.tile[data-filename='batch-astronaut.jpg']")
     image_id = tile.get_attribute("data-image-id")
     assert image_id and len(image_id) == 64
     tile.get_by_role("button", name="Correct").click()
-    expect(page.locator("#tab-individual")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#ind-model-used")).to_contain_text("batch-astronaut.jpg")
-    expect(page.locator("#ind-preview")).to_be_visible()
-    page.locator("#ind-cb-person").check()
-    page.locator("#ind-cb-aeroplane").check()
-    page.locator("#ind-save").click()
-    expect(page.locator("#ind-msg")).to_have_attribute("data-kind", "ok")
-    expect(page.locator("#ind-msg")).to_contain_text("batch-astronaut.jpg")
+    expect(page.locator("#tab-review")).to_have_attribute("aria-selected", "true")
+    card = page.locator("#rev-card")
+    expect(card).to_have_attribute("data-filename", "batch-astronaut.jpg")
+    expect(page.locator("#rev-progress")).to_contain_text("0 / 5 reviewed")
+    for label in ("person", "aeroplane"):
+        box = card.locator(f"input[type=checkbox][value={label}]")
+        if not box.is_checked():
+            box.check()
+    ticked = set(card.locator("input:checked").evaluate_all("els => els.map(e => e.value)"))
+    page.locator("#rev-save").click()
+    expect(card).not_to_have_attribute("data-filename", "batch-astronaut.jpg")
+
+    # back in Batch, the tile says it was corrected, with its labels
+    page.locator("#tab-batch").click()
+    expect(tile.locator("[data-testid=batch-corrected]")).to_be_visible()
+    expect(tile.locator(".tag[data-label=aeroplane]")).to_be_visible()
+    assert {"person", "aeroplane"} <= ticked
 
     # the Corrections tab lists it, with its labels as tags and a thumbnail
     page.locator("#tab-corrections").click()

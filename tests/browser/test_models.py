@@ -46,7 +46,16 @@ def test_rollback_changes_header_version(page: Page, stack: Stack, photos, shoot
     target = page.locator("#models-list li.version[data-active=false]").first
     target_version = int(target.get_attribute("data-version"))
     target.get_by_role("button", name="Activate").click()
+    expect(target.locator(".confirm-text")).to_have_text(f"Activate version {target_version}?")
+    assert page.locator("#models-list li.version[data-active=true]").get_attribute("data-version") == str(
+        active
+    )
+    target.get_by_role("button", name="Yes, activate").click()
     expect(page.locator("#models-msg")).to_have_attribute("data-kind", "ok")
+    result = page.locator(
+        f"#models-list li.version[data-version='{target_version}'] [data-testid=activate-result]"
+    )
+    expect(result).to_have_text(f"Version {target_version} is now active.")
     expect(page.locator(f"#models-list li.version[data-version='{target_version}']")).to_have_attribute(
         "data-active", "true"
     )
@@ -58,6 +67,7 @@ def test_rollback_changes_header_version(page: Page, stack: Stack, photos, shoot
     # and forward again, leaving the stack as it was found
     back = page.locator(f"#models-list li.version[data-version='{active}']")
     back.get_by_role("button", name="Activate").click()
+    back.get_by_role("button", name="Yes, activate").click()
     expect(header).to_have_attribute("data-version", str(active), timeout=RELOAD_TIMEOUT_MS)
 
 

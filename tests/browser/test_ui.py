@@ -5,7 +5,7 @@ from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-TABS = ["individual", "batch", "corrections", "models"]
+TABS = ["individual", "review", "batch", "corrections", "models"]
 
 
 def selected_tab(page: Page) -> str:
@@ -16,10 +16,10 @@ def test_tabs_move_with_arrow_keys(page: Page) -> None:
     page.goto("/")
     page.locator("#tab-individual").focus()
     page.keyboard.press("ArrowRight")
-    assert selected_tab(page) == "batch"
-    expect(page.locator("#panel-batch")).to_be_visible()
+    assert selected_tab(page) == "review"
+    expect(page.locator("#panel-review")).to_be_visible()
     expect(page.locator("#panel-individual")).to_be_hidden()
-    expect(page.locator("#tab-batch")).to_be_focused()
+    expect(page.locator("#tab-review")).to_be_focused()
     page.keyboard.press("End")
     assert selected_tab(page) == "models"
     page.keyboard.press("ArrowRight")
@@ -141,7 +141,7 @@ def test_drop_many_images_on_batch(page: Page, photos) -> None:
     )
     page.locator("#batch-drop").dispatch_event("drop", {"dataTransfer": dt})
     expect(page.locator("#batch-selected")).to_contain_text("Images selected: 2")
-    expect(page.locator("#batch-msg")).to_contain_text("Skipped (not images): 1")
+    expect(page.locator("#batch-msg")).to_contain_text("readme.txt is not a JPEG, PNG or WebP image")
     expect(page.locator("#batch-grid li.tile")).to_have_count(2)
 
 

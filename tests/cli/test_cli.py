@@ -28,9 +28,9 @@ def test_train_from_voc_publishes_a_version_with_metrics(capsys, tmp_path: Path,
     assert "mAP:" in out and "motorbike" in out and "published version 2 (active)" in out
     store = ModelStore(models_dir, "voc")
     meta = store.meta(2)
-    assert store.active_version() == 2 and meta["parent"] == 1 and meta["samples"] == 16
-    assert set(meta["metrics"]["candidate"]["per_class_ap"]) == set(VOC_CLASSES)
-    assert meta["metrics"]["candidate"]["mAP"] >= meta["metrics"]["active"]["mAP"] - 1e-9
+    assert store.active_version() == 2 and meta.parent == 1 and meta.samples == 16
+    assert set(meta.metrics["candidate"]["per_class_ap"]) == set(VOC_CLASSES)
+    assert meta.metrics["candidate"]["mAP"] >= meta.metrics["active"]["mAP"] - 1e-9
     assert len(list((tmp_path / "data" / "cache" / "features").rglob("*.npy"))) == 24
 
     code, out, _ = run(
@@ -38,7 +38,7 @@ def test_train_from_voc_publishes_a_version_with_metrics(capsys, tmp_path: Path,
     )
     report = json.loads(out)
     assert code == 0 and report["version"] == 2 and report["samples"] == 8
-    assert report["mAP"] == pytest.approx(meta["metrics"]["candidate"]["mAP"], abs=1e-3)  # ONNX vs Keras
+    assert report["mAP"] == pytest.approx(meta.metrics["candidate"]["mAP"], abs=1e-3)  # ONNX vs Keras
 
 
 def test_evaluate_with_images_and_labels_csv(capsys, tmp_path: Path, models_dir: Path):

@@ -43,6 +43,7 @@ def test_predict_is_503_until_a_version_is_published(tmp_path: Path, redis_url: 
         assert reply.json() == {
             "success": False,
             "error": "no model version is loaded yet; the service is starting",
+            "code": "model_not_ready",
         }
         publish_tiny(ModelStore(models, MODEL_NAME))
         deadline = time.monotonic() + 5

@@ -23,7 +23,7 @@ def test_openapi_declares_the_error_replies_of_predictions(tiny_client: TestClie
 def test_openapi_has_no_validation_error_shape_the_service_never_sends(tiny_client: TestClient) -> None:
     schemas = tiny_client.get("/openapi.json").json()["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
-    assert schemas["ErrorBody"]["required"] == ["error"]
+    assert schemas["ErrorBody"]["required"] == ["error", "code"]
 
 
 def test_openapi_declares_health_503_with_the_health_body(tiny_client: TestClient) -> None:

@@ -92,7 +92,7 @@ def test_predict_rejects_bad_threshold(v1_client: TestClient, cat_jpeg: bytes, t
 def test_predict_rejects_truncated_jpeg(v1_client: TestClient, cat_jpeg: bytes) -> None:
     reply = predict(v1_client, cat_jpeg[: len(cat_jpeg) // 2])
     assert reply.status_code == 400
-    assert reply.json() == {"success": False, "error": reply.json()["error"]}
+    assert reply.json() == {"success": False, "error": reply.json()["error"], "code": "corrupt_image"}
     assert "damaged or truncated" in reply.json()["error"]
     assert uploads_in(v1_client) == []
 
@@ -149,7 +149,11 @@ def test_batch_predict_echoes_the_filenames_the_upload_store_keeps(tiny_client: 
 def test_predict_rejects_body_over_16_mib(v1_client: TestClient) -> None:
     reply = predict(v1_client, b"\xff\xd8\xff" + b"0" * (16 * 1024 * 1024))
     assert reply.status_code == 413
-    assert reply.json() == {"success": False, "error": "the request body is larger than 16 MiB"}
+    assert reply.json() == {
+        "success": False,
+        "error": "the request body is larger than 16 MiB",
+        "code": "too_large",
+    }
 
 
 def test_predict_without_file_is_422(v1_client: TestClient) -> None:
@@ -232,4 +236,8 @@ def test_predict_rejects_a_chunked_body_over_16_mib(v1_client: TestClient) -> No
         "/predict", content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert reply.status_code == 413
-    assert reply.json() == {"success": False, "error": "the request body is larger than 16 MiB"}
+    assert reply.json() == {
+        "success": False,
+        "error": "the request body is larger than 16 MiB",
+        "code": "too_large",
+    }

@@ -2,10 +2,8 @@
 
 import hashlib
 import io
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,6 +11,7 @@ import pytest
 import redis
 from PIL import Image
 from skimage import data as skdata
+from support.clients import Clients
 from support.inference import MODEL_NAME
 from support.publishing import publish_copy, truncated_onnx
 from support.stack import Stack
@@ -65,7 +64,16 @@ def test_gateway_predict_returns_the_full_shape(gateway: httpx.Client, cat_jpeg:
     reply = predict(gateway, cat_jpeg, filename="chelsea.jpg", threshold="0.2")
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"success", "model_version", "image_id", "filename", "predictions", "scores"}
+    assert set(body) == {
+        "success",
+        "model_version",
+        "image_id",
+        "filename",
+        "predictions",
+        "scores",
+        "thresholds",
+    }
+    assert body["thresholds"] == dict.fromkeys(VOC_CLASSES, 0.2)
     assert body["image_id"] == hashlib.sha256(cat_jpeg).hexdigest()
     assert body["filename"] == "chelsea.jpg"
     assert list(body["scores"]) == list(VOC_CLASSES)
@@ -136,49 +144,6 @@ def test_inference_process_has_no_tensorflow(stack: Stack, gateway: httpx.Client
 # -- hot reload ----------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    started: float
-    status: int
-    version: int | None
-
-
-class Clients:
-    """`n` threads calling /predict in a loop until stopped; every answer is recorded.
-
-    Each client sends at most one request per `interval` seconds: together they stay under
-    the gateway's per-address rate limit (30 r/s), which would otherwise answer 429.
-    """
-
-    def __init__(self, url: str, image: bytes, n: int = 4, interval: float = 0.2):
-        self.url, self.image, self.interval = url, image, interval
-        self.answers: list[Answer] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
-
-    def __enter__(self) -> "Clients":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-    def _loop(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                try:
-                    reply = predict(client, self.image)
-                    version = reply.json().get("model_version") if reply.status_code == 200 else None
-                    self.answers.append(Answer(started, reply.status_code, version))
-                except httpx.HTTPError:
-                    self.answers.append(Answer(started, 0, None))
-                self.stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-
 @pytest.mark.slow
 def test_reload_under_load_serves_every_request_and_never_a_broken_version(
     stack: Stack, gateway: httpx.Client, store: ModelStore, cat_jpeg: bytes
@@ -225,7 +190,7 @@ def test_reload_follows_the_pointer_while_redis_is_down(
     spare = publish_copy(store, store.require_active(), activate=True)
     wait_until(lambda: inference_health(gateway).get("model_version") == spare, timeout=10)
     previous = max(
-        v for v in store.version_numbers() if v != spare and not store.meta(v).get("replaced_onnx")
+        v for v in store.version_numbers() if v != spare and not store.meta(v).extra("replaced_onnx")
     )
     stack.kill("redis")
     try:
@@ -276,6 +241,7 @@ def test_gateway_answers_503_json_while_inference_is_down(
         assert reply.json() == {
             "success": False,
             "error": "the inference service is not answering; try again shortly",
+            "code": "unavailable",
         }
     finally:
         stack.start("inference")

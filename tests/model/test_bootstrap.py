@@ -18,9 +18,9 @@ def test_ensure_first_version_creates_version_once(tmp_path, data_dir, weights):
     assert store.active_version() == 1
     assert announced == [1]
     meta = store.meta(1)
-    assert meta["source"] == "imagenet-prior"
-    assert meta["parent"] is None
-    assert meta["samples"] == 0
+    assert meta.source == "imagenet-prior"
+    assert meta.parent is None
+    assert meta.samples == 0
 
 
 @pytest.mark.parametrize("prior", ["imagenet", "imagenet+coco"])
@@ -31,5 +31,5 @@ def test_without_the_detector_files_version_1_is_the_imagenet_prior(tmp_path, da
     )
     assert ensure_first_version(settings) == 1
     meta = ModelStore(settings.models_dir, settings.model_name).meta(1)
-    assert meta["prior"] == "imagenet" and meta["source"] == "imagenet-prior"
-    assert meta["inputs"] == [{"name": "image", "size": [224, 224]}]
+    assert meta.prior == "imagenet" and meta.source == "imagenet-prior"
+    assert meta.inputs == [{"name": "image", "size": [224, 224]}]

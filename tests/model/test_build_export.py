@@ -21,6 +21,7 @@ from tagloop.model.export import (
 )
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE, publish_model
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def store(tmp_path_factory) -> ModelStore:
 @pytest.fixture(scope="module")
 def published(store, model) -> int:
     return publish_model(
-        store, model, {"parent": None, "samples": 0, "backbone": "efficientnet-lite0"}, activate=True
+        store, model, VersionMeta(parent=None, samples=0, backbone="efficientnet-lite0"), activate=True
     )
 
 
@@ -117,8 +118,8 @@ def test_publish_model_writes_version_files(store, published):
     assert {p.name for p in folder.iterdir()} == {MODEL_FILE, ONNX_FILE, "meta.json"}
     assert store.active_version() == published
     meta = store.meta(published)
-    assert meta["backbone"] == "efficientnet-lite0"
-    assert meta["onnx_max_abs_diff"] <= PARITY_TOLERANCE
+    assert meta.backbone == "efficientnet-lite0"
+    assert meta.onnx_max_abs_diff is not None and meta.onnx_max_abs_diff <= PARITY_TOLERANCE
     assert export_method(folder / ONNX_FILE) == "full"  # no cache_dir: the whole model converted
 
 
@@ -147,7 +148,7 @@ def test_publish_model_rejects_wrong_output_shape(tmp_path):
     pooled = keras.layers.GlobalAveragePooling2D()(image)
     wrong = keras.Model(image, keras.layers.Dense(10, activation="sigmoid")(pooled))
     with pytest.raises(ModelContractError, match="20"):
-        publish_model(store, wrong, {}, activate=True)
+        publish_model(store, wrong, VersionMeta(), activate=True)
     assert store.version_numbers() == []
     assert store.active_version() is None
 

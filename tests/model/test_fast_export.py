@@ -25,6 +25,7 @@ from tagloop.model.export import (
 )
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE, TopOnly, publish_model
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def retrained(v1_h5) -> keras.Model:
 @pytest.fixture(scope="module")
 def first(store, model, export_cache) -> dict:
     started = time.perf_counter()
-    version = publish_model(store, model, {"parent": None}, activate=True, cache_dir=export_cache)
+    version = publish_model(store, model, VersionMeta(), activate=True, cache_dir=export_cache)
     seconds = time.perf_counter() - started
     cached = _cache_files(export_cache)
     print(f"\nfirst publish (converts the backbone): {seconds:.2f} s")
@@ -75,7 +76,7 @@ def first(store, model, export_cache) -> dict:
 def second(store, retrained, export_cache, first) -> dict:
     started = time.perf_counter()
     version = publish_model(
-        store, retrained, {"parent": first["version"]}, activate=True, cache_dir=export_cache
+        store, retrained, VersionMeta(parent=first["version"]), activate=True, cache_dir=export_cache
     )
     seconds = time.perf_counter() - started
     print(f"\nsecond publish (cached backbone): {seconds:.2f} s (first: {first['seconds']:.2f} s)")
@@ -130,7 +131,7 @@ def test_first_publish_caches_backbone_and_template(first, store, export_cache, 
     folder = store.path(first["version"])
     assert {p.name for p in folder.iterdir()} == {MODEL_FILE, ONNX_FILE, "meta.json"}
     assert export_method(folder / ONNX_FILE).startswith("backbone+top:")
-    assert store.meta(first["version"])["onnx_max_abs_diff"] <= PARITY_TOLERANCE
+    assert store.meta(first["version"]).onnx_max_abs_diff <= PARITY_TOLERANCE
 
 
 def test_merged_graph_one_image_input_one_output(first, store):
@@ -177,7 +178,7 @@ def test_merged_retrained_matches_keras_and_differs_from_v1(second, first, store
     assert np.max(np.abs(actual - expected)) <= PARITY_TOLERANCE
     v1 = _onnx_outputs(store.path(first["version"]) / ONNX_FILE, images)
     assert np.max(np.abs(actual - v1)) > 1e-2  # the new head really is in the new file
-    assert store.meta(second["version"])["onnx_max_abs_diff"] <= PARITY_TOLERANCE
+    assert store.meta(second["version"]).onnx_max_abs_diff <= PARITY_TOLERANCE
 
 
 def test_saved_h5_reloads_with_same_backbone_key(second, store, retrained):
@@ -273,7 +274,9 @@ def _assert_same_weights(saved: keras.Model, expected: keras.Model) -> None:
 def test_top_only_publish_rewrites_the_top_in_a_copy(retrained, v1_h5, model, store, probes, export_cache):
     parent_bytes = v1_h5.read_bytes()
     top_only = TopOnly(v1_h5, np.asarray(retrained(probes, training=False)))
-    version = publish_model(store, retrained, {}, activate=False, cache_dir=export_cache, top_only=top_only)
+    version = publish_model(
+        store, retrained, VersionMeta(), activate=False, cache_dir=export_cache, top_only=top_only
+    )
     saved = load_model(store.path(version) / MODEL_FILE)
     _assert_same_weights(saved, retrained)
     assert not np.array_equal(
@@ -287,7 +290,7 @@ def test_top_only_publish_of_another_layout_saves_the_whole_model(retrained, sto
     other = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D()])
     other.save(tmp_path / "other.h5")
     top_only = TopOnly(tmp_path / "other.h5", np.asarray(retrained(probes, training=False)))
-    version = publish_model(store, retrained, {}, activate=False, top_only=top_only)
+    version = publish_model(store, retrained, VersionMeta(), activate=False, top_only=top_only)
     assert "saving the whole model" in caplog.text
     _assert_same_weights(load_model(store.path(version) / MODEL_FILE), retrained)
 
@@ -306,7 +309,7 @@ def test_top_only_probe_outputs_are_checked(fill, retrained, v1_h5, store, probe
     before = store.version_numbers()
     wrong = TopOnly(v1_h5, np.full((len(probes), 20), fill, np.float32))
     with pytest.raises(ModelContractError if fill > 1 else ExportMismatchError):
-        publish_model(store, retrained, {}, activate=False, cache_dir=cache, top_only=wrong)
+        publish_model(store, retrained, VersionMeta(), activate=False, cache_dir=cache, top_only=wrong)
     assert store.version_numbers() == before
 
 
@@ -331,7 +334,7 @@ def test_seed_style_model_takes_plain_export(kind, tmp_path, probes):
     assert split_parts(seed) is None
     cache = tmp_path / "cache"
     store = ModelStore(tmp_path / "models", "voc")
-    version = publish_model(store, seed, {}, activate=True, cache_dir=cache)
+    version = publish_model(store, seed, VersionMeta(), activate=True, cache_dir=cache)
     onnx_file = store.path(version) / ONNX_FILE
     assert export_method(onnx_file) == "full"
     assert not (cache / BACKBONE_CACHE_DIR).exists()

@@ -15,6 +15,7 @@ from tagloop.store import ModelStore
 from tagloop.training.features import FeatureCache, cached_features
 from tagloop.training.fit import FitConfig
 from tagloop.training.loaded import LoadedModel
+from tagloop.version_meta import VersionMeta
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def two_prior_store(v1_model_dir: Path, tmp_path: Path) -> ModelStore:
     root = tmp_path / "models"
     shutil.copytree(v1_model_dir.parent.parent, root)
     store = ModelStore(root, v1_model_dir.parent.name)
-    if len(store.meta(store.require_active()).get("inputs", [])) != 2:
+    if len(store.meta(store.require_active()).inputs) != 2:
         pytest.skip("version 1 is not built with the COCO detector here")
     return store
 
@@ -60,13 +61,14 @@ def test_retrained_two_prior_version_learns_and_publishes_by_the_fast_path(
     y[2, CLASS_INDEX["diningtable"]] = 1.0  # a correction the priors do not make
     loaded.trainer.fit(x, y, config=FitConfig(epochs=60, learning_rate=2e-3))
     assert loaded.trainer.predict(x[2:3])[0, CLASS_INDEX["diningtable"]] >= 0.5
-    meta = {"parent": 1, "samples": 4, "backbone": "efficientnet-lite0", "source": "test"}
+    meta = VersionMeta(parent=1, samples=4, backbone="efficientnet-lite0", source="test")
     version = publish_model(
         store, loaded.model, meta, activate=True, cache_dir=cache_dir, top_only=loaded.top_only(parent_file)
     )
-    assert store.meta(version)["prior"] == "imagenet+coco"
-    assert [i["name"] for i in store.meta(version)["inputs"]] == ["image", "detector_image"]
-    assert store.meta(version)["onnx_max_abs_diff"] <= 1e-4
+    published = store.meta(version)
+    assert published.prior == "imagenet+coco"
+    assert [i["name"] for i in published.inputs] == ["image", "detector_image"]
+    assert (published.onnx_max_abs_diff or 1.0) <= 1e-4
     assert (export_method(store.path(version) / ONNX_FILE) or "").startswith("backbone+top")
     # A second publish reuses the cached template: same path, new weights.
     again = publish_model(

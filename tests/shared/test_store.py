@@ -12,6 +12,7 @@ import pytest
 import redis
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
 from tagloop.store import ModelStore, redis_announcer
+from tagloop.version_meta import VersionMeta
 
 
 def write_files(payload: bytes = b"model"):
@@ -24,18 +25,18 @@ def write_files(payload: bytes = b"model"):
 
 def test_publish_creates_complete_active_version(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "voc")
-    version = store.publish(write_files(), {"samples": 3}, activate=True)
+    version = store.publish(write_files(), VersionMeta(samples=3), activate=True)
     assert version == 1
     assert store.active_version() == 1
     assert sorted(p.name for p in store.path(1).iterdir()) == ["meta.json", "model.h5", "model.onnx"]
     meta = store.meta(1)
-    assert meta["version"] == 1 and meta["samples"] == 3 and meta["created"]
+    assert meta.version == 1 and meta.samples == 3 and meta.created
 
 
 def test_publish_inactive_keeps_the_active_version(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "voc")
-    store.publish(write_files(), {}, activate=True)
-    assert store.publish(write_files(), {}, activate=False) == 2
+    store.publish(write_files(), VersionMeta(), activate=True)
+    assert store.publish(write_files(), VersionMeta(), activate=False) == 2
     assert store.active_version() == 1
     assert [(v.version, v.active) for v in store.versions()] == [(2, False), (1, True)]
 
@@ -48,7 +49,7 @@ def test_failed_write_publishes_nothing(tmp_path: Path) -> None:
         raise RuntimeError("export failed")
 
     with pytest.raises(RuntimeError):
-        store.publish(broken, {}, activate=True)
+        store.publish(broken, VersionMeta(), activate=True)
     assert store.version_numbers() == []
     assert store.active_version() is None
     assert list((tmp_path / "voc" / ".staging").iterdir()) == []
@@ -60,8 +61,8 @@ def test_activate_rolls_back_and_announces(tmp_path: Path, redis_url: str) -> No
     pubsub.subscribe("models")
     pubsub.get_message(timeout=1)
     store = ModelStore(tmp_path, "voc", announce=redis_announcer(client, "models"))
-    store.publish(write_files(), {}, activate=True)
-    store.publish(write_files(), {}, activate=True)
+    store.publish(write_files(), VersionMeta(), activate=True)
+    store.publish(write_files(), VersionMeta(), activate=True)
     store.activate(1)
     assert store.active_version() == 1
     seen = []
@@ -81,15 +82,15 @@ def test_activate_unknown_version_is_refused(tmp_path: Path) -> None:
 def test_publish_survives_redis_being_down(tmp_path: Path) -> None:
     dead = redis.Redis(port=1, socket_connect_timeout=0.2)
     store = ModelStore(tmp_path, "voc", announce=redis_announcer(dead, "models"))
-    assert store.publish(write_files(), {}, activate=True) == 1
+    assert store.publish(write_files(), VersionMeta(), activate=True) == 1
     assert store.active_version() == 1
 
 
 def test_retention_keeps_newest_and_never_the_active(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "voc", keep=3)
-    store.publish(write_files(), {}, activate=True)  # 1 stays active throughout
+    store.publish(write_files(), VersionMeta(), activate=True)  # 1 stays active throughout
     for _ in range(5):
-        store.publish(write_files(), {}, activate=False)
+        store.publish(write_files(), VersionMeta(), activate=False)
     assert store.version_numbers() == [1, 5, 6]
     assert store.active_version() == 1
 
@@ -97,7 +98,7 @@ def test_retention_keeps_newest_and_never_the_active(tmp_path: Path) -> None:
 def _publish_many(root: str, count: int, tag: int) -> None:
     store = ModelStore(Path(root), "voc", keep=100)
     for i in range(count):
-        store.publish(write_files(f"{tag}-{i}".encode()), {"tag": tag}, activate=True)
+        store.publish(write_files(f"{tag}-{i}".encode()), VersionMeta(tag=tag), activate=True)
 
 
 def test_two_publisher_processes_get_distinct_complete_versions(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_two_publisher_processes_get_distinct_complete_versions(tmp_path: Path) 
     assert store.version_numbers() == list(range(1, 21))
     payloads = {(store.path(v) / "model.h5").read_bytes() for v in store.version_numbers()}
     assert len(payloads) == 20
-    assert sorted(store.meta(v)["tag"] for v in store.version_numbers()) == [1] * 10 + [2] * 10
+    assert sorted(store.meta(v).extra("tag") for v in store.version_numbers()) == [1] * 10 + [2] * 10
 
 
 def _publish_slowly(root: str) -> None:
@@ -122,12 +123,12 @@ def _publish_slowly(root: str) -> None:
         (folder / "model.h5").write_bytes(b"x" * 1000)
         time.sleep(60)  # killed here
 
-    store.publish(write, {}, activate=True)
+    store.publish(write, VersionMeta(), activate=True)
 
 
 def test_publisher_killed_mid_write_leaves_no_version(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "voc")
-    store.publish(write_files(), {}, activate=True)
+    store.publish(write_files(), VersionMeta(), activate=True)
     ctx = multiprocessing.get_context("spawn")
     proc = ctx.Process(target=_publish_slowly, args=(str(tmp_path),))
     proc.start()
@@ -140,13 +141,13 @@ def test_publisher_killed_mid_write_leaves_no_version(tmp_path: Path) -> None:
     proc.join()
     assert store.version_numbers() == [1] and store.active_version() == 1
     # The next publisher cleans up what the dead one left and numbers on from 1.
-    assert store.publish(write_files(), {}, activate=True) == 2
+    assert store.publish(write_files(), VersionMeta(), activate=True) == 2
     assert list(staging.iterdir()) == []
 
 
 def test_reader_never_sees_a_half_published_version(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, "voc", keep=5)
-    store.publish(write_files(), {}, activate=True)
+    store.publish(write_files(), VersionMeta(), activate=True)
     stop = threading.Event()
     failures: list[str] = []
 
@@ -159,7 +160,7 @@ def test_reader_never_sees_a_half_published_version(tmp_path: Path) -> None:
                 if files != {"meta.json", "model.h5", "model.onnx"}:
                     failures.append(f"v{active}: {files}")
                 for info in reader.versions():
-                    assert info.meta["version"] == info.version
+                    assert info.meta.version == info.version
             except Exception as exc:  # any failure at all is what this test looks for
                 failures.append(repr(exc))
 
@@ -167,7 +168,7 @@ def test_reader_never_sees_a_half_published_version(tmp_path: Path) -> None:
     for t in readers:
         t.start()
     for _ in range(30):
-        store.publish(write_files(b"m" * 100_000), {}, activate=True)
+        store.publish(write_files(b"m" * 100_000), VersionMeta(), activate=True)
     stop.set()
     for t in readers:
         t.join()

@@ -86,7 +86,7 @@ def test_directory_is_not_listed(stack: Stack) -> None:
 def test_unknown_path_answers_json_404(stack: Stack) -> None:
     reply = httpx.get(f"{stack.url}/no/such/thing")
     assert reply.status_code == 404
-    assert reply.json() == {"success": False, "error": "not found"}
+    assert reply.json() == {"success": False, "error": "not found", "code": "not_found"}
 
 
 def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
@@ -151,6 +151,7 @@ def test_predict_while_inference_is_down_answers_json_503(stack: Stack) -> None:
         assert reply.json() == {
             "success": False,
             "error": "the inference service is not answering; try again shortly",
+            "code": "unavailable",
         }
     finally:
         stack.start("inference")

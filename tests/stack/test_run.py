@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.stack import REPO, free_port, pids_with_env, port_open, seed_models_dir
+from support.stack import REPO, free_consecutive_ports, free_port, pids_with_env, port_open, seed_models_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,3 +115,18 @@ def test_make_run_names_a_port_taken_by_another_program(run_env: dict[str, str])
     assert result.returncode != 0
     assert f"port {run_env['TAGLOOP_INFERENCE_PORT']}" in result.stdout + result.stderr
     assert "TAGLOOP_INFERENCE_PORT" in result.stdout + result.stderr
+
+
+def test_make_run_starts_the_inference_replicas_asked_for(run_env: dict[str, str], tmp_path: Path) -> None:
+    first = free_consecutive_ports(2)
+    env = {**run_env, "TAGLOOP_INFERENCE_PORT": str(first), "TAGLOOP_INFERENCE_REPLICAS": "2"}
+    log = tmp_path / "make-run-replicas.log"
+    proc = start_make_run(env, log)
+    try:
+        body = wait_green(f"http://127.0.0.1:{env['TAGLOOP_GATEWAY_PORT']}", proc, log)
+        replicas = body["parts"]["inference"]["replicas"]
+        assert [r["url"] for r in replicas] == [f"http://127.0.0.1:{first}", f"http://127.0.0.1:{first + 1}"]
+        assert all(r["ready"] for r in replicas), replicas
+    finally:
+        ctrl_c(proc, env, log)
+    assert not port_open(first + 1), "the second replica outlived Ctrl-C"

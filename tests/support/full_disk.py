@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 MODEL_NAME = "voc"
 
@@ -45,7 +46,7 @@ def tiny_files(folder: Path) -> None:
 def attempt(store: ModelStore, write, *, activate: bool) -> str:
     """Publish; the name of the error it raised, or 'published vN'."""
     try:
-        return f"published v{store.publish(write, {'source': 'full-disk test'}, activate=activate)}"
+        return f"published v{store.publish(write, VersionMeta(source='full-disk test'), activate=activate)}"
     except OSError as exc:
         return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
 
@@ -71,7 +72,7 @@ def scenario(root: Path, v1_dir: Path, *, fill: bool) -> dict[str, Any]:
     out["after_tiny"] = state(store)
     version = store.active_version()
     if version is not None:
-        out["tiny_meta"] = store.meta(version)
+        out["tiny_meta"] = store.meta(version).model_dump()
     return out
 
 

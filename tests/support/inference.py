@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from inference_api.config import Settings
 from onnx import TensorProto, helper
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 from support.images import png_bytes
 
@@ -69,7 +70,7 @@ def publish_tiny(store: ModelStore, *, activate: bool = True, **kwargs: object) 
     def write(folder: Path) -> None:
         tiny_onnx(folder / "model.onnx", **kwargs)  # type: ignore[arg-type]
 
-    return store.publish(write, {"source": "tiny-test-model", **kwargs}, activate=activate)
+    return store.publish(write, VersionMeta(source="tiny-test-model", **kwargs), activate=activate)
 
 
 def make_settings(*, models_dir: Path, data_dir: Path, redis_url: str, **overrides: object) -> Settings:
@@ -85,7 +86,7 @@ def publish_raw_onnx(
     def write(folder: Path) -> None:
         (folder / "model.onnx").write_bytes(data)
 
-    return store.publish(write, {"source": "raw-test-bytes", "parent": parent}, activate=activate)
+    return store.publish(write, VersionMeta(source="raw-test-bytes", parent=parent), activate=activate)
 
 
 def raw_multipart(field: str, files: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:

@@ -21,8 +21,15 @@ def publish_copy(store: ModelStore, source: int, *, activate: bool, onnx: bytes 
             elif (origin / name).is_file():
                 os.link(origin / name, folder / name)
 
-    meta = {k: v for k, v in store.meta(source).items() if k not in ("version", "created")}
-    meta |= {"source": f"test copy of version {source}", "parent": source, "replaced_onnx": onnx is not None}
+    meta = store.meta(source).model_copy(
+        update={
+            "version": None,
+            "created": None,
+            "source": f"test copy of version {source}",
+            "parent": source,
+            "replaced_onnx": onnx is not None,
+        }
+    )
     return store.publish(write, meta, activate=activate)
 
 

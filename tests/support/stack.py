@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-NAMES = ("redis", "inference", "training", "worker", "gateway")
 MODEL_NAME = "voc"
 
 
@@ -26,6 +25,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_consecutive_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (inference replicas listen on such)."""
+    while True:
+        first = free_port()
+        if first + count <= 65536 and not any(port_open(first + i) for i in range(1, count)):
+            return first
 
 
 def port_open(port: int) -> bool:
@@ -47,12 +54,30 @@ class Stack:
     """Starts, kills and restarts the processes of the Procfile with a private environment."""
 
     def __init__(
-        self, *, workdir: Path, models_dir: Path, data_dir: Path, extra_env: dict[str, str] | None = None
+        self,
+        *,
+        workdir: Path,
+        models_dir: Path,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        replicas: int = 1,
+        workers: int = 1,
     ):
         self.workdir = workdir
         self.models_dir = models_dir
         self.data_dir = data_dir
-        self.ports = {name: free_port() for name in ("gateway", "inference", "training", "redis")}
+        self.ports = {name: free_port() for name in ("gateway", "training", "redis")}
+        self.ports["inference"] = free_consecutive_ports(replicas)
+        self.ports.update({f"inference.{i}": self.ports["inference"] + i - 1 for i in range(2, replicas + 1)})
+        # As honcho names the copies of a process: the first keeps the plain name.
+        self.names = [
+            "redis",
+            *instances("inference", replicas),
+            "training",
+            *instances("worker", workers),
+            "gateway",
+        ]
+        self.replica_urls = [f"http://127.0.0.1:{self.ports['inference'] + i}" for i in range(replicas)]
         self.url = f"http://127.0.0.1:{self.ports['gateway']}"
         self.inference_url = f"http://127.0.0.1:{self.ports['inference']}"
         self.training_url = f"http://127.0.0.1:{self.ports['training']}"
@@ -60,6 +85,7 @@ class Stack:
         self.env = {
             "TAGLOOP_GATEWAY_PORT": str(self.ports["gateway"]),
             "TAGLOOP_INFERENCE_PORT": str(self.ports["inference"]),
+            "TAGLOOP_INFERENCE_REPLICAS": str(replicas),
             "TAGLOOP_TRAINING_PORT": str(self.ports["training"]),
             "TAGLOOP_REDIS_PORT": str(self.ports["redis"]),
             "TAGLOOP_REDIS_URL": self.redis_url,
@@ -74,9 +100,11 @@ class Stack:
         self.stopped: set[str] = set()
         self.started_pids: list[int] = []
 
-    def _process_env(self) -> dict[str, str]:
+    def _process_env(self, name: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}
         env.update(self.env)
+        kind, _, number = name.partition(".")
+        env["HONCHO_PROCESS_NAME"] = f"{kind}.{number or 1}"
         env["PATH"] = f"{env.get('PATH', '')}:/usr/sbin"
         env["PYTHONPATH"] = f"{REPO / 'inference-service'}:{REPO / 'training-service'}"
         env["PYTHONUNBUFFERED"] = "1"
@@ -93,9 +121,9 @@ class Stack:
         assert name not in self.processes or self.processes[name].poll() is not None, f"{name} is running"
         with open(self.log_path(name), "a") as log:
             proc = subprocess.Popen(
-                ["bash", "-c", self.commands[name]],
+                ["bash", "-c", self.commands[name.partition(".")[0]]],
                 cwd=REPO,
-                env=self._process_env(),
+                env=self._process_env(name),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -122,16 +150,16 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)
 
     def start_all(self) -> None:
-        for name in NAMES:
+        for name in self.names:
             self.start(name)
 
     def stop_all(self) -> None:
-        for name in reversed(NAMES):
+        for name in reversed(self.names):
             if name in self.processes:
                 self.kill(name, signal.SIGTERM)
 
     def wait_ready(self, timeout: float = 120) -> dict:
-        """Poll the gateway's /health until every part is green; returns the last body."""
+        """Poll the gateway's /health until every part is up; returns the last body."""
         deadline = time.monotonic() + timeout
         body: dict = {}
         while time.monotonic() < deadline:
@@ -139,7 +167,9 @@ class Stack:
             try:
                 reply = httpx.get(f"{self.url}/health", timeout=5)
                 body = reply.json()
-                if reply.status_code == 200 and body.get("status") == "ok":
+                # Every part up; a replica may serve an older version than the active one
+                # when a test made the active one fail to load ("stale").
+                if reply.status_code == 200 and body.get("success") is True:
                     return body
             except (httpx.HTTPError, ValueError):
                 pass
@@ -166,6 +196,11 @@ class Stack:
             f"port {port} ({name}) still open" for name, port in self.ports.items() if port_open(port)
         ]
         return problems
+
+
+def instances(kind: str, count: int) -> list[str]:
+    """The names of `count` copies of a Procfile process: kind, kind.2, kind.3, ..."""
+    return [kind if i == 1 else f"{kind}.{i}" for i in range(1, count + 1)]
 
 
 def _alive(pid: int) -> bool:
@@ -202,8 +237,16 @@ def pids_with_env(name: str, value: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, v1_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """A whole system of its own (store, database, Redis) seeded with v1, stopped on exit.
+def running_stack(
+    workdir: Path,
+    v1_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    replicas: int = 1,
+    workers: int = 1,
+) -> Iterator[Stack]:
+    """A whole system of its own (store, database, Redis) seeded with v1, stopped on exit,
+    with `replicas` inference processes and `workers` RQ workers.
 
     Fails if any process or port outlives it.
     """
@@ -212,6 +255,8 @@ def running_stack(workdir: Path, v1_dir: Path, extra_env: dict[str, str] | None 
         models_dir=seed_models_dir(workdir / "models", v1_dir),
         data_dir=workdir / "data",
         extra_env=extra_env,
+        replicas=replicas,
+        workers=workers,
     )
     system.start_all()
     try:

@@ -22,7 +22,8 @@ def upload_files(stack: Stack) -> list[Path]:
 
 
 def assert_json_error(reply: httpx.Response, status: int | tuple[int, ...], *words: str) -> str:
-    """The one error shape with the expected status; each word in the error text (any case)."""
+    """The one error shape (a sentence and a stable code) with the expected status; each word
+    in the error text (any case)."""
     statuses = (status,) if isinstance(status, int) else status
     assert reply.status_code in statuses, f"{reply.status_code}: {reply.text[:500]}"
     kind = reply.headers.get("content-type", "no content type")
@@ -31,6 +32,7 @@ def assert_json_error(reply: httpx.Response, status: int | tuple[int, ...], *wor
     assert body.get("success") is False, body
     assert isinstance(body.get("error"), str) and body["error"], body
     assert "Traceback" not in body["error"]
+    assert isinstance(body.get("code"), str) and body["code"].replace("_", "").isalpha(), body
     for word in words:
         assert word.lower() in body["error"].lower(), f"{word!r} not in {body['error']!r}"
     return body["error"]

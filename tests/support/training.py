@@ -5,10 +5,19 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
+from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
+from redis import Redis
+from rq import Queue
 from skimage import data
+from tagloop.classes import VOC_CLASSES
+from tagloop.contract import session_inputs
+from tagloop.images import load_image_arrays
+from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 from training_api.config import Settings
+from training_api.worker import TrainingWorker
 
 from support.images import jpeg_bytes
 
@@ -87,3 +96,58 @@ def dead_redis_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"redis://127.0.0.1:{port}/0"
+
+
+def run_worker(settings: Settings) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    TrainingWorker([Queue(settings.queue_name, connection=redis)], connection=redis).work(burst=True)
+
+
+def serve(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
+    """Probabilities as inference serves them: the version's ONNX export, the shared preprocessing."""
+    store = ModelStore(settings.models_dir, settings.model_name)
+    session = ort.InferenceSession(
+        str(store.path(version) / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    inputs = session_inputs(session)  # a two-prior version takes each photo at two sizes
+    arrays = [load_image_arrays(b, [size for _, size in inputs]) for b in images]
+    feed = {name: np.stack([a[i] for a in arrays]) for i, (name, _) in enumerate(inputs)}
+    return session.run(None, feed)[0]
+
+
+def label_sets(probabilities: np.ndarray, thresholds: np.ndarray | float = 0.5) -> list[list[str]]:
+    return [[VOC_CLASSES[i] for i in np.flatnonzero(p >= thresholds)] for p in probabilities]
+
+
+def other_photos() -> list[bytes]:
+    """Twelve photos from scikit-image that none of base_photos() resembles (micrographs,
+    a galaxy field, textures, text): what version 1 says of them should survive a retrain."""
+    arrays = [
+        data.immunohistochemistry(),
+        data.hubble_deep_field(),
+        data.retina(),
+        data.clock(),
+        data.colorwheel(),
+        data.logo()[..., :3],
+        data.moon(),
+        data.page(),
+        data.brick(),
+        data.grass(),
+        data.gravel(),
+        data.text(),
+    ]
+    return [jpeg_bytes(_rgb(a)) for a in arrays]
+
+
+def retrain(client: TestClient, settings: Settings, **body) -> dict:
+    job_id = client.post("/retrain", json=body).json()["job_id"]
+    run_worker(settings)
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "finished", job
+    return job
+
+
+def correct(client: TestClient, image_ids: list[str], labels: list[list[str]]) -> None:
+    for image_id, wanted in zip(image_ids, labels, strict=True):
+        r = client.post("/save_correction", json={"image_id": image_id, "corrected_labels": wanted})
+        assert r.status_code == 200, r.text

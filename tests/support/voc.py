@@ -50,6 +50,23 @@ def make_voc(root: Path, *, train_variants: int = 2) -> Path:
     return voc
 
 
+def write_voc(root: Path, images: list[bytes], labels: list[list[str]], *, test: list[bool]) -> Path:
+    """A VOC2007-like folder of `images` in this order, each in trainval or (test[i]) test."""
+    voc = root / "VOC2007"
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    splits: dict[str, list[str]] = {"trainval": [], "test": []}
+    for i, (data, wanted) in enumerate(zip(images, labels, strict=True)):
+        name = f"{i:06d}"
+        (voc / "JPEGImages" / f"{name}.jpg").write_bytes(data)
+        objects = "".join(OBJECT.format(label=label, w=10, h=10) for label in wanted)
+        (voc / "Annotations" / f"{name}.xml").write_text(XML.format(name=name, w=10, h=10, objects=objects))
+        splits["test" if test[i] else "trainval"].append(name)
+    for split, names in splits.items():
+        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(names) + "\n")
+    return voc
+
+
 def make_seed_h5(path: Path) -> Path:
     """A small "seed-style" model: conv backbone, GAP, Dense 512/256/20 sigmoid, custom loss."""
     import keras

@@ -33,7 +33,7 @@ def guarded(tmp_path: Path, redis_url: str, models_dir: Path) -> Iterator[TestCl
 def test_model_changing_action_refused_without_token(guarded: TestClient, method: str, path: str) -> None:
     reply = guarded.request(method, path)
     assert reply.status_code == 401
-    assert reply.json() == {"success": False, "error": NEEDS_TOKEN}
+    assert reply.json() == {"success": False, "error": NEEDS_TOKEN, "code": "not_authorized"}
     assert reply.headers["www-authenticate"] == "Bearer"
 
 

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from training_api.gate import ALL, HELD_OUT, Split, decide, is_held_out, split_examples
+from tagloop.training.gate import ALL, HELD_OUT, Split, decide, is_held_out, split_examples
 
 
 def _ids(n: int) -> list[str]:
@@ -27,37 +27,31 @@ def test_split_uses_everything_when_too_few_are_held_out():
     assert split.train == split.evaluate == list(range(8))
 
 
-def _metrics(loss: float, samples: int = 10) -> dict:
-    return {"loss": loss, "samples": samples}
-
-
 def test_gate_promotes_a_candidate_within_tolerance():
     split = Split(train=[0], evaluate=[1, 2, 3, 4, 5], basis=HELD_OUT, held_out=5)
     d = decide(
-        candidate=_metrics(0.101),
-        active=_metrics(0.1),
+        candidate_loss=0.101,
+        parent_loss=0.1,
         split=split,
         min_holdout=5,
         tolerance=0.02,
         force=False,
     )
-    assert d.promoted and d.reason.startswith("promoted") and "5 held-out" in d.reason
+    assert d.promoted and d.reason.startswith("promoted") and "5 held-out images" in d.reason
 
 
 def test_gate_refuses_a_worse_candidate_and_says_why():
     split = Split(train=[0], evaluate=[1, 2, 3, 4, 5], basis=HELD_OUT, held_out=5)
-    d = decide(
-        candidate=_metrics(0.2), active=_metrics(0.1), split=split, min_holdout=5, tolerance=0.02, force=False
-    )
+    d = decide(candidate_loss=0.2, parent_loss=0.1, split=split, min_holdout=5, tolerance=0.02, force=False)
     assert not d.promoted
-    assert "not promoted: candidate log-loss 0.2000 is worse than the active version's 0.1000" in d.reason
+    assert "not promoted: candidate log-loss 0.2000 is worse than the parent version's 0.1000" in d.reason
 
 
 def test_gate_with_few_held_out_says_so():
     split = Split(train=[0, 1, 2], evaluate=[0, 1, 2], basis=ALL, held_out=1)
     d = decide(
-        candidate=_metrics(0.05, 3),
-        active=_metrics(0.1, 3),
+        candidate_loss=0.05,
+        parent_loss=0.1,
         split=split,
         min_holdout=5,
         tolerance=0.02,
@@ -68,7 +62,5 @@ def test_gate_with_few_held_out_says_so():
 
 def test_force_promotes_and_keeps_the_verdict():
     split = Split(train=[0], evaluate=[1, 2, 3, 4, 5], basis=HELD_OUT, held_out=5)
-    d = decide(
-        candidate=_metrics(0.2), active=_metrics(0.1), split=split, min_holdout=5, tolerance=0.02, force=True
-    )
+    d = decide(candidate_loss=0.2, parent_loss=0.1, split=split, min_holdout=5, tolerance=0.02, force=True)
     assert d.promoted and d.reason.startswith("forced promotion; the gate said: candidate log-loss")

@@ -67,14 +67,14 @@ def test_cancel_of_ended_job_is_refused(client: TestClient, settings: Settings):
 def test_get_job_with_odd_id_is_404(client: TestClient, job_id: str):
     r = client.get(f"/jobs/{job_id}")
     assert r.status_code == 404
-    assert r.json() == {"success": False, "error": f"no job has id {job_id}"}
+    assert r.json() == {"success": False, "error": f"no job has id {job_id}", "code": "job_not_found"}
     assert client.delete(f"/jobs/{job_id}").status_code == 404
 
 
 def test_get_unknown_job_is_404(client: TestClient):
     r = client.get("/jobs/does-not-exist")
     assert r.status_code == 404
-    assert r.json() == {"success": False, "error": "no job has id does-not-exist"}
+    assert r.json() == {"success": False, "error": "no job has id does-not-exist", "code": "job_not_found"}
     assert client.delete("/jobs/does-not-exist").status_code == 404
 
 
@@ -89,6 +89,7 @@ def test_retrain_with_redis_down_is_503(tmp_path, settings: Settings):
         assert r.json() == {
             "success": False,
             "error": "the job queue (Redis) is unavailable; retraining is not possible until it is back",
+            "code": "queue_unavailable",
         }
         assert client.get("/jobs/abc").status_code == 503
         health = client.get("/health")

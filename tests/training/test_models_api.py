@@ -32,7 +32,11 @@ def test_list_models_shows_version_1(v1_client: TestClient):
 def test_activate_unknown_version_is_404(v1_client: TestClient):
     r = v1_client.post("/models/7/activate")
     assert r.status_code == 404
-    assert r.json() == {"success": False, "error": "model version 7 does not exist"}
+    assert r.json() == {
+        "success": False,
+        "error": "model version 7 does not exist",
+        "code": "version_not_found",
+    }
 
 
 @pytest.mark.slow

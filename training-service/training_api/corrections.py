@@ -15,6 +15,8 @@ from training_api.schemas import CorrectionIn
 class UnknownLabelsError(TagloopError):
     """A correction names labels that are not among the 20 VOC classes (422)."""
 
+    code = "unknown_label"
+
 
 class MissingImageRefError(TagloopError):
     """A correction names neither an image_id nor a filename (422)."""
@@ -109,3 +111,9 @@ def latest_labels(*, session: Session) -> list[tuple[str, list[str]]]:
 
 def count_corrections(*, session: Session) -> int:
     return session.scalar(select(func.count(Correction.id))) or 0
+
+
+def latest_corrections(*, session: Session) -> list[Correction]:
+    """The latest correction of every image, oldest image first."""
+    query = select(Correction).where(Correction.id.in_(_latest_ids())).order_by(Correction.id)
+    return list(session.scalars(query).all())

@@ -1,6 +1,7 @@
-"""The corrections database (SQLAlchemy 2): one append-only table.
+"""The corrections database (SQLAlchemy 2): the append-only corrections, and review sessions.
 
-SQLite in the data volume by default; any SQLAlchemy URL (e.g. PostgreSQL) works the same.
+SQLite in the data volume by default, or PostgreSQL (postgresql+psycopg://...): the same
+schema, made and changed by the Alembic migrations in migrations/ (training_api.migrate).
 """
 
 from collections.abc import Iterator
@@ -8,8 +9,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Float, Integer, String, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from training_api.migrate import migrate
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -28,18 +47,65 @@ class Correction(Base):
     model_version: Mapped[int | None] = mapped_column(Integer)
     threshold: Mapped[float | None] = mapped_column(Float)
     predicted: Mapped[Any] = mapped_column(JSON, nullable=True)
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """How it was made: None (one save), "review" (a review session's card), "bulk" (many cards at once)."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema created; SQLite gets WAL and a busy timeout."""
+class ReviewSession(Base):
+    """A named set of uploaded images a person reviews one card at a time."""
+
+    __tablename__ = "review_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sort_order: Mapped[str] = mapped_column(String(16), default="uncertain")
+    """"uncertain" (smallest margin to a threshold first), "upload" or "class"."""
+    threshold: Mapped[float] = mapped_column(Float, default=0.5)
+    """The threshold of classes the model has no threshold of its own for."""
+    auto_retrain_after: Mapped[int] = mapped_column(Integer, default=0)
+    """Start a retrain after this many saves in the session since the last one (0 = off)."""
+    saves_since_retrain: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+
+class ReviewItem(Base):
+    """One image of a session: its latest prediction and where the person is with it."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("session_id", "image_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("review_sessions.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
+    """Upload order within the session."""
+    scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    """Per-class thresholds of the model that scored it, when it has them."""
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """"pending", "saved" or "skipped"."""
+    labels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """The labels saved for it (None until saved)."""
+    correction_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The correction its save wrote; an undo deletes that one."""
+    saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+def make_engine(url: str, *, migrated: bool = True) -> Engine:
+    """An engine on a database at the newest schema (`migrated`); SQLite gets WAL and a
+    busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    if migrated:
+        migrate(engine)
     return engine
 
 

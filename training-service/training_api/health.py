@@ -4,12 +4,12 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from rq import Worker
 from starlette.concurrency import run_in_threadpool
 from tagloop.process import pid_alive
 
 from training_api.db import database_ok
+from training_api.replicas import inference_part
 
 
 def redis_ok(redis: Any) -> bool:
@@ -62,32 +62,16 @@ def service_health(*, app_state: Any) -> dict[str, Any]:
     return {"status": "ok" if ok else "degraded", "redis": redis, "database": database, "workers": workers}
 
 
-async def inference_part(*, url: str, timeout: float) -> dict[str, Any]:
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.get(f"{url.rstrip('/')}/health")
-        body = response.json()
-    except Exception as exc:
-        return {
-            "ok": False,
-            "ready": False,
-            "model_version": None,
-            "error": f"inference is unreachable ({type(exc).__name__})",
-        }
-    ready = bool(body.get("ready"))
-    return {
-        "ok": response.status_code == 200 and ready,
-        "ready": ready,
-        "model_version": body.get("model_version"),
-        "prior": body.get("model_prior"),
-        "error": body.get("model_error"),
-    }
-
-
 async def system_health(*, app_state: Any) -> dict[str, Any]:
     """Every part the system needs; success only when all are green."""
     settings = app_state.settings
-    inference = await inference_part(url=settings.inference_url, timeout=settings.health_timeout)
+    active = await run_in_threadpool(_active_version, app_state.store)
+    inference = await inference_part(
+        base_url=settings.inference_url,
+        replicas=settings.inference_replicas,
+        timeout=settings.health_timeout,
+        active=active,
+    )
     redis = await run_in_threadpool(redis_ok, app_state.redis)
     workers = await run_in_threadpool(worker_count, app_state.queue) if redis else 0
     parts = {
@@ -97,4 +81,22 @@ async def system_health(*, app_state: Any) -> dict[str, Any]:
         "workers": {"ok": workers > 0, "count": workers},
     }
     success = all(part["ok"] for part in parts.values())
-    return {"success": success, "status": "ok" if success else "degraded", "parts": parts}
+    return {"success": success, "status": system_status(success, inference), "parts": parts}
+
+
+def system_status(success: bool, inference: dict[str, Any]) -> str:
+    """ "ok" only when every part is up and every replica serves the active version;
+    "converging" while a replica still loads it; "stale" when a replica failed to load it
+    and serves an older one (its error says why); "degraded" when a part is down."""
+    if not success:
+        return "degraded"
+    if inference["converging"]:
+        return "converging"
+    return "stale" if inference["stale"] else "ok"
+
+
+def _active_version(store: Any) -> int | None:
+    try:
+        return store.active_version()
+    except Exception:  # an unreadable pointer: no version to converge to
+        return None

@@ -28,7 +28,7 @@ from tagloop.uploads import UploadStore
 from training_api.config import Settings
 from training_api.corrections import latest_labels
 from training_api.db import make_engine
-from training_api.trainer import WarmModels, run_retrain
+from training_api.trainer import WarmModels, retrain_from_corrections
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ QUEUE_DOWN = "the job queue (Redis) is unavailable; retraining is not possible u
 
 
 def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool = False) -> dict[str, Any]:
-    """The RQ job: retrain from every latest correction, gate, publish."""
+    """The RQ job: retrain from every latest correction (tagloop.training.retrain)."""
     config = Settings(**settings)
     job = get_current_job()
     redis = job.connection if job else Redis.from_url(config.redis_url)
@@ -88,7 +88,7 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
         keep=config.keep_versions,
         announce=redis_announcer(redis, config.reload_channel),
     )
-    return run_retrain(
+    return retrain_from_corrections(
         settings=config,
         store=store,
         examples=examples,
@@ -106,8 +106,7 @@ def preload(settings: Settings) -> None:
     if version is None:
         return
     try:
-        backbone = str(store.meta(version).get("backbone", "backbone"))
-        _WARM.get(store.path(version) / "model.h5", backbone=backbone, cache_dir=settings.cache_dir)
+        _WARM.get(store, version, cache_dir=settings.cache_dir)
     except Exception as exc:  # a broken version must not keep the worker from starting
         log.warning("could not preload model version %s: %s", version, exc)
 

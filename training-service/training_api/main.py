@@ -8,17 +8,21 @@ from fastapi import FastAPI
 from redis import Redis
 from rq import Queue
 from tagloop.errors import ModelContractError
+from tagloop.export import NothingToExportError
 from tagloop.http import install_error_handlers
 from tagloop.images import ImageError
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
 
-from training_api.api.routes import corrections, health, images, jobs, models
+from training_api.api.routes import corrections, export, health, images, jobs, models, plan, sessions
 from training_api.config import Settings
 from training_api.corrections import MissingImageRefError, UnknownLabelsError
 from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
+from training_api.review.repredict import InferenceUnavailableError
+from training_api.review.saving import LabelsMissingError, NothingSelectedError
+from training_api.review.sessions import ItemNotFoundError, SessionNotFoundError
 from training_api.trainer import NoCorrectionsError
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,12 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ImageError: 400,
     NoCorrectionsError: 422,
     ModelContractError: 422,
+    SessionNotFoundError: 404,
+    ItemNotFoundError: 404,
+    LabelsMissingError: 422,
+    NothingSelectedError: 422,
+    NothingToExportError: 404,
+    InferenceUnavailableError: 503,
 }
 
 
@@ -67,6 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
     install_error_handlers(app, ERROR_STATUS)
-    for module in (corrections, images, jobs, models, health):
+    for module in (corrections, images, plan, jobs, models, sessions, export, health):
         app.include_router(module.router)
     return app

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from tagloop.classes import NUM_CLASSES
+from tagloop.version_meta import Changes, Evaluation
 
 
 class CorrectionIn(BaseModel):
@@ -33,6 +34,9 @@ class CorrectionOut(BaseModel):
     threshold: float | None = None
     predicted: Any = None
     timestamp: datetime
+    source: str | None = Field(
+        default=None, description='"review" or "bulk" when saved from a review session'
+    )
 
     @field_serializer("timestamp")
     def _utc(self, value: datetime) -> str:
@@ -99,6 +103,13 @@ class VersionOut(BaseModel):
     loss_curve: list[float] = []
     promoted: bool | None = None
     reason: str | None = None
+    evaluation: Evaluation | None = Field(
+        default=None, description="parent and candidate on the held-out set and on every correction"
+    )
+    changes: Changes | None = Field(
+        default=None, description="corrected photos fixed, broken, unchanged; per class before -> after"
+    )
+    thresholds: dict[str, float] = Field(default={}, description="calibrated per-class thresholds")
 
 
 class VersionList(BaseModel):

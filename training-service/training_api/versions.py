@@ -15,17 +15,20 @@ def version_out(info: VersionInfo) -> VersionOut:
     meta = info.meta
     return VersionOut(
         version=info.version,
-        created=meta.get("created"),
+        created=meta.created,
         active=info.active,
-        parent=meta.get("parent"),
-        samples=meta.get("samples"),
-        backbone=meta.get("backbone"),
-        prior=meta.get("prior"),
-        source=meta.get("source"),
-        metrics=meta.get("metrics") or {},
-        loss_curve=meta.get("loss_curve") or [],
-        promoted=meta.get("promoted"),
-        reason=meta.get("reason"),
+        parent=meta.parent,
+        samples=meta.samples,
+        backbone=meta.backbone,
+        prior=meta.prior,
+        source=meta.source,
+        metrics=meta.metrics,
+        loss_curve=meta.loss_curve,
+        promoted=meta.promoted,
+        reason=meta.reason,
+        evaluation=meta.evaluation,
+        changes=meta.changes,
+        thresholds=meta.thresholds,
     )
 
 

@@ -2,7 +2,7 @@
 // the server's {"success": false, "error": "..."} text when there is one, otherwise a
 // translated sentence for the HTTP status. Never raw JSON, never silence.
 
-import { t } from "./i18n.js";
+import { hasText, lang, t } from "./i18n.js";
 
 const TOKEN_KEY = "tagloop.token";
 
@@ -26,7 +26,10 @@ function authHeaders() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
+/** The server's sentence in English; in another language, the translation of its stable code. */
 function messageFor(status, body) {
+  const code = body && typeof body.code === "string" ? body.code : "";
+  if (code && lang() !== "en" && hasText(`code.${code}`)) return t(`code.${code}`);
   if (body && typeof body.error === "string" && body.error) return body.error;
   if (body && typeof body.detail === "string" && body.detail) return body.detail;
   const specific = t(`err.${status}`);
@@ -55,7 +58,7 @@ async function tokenAfter401() {
  * fetch() returning the parsed JSON body; throws ApiError unless the reply is 2xx
  * (or its status is listed in `okStatuses`, as /health's 503 is).
  */
-export async function request(path, { method = "GET", json, form, okStatuses = [], retried = false } = {}) {
+export async function request(path, { method = "GET", json, form, okStatuses = [], retried = false, keepalive = false } = {}) {
   const headers = { Accept: "application/json", ...authHeaders() };
   let body;
   if (json !== undefined) {
@@ -66,13 +69,13 @@ export async function request(path, { method = "GET", json, form, okStatuses = [
   }
   let res;
   try {
-    res = await fetch(path, { method, headers, body, cache: "no-store" });
+    res = await fetch(path, { method, headers, body, cache: "no-store", keepalive });
   } catch {
     throw new ApiError(t("err.network"));
   }
   const data = parseBody(await res.text());
   if (res.status === 401 && !retried && (await tokenAfter401())) {
-    return request(path, { method, json, form, okStatuses, retried: true });
+    return request(path, { method, json, form, okStatuses, retried: true, keepalive });
   }
   if (!res.ok && !okStatuses.includes(res.status)) {
     throw new ApiError(messageFor(res.status, data), res.status, data);
@@ -90,8 +93,9 @@ export async function getJson(path, opts = {}) {
   return (await request(path, opts)).data;
 }
 
-export async function postJson(path, json) {
-  return (await request(path, { method: "POST", json })).data;
+/** keepalive: the request is finished even when the page is left or reloaded meanwhile. */
+export async function postJson(path, json, { keepalive = false } = {}) {
+  return (await request(path, { method: "POST", json, keepalive })).data;
 }
 
 export async function postForm(path, form) {

@@ -1,7 +1,7 @@
 // Entry point: tabs, language switch, token prompt, and the wiring between the tabs.
 
 import { setTokenPrompt } from "./api.js";
-import { initBatch, render as renderBatch } from "./batch.js";
+import { batchItems, initBatch, markCorrected, render as renderBatch } from "./batch.js";
 import { initCorrections, render as renderCorrections, showCorrections } from "./corrections.js";
 import { $ } from "./dom.js";
 import { bumpHealth, render as renderHealth, startHealth } from "./health.js";
@@ -9,23 +9,29 @@ import { applyStatic, lang, onLangChange, setLang } from "./i18n.js";
 import { afterRetrain, initIndividual, openWith, render as renderIndividual } from "./individual.js";
 import { initModels, render as renderModels, showModels } from "./models.js";
 import { initRetrain } from "./retrain.js";
+import { createSession, initReview, openSession, render as renderReview, showReview } from "./review.js";
 
-const TABS = ["individual", "batch", "corrections", "models"];
-const ON_SHOW = { corrections: showCorrections, models: showModels };
+const TABS = ["individual", "review", "batch", "corrections", "models"];
+const ON_SHOW = { corrections: showCorrections, models: showModels, review: showReview };
 
 function tabButton(name) {
   return $(`tab-${name}`);
 }
 
+const scrollOf = {}; // each tab comes back where the person left it (e.g. Batch after "Correct")
+
 function selectTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = TABS[0];
+  const leaving = TABS.find((tab) => !$(`panel-${tab}`).hidden);
+  if (leaving && leaving !== name) scrollOf[leaving] = window.scrollY;
   for (const tab of TABS) {
     const on = tab === name;
     tabButton(tab).setAttribute("aria-selected", on ? "true" : "false");
     tabButton(tab).tabIndex = on ? 0 : -1;
     $(`panel-${tab}`).hidden = !on;
   }
-  if (focus) tabButton(name).focus();
+  if (leaving !== name) window.scrollTo(0, scrollOf[name] || 0);
+  if (focus) tabButton(name).focus({ preventScroll: true });
   if (location.hash.slice(1) !== name) history.replaceState(null, "", `#${name}`);
   ON_SHOW[name]?.();
 }
@@ -49,6 +55,7 @@ function wireLanguage() {
   onLangChange(() => {
     renderHealth();
     renderIndividual();
+    renderReview();
     renderBatch();
     renderCorrections();
     renderModels();
@@ -67,6 +74,30 @@ function promptToken() {
   });
 }
 
+/** Batch's "Correct": the batch becomes a review session, opened at the photo clicked. */
+async function reviewBatch(item) {
+  const done = batchItems();
+  const items = done.map((it) => ({ image_id: it.imageId, filename: it.filename, scores: it.scores, model_version: it.modelVersion }));
+  const urls = new Map(done.map((it) => [it.imageId, it.url]));
+  try {
+    const id = await createSession(`Batch ${new Date().toLocaleString()}`, items, urls, item.imageId);
+    selectTab("review", { focus: true });
+    await openSession(id, { imageId: item.imageId });
+  } catch {
+    openWith(item); // the session could not be made: correct this one photo instead
+    selectTab("individual", { focus: true });
+  }
+}
+
+/** A file dropped outside a drop zone must not replace the page with the image. */
+function guardDrops() {
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (e) => {
+      if (!e.target.closest?.(".dropzone")) e.preventDefault();
+    });
+  }
+}
+
 /** A reply named a model version (null: "something changed"); refresh the header if it differs. */
 function modelChanged(version) {
   const shown = $("model-version").dataset.version;
@@ -75,17 +106,13 @@ function modelChanged(version) {
 
 function main() {
   applyStatic();
+  guardDrops();
   wireLanguage();
   setTokenPrompt(promptToken);
   initIndividual({ onModelChanged: modelChanged });
   initRetrain({ onModelChanged: modelChanged, onFinished: afterRetrain });
-  initBatch({
-    onModelChanged: modelChanged,
-    onCorrect: (item) => {
-      openWith(item);
-      selectTab("individual", { focus: true });
-    },
-  });
+  initReview({ onModelChanged: modelChanged, onSaved: markCorrected });
+  initBatch({ onModelChanged: modelChanged, onCorrect: reviewBatch });
   initCorrections();
   initModels({ onModelChanged: modelChanged });
   wireTabs();

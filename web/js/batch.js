@@ -1,15 +1,15 @@
 // Batch tab: many images (picked, dropped, or a dropped folder) -> /batch_predict with
-// upload progress -> a grid of cards; "Correct" opens a card in the Individual tab.
+// upload progress -> a grid of cards; "Correct" opens the batch as a review session.
 
 import { uploadForm } from "./api.js";
 import { $, el, humanSize, showMsg } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
+import { droppedFiles, screenFiles } from "./uploads.js";
 
 // Requests are split so that none comes near the gateway's 16 MB body limit.
 const CHUNK_FILES = 16;
 const CHUNK_BYTES = 12 * 1024 * 1024;
-const IMAGE_EXT = /\.(jpe?g|png|gif|bmp|webp|tiff?)$/i;
 
 const items = []; // {file, url, result: null | {imageId, scores, modelVersion} | {error}}
 let hooks = { onCorrect: () => {}, onModelChanged: () => {} };
@@ -50,38 +50,11 @@ function wireDrop() {
   });
 }
 
-/** Files of a drop, walking into dropped folders. */
-async function droppedFiles(dt) {
-  const entries = [...(dt?.items || [])].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
-  if (!entries.length) return [...(dt?.files || [])];
-  const out = [];
-  for (const entry of entries) await walkEntry(entry, out);
-  return out;
-}
-
-async function walkEntry(entry, out) {
-  if (entry.isFile) {
-    out.push(await new Promise((res, rej) => entry.file(res, rej)));
-    return;
-  }
-  const reader = entry.createReader();
-  for (;;) {
-    const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
-    if (!batch.length) return;
-    for (const child of batch) await walkEntry(child, out);
-  }
-}
-
-function isImage(file) {
-  return file.type ? file.type.startsWith("image/") : IMAGE_EXT.test(file.name);
-}
-
 function addFiles(files) {
   if (running) return;
-  const images = files.filter(isImage);
-  const skipped = files.length - images.length;
-  for (const file of images) items.push({ file, url: URL.createObjectURL(file), result: null });
-  showMsg($("batch-msg"), skipped ? t("batch.skipped", { n: skipped }) : "", skipped ? "error" : "");
+  const { ok, refused } = screenFiles(files);
+  for (const file of ok) items.push({ file, url: URL.createObjectURL(file), result: null });
+  showMsg($("batch-msg"), refused.join(" "), refused.length ? "error" : "");
   render();
 }
 
@@ -159,6 +132,21 @@ function resultOf(r, modelVersion) {
   return { imageId: r.image_id, scores: scoresOf(r), modelVersion: r.model_version ?? modelVersion };
 }
 
+/** The photos predicted so far: [{file, url, filename, imageId, scores, modelVersion}]. */
+export function batchItems() {
+  return items
+    .filter((it) => it.result && !it.result.error)
+    .map((it) => ({ file: it.file, url: it.url, filename: it.file.name, ...it.result }));
+}
+
+/** A photo of the batch was corrected in the Review tab: its tile says so. */
+export function markCorrected(imageId, labels) {
+  const it = items.find((i) => i.result?.imageId === imageId);
+  if (!it) return;
+  it.result.corrected = labels;
+  render();
+}
+
 export function render() {
   const n = items.length;
   const size = items.reduce((s, it) => s + it.file.size, 0);
@@ -175,6 +163,12 @@ function card(it) {
   const body = [el("p", { class: "card-name", title: it.file.name }, it.file.name)];
   if (r?.error) {
     body.push(el("p", { class: "card-error", role: "alert" }, r.error));
+  } else if (r?.corrected) {
+    body.push(
+      el("p", { class: "muted", dataset: { testid: "batch-corrected" } }, t("batch.corrected")),
+      el("ul", { class: "tags" },
+        r.corrected.length ? r.corrected.map((l) => el("li", { class: "tag added", dataset: { label: l } }, className(l))) : el("li", { class: "tag none" }, t("batch.none"))),
+    );
   } else if (r) {
     const preds = predictionsAt(r.scores, threshold());
     body.push(

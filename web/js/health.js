@@ -62,17 +62,28 @@ export function render() {
   }
   const data = last.data;
   const ok = data.status === "ok" && data.success !== false;
-  dot.dataset.state = ok ? "ok" : "degraded";
+  // Every part up while a replica loads the active version: nothing is wrong.
+  const converging = data.status === "converging" && data.success !== false;
+  dot.dataset.state = ok || converging ? "ok" : "degraded";
   const v = data.parts?.inference?.model_version;
   version.dataset.version = v ?? "";
   version.textContent = v !== undefined && v !== null ? t("health.model", { v }) : t("health.no_model");
-  $("health-summary").textContent = t(ok ? "health.ok" : "health.degraded");
+  $("health-summary").textContent = t(summaryKey(data, ok));
   $("health-parts").replaceChildren(...PARTS.filter((p) => data.parts?.[p]).map((p) => partItem(p, data.parts[p])));
+}
+
+function summaryKey(data, ok) {
+  if (ok) return "health.ok";
+  if (data.success !== false && (data.status === "converging" || data.status === "stale")) {
+    return `health.${data.status}`;
+  }
+  return "health.degraded";
 }
 
 function partItem(name, part) {
   let detail = t(part.ok ? "health.up" : "health.down");
   if (name === "workers" && typeof part.count === "number") detail = t("health.workers", { n: part.count });
+  if (name === "inference" && part.replicas?.length > 1) detail += `, ${t("health.replicas", { n: part.replicas.length })}`;
   if (part.error) detail += ` – ${part.error}`;
   return el("li", { dataset: { part: name, ok: part.ok ? "true" : "false" } },
     el("span", { class: "status-dot", dataset: { state: part.ok ? "ok" : "down" }, "aria-hidden": "true" }),

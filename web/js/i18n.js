@@ -1,6 +1,8 @@
 // Spanish and English strings. Static HTML carries data-i18n="key" (text) and
 // data-i18n-aria-label="key"; code calls t(key, {vars}).
 
+import { EXTRA_STRINGS } from "./i18n-review.js";
+
 const STORAGE_KEY = "tagloop.lang";
 
 const STRINGS = {
@@ -22,6 +24,9 @@ const STRINGS = {
     "health.checking": "Checking…",
     "health.ok": "All services up",
     "health.degraded": "Some services are down",
+    "health.converging": "The new model version is loading",
+    "health.stale": "An inference replica could not load the active version",
+    "health.replicas": "{n} replicas",
     "health.unreachable": "Server unreachable",
     "health.no_model": "no model",
     "health.model": "Model v{v}",
@@ -74,8 +79,8 @@ const STRINGS = {
     "job.stage.publishing": "publishing",
     "job.stage.finished": "finished",
     "job.stage.failed": "failed",
-    "job.promoted": "Version {v} is now live (samples: {n}, final loss {l}).",
-    "job.not_promoted": "Version {v} was trained (samples: {n}) but not put live: {reason}",
+    "job.promoted": "Version {v} is now live: it learned from {n} corrected photos.",
+    "job.not_promoted": "Version {v} was trained from {n} corrected photos but was not better than the current model, so the current one stays in use.",
     "job.failed": "Training failed: {error}",
     "job.stopped": "Training stopped: {error}",
     "job.lost": "Lost track of the training job: {error}",
@@ -128,6 +133,9 @@ const STRINGS = {
     "models.no_metrics": "No metrics (not trained from corrections).",
     "models.chart_f1": "Bar chart of F1 per class for version {v}",
     "models.chart_loss": "Loss curve for version {v}",
+    "models.corrections": "Corrected photos",
+    "models.changes": "{fixed} fixed, {broke} broken, {right} right, {wrong} still wrong",
+    "models.thresholds": "Own thresholds",
     "token.title": "Access token needed",
     "token.label": "Token",
     "err.network": "Cannot reach the server. Check that tagloop is running.",
@@ -157,6 +165,9 @@ const STRINGS = {
     "health.checking": "Comprobando…",
     "health.ok": "Todos los servicios funcionan",
     "health.degraded": "Algunos servicios no funcionan",
+    "health.converging": "La nueva versión del modelo se está cargando",
+    "health.stale": "Una réplica de inferencia no pudo cargar la versión activa",
+    "health.replicas": "{n} réplicas",
     "health.unreachable": "Servidor inaccesible",
     "health.no_model": "sin modelo",
     "health.model": "Modelo v{v}",
@@ -209,8 +220,8 @@ const STRINGS = {
     "job.stage.publishing": "publicando",
     "job.stage.finished": "terminado",
     "job.stage.failed": "fallido",
-    "job.promoted": "La versión {v} ya está activa (muestras: {n}, pérdida final {l}).",
-    "job.not_promoted": "La versión {v} se entrenó (muestras: {n}) pero no se activó: {reason}",
+    "job.promoted": "La versión {v} ya está activa: aprendió de {n} fotos corregidas.",
+    "job.not_promoted": "La versión {v} se entrenó con {n} fotos corregidas pero no era mejor que el modelo actual, así que sigue el actual.",
     "job.failed": "El entrenamiento falló: {error}",
     "job.stopped": "El entrenamiento se detuvo: {error}",
     "job.lost": "Se perdió el rastro del entrenamiento: {error}",
@@ -263,6 +274,9 @@ const STRINGS = {
     "models.no_metrics": "Sin métricas (no se entrenó con correcciones).",
     "models.chart_f1": "Gráfico de barras de F1 por clase de la versión {v}",
     "models.chart_loss": "Curva de pérdida de la versión {v}",
+    "models.corrections": "Fotos corregidas",
+    "models.changes": "{fixed} arregladas, {broke} estropeadas, {right} bien, {wrong} aún mal",
+    "models.thresholds": "Umbrales propios",
     "token.title": "Se necesita un token de acceso",
     "token.label": "Token",
     "err.network": "No se puede contactar con el servidor. Comprueba que tagloop está en marcha.",
@@ -294,6 +308,8 @@ const CLASS_NAMES = {
   },
 };
 
+for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], EXTRA_STRINGS[code]);
+
 export const LANGS = Object.keys(STRINGS);
 let current = pickInitialLang();
 const listeners = [];
@@ -312,6 +328,11 @@ export function lang() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/** Whether the current language has its own text for `key`. */
+export function hasText(key) {
+  return key in STRINGS[current];
 }
 
 export function className(label) {

@@ -6,6 +6,7 @@ import { $, band, el, showMsg, sleep } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { followServerJob, isRetraining } from "./retrain.js";
+import { refusal } from "./uploads.js";
 
 const POLL_MS = 500;
 const SERVE_WAIT_MS = 60000; // how long to wait for inference to load a new version
@@ -17,6 +18,8 @@ const state = {
   scores: null,
   modelVersion: null,
   edited: false, // once the user ticks a box the checkboxes stop following the threshold
+  thresholds: null, // the served version's per-class thresholds, used until the slider moves
+  sliderMoved: false,
   previewUrl: null,
   changes: null, // {from, to, added, removed} after a retrain
 };
@@ -27,7 +30,10 @@ export function initIndividual(options) {
   hooks = { ...hooks, ...options };
   buildCheckboxes();
   wirePicker();
-  $("ind-threshold").addEventListener("input", onThreshold);
+  $("ind-threshold").addEventListener("input", () => {
+    state.sliderMoved = true;
+    onThreshold();
+  });
   $("ind-save").addEventListener("click", saveCorrection);
   $("ind-reset").addEventListener("click", () => {
     state.edited = false;
@@ -38,6 +44,11 @@ export function initIndividual(options) {
 
 function threshold() {
   return Number($("ind-threshold").value);
+}
+
+/** What the ticks and bars use: the slider once moved, else the version's own thresholds. */
+function thresholds() {
+  return state.sliderMoved || !state.thresholds ? threshold() : state.thresholds;
 }
 
 function buildCheckboxes() {
@@ -107,8 +118,9 @@ function setPreview(file) {
 
 /** A new image picked, dropped or pasted here. */
 async function choose(file) {
-  if (file.type && !file.type.startsWith("image/")) {
-    showMsg($("ind-msg"), t("ind.not_image"), "error");
+  const refused = refusal(file);
+  if (refused) {
+    showMsg($("ind-msg"), refused, "error");
     return;
   }
   state.file = file;
@@ -126,6 +138,7 @@ export function openWith({ file, filename, imageId, scores, modelVersion }) {
   state.filename = filename;
   state.imageId = imageId;
   state.scores = scores;
+  state.thresholds = null; // the batch tab's one threshold applies to what it predicted
   state.modelVersion = modelVersion;
   state.edited = false;
   state.changes = null;
@@ -140,14 +153,20 @@ async function predict() {
   const mine = ++latestPredict;
   const form = new FormData();
   form.append("file", state.file, state.filename);
-  form.append("threshold", String(threshold()));
+  if (state.sliderMoved) form.append("threshold", String(threshold()));
   showMsg($("ind-msg"), t("ind.predicting"));
+  // Nothing of the previous photo may stay on screen: no ticks, no Save, until this one is back.
+  state.scores = null;
+  state.imageId = null;
+  state.edited = false;
   setBusy(true);
+  render();
   try {
     const reply = await postForm("/predict", form);
     if (mine !== latestPredict) return;
     state.imageId = reply.image_id;
     state.scores = scoresOf(reply);
+    if (!state.sliderMoved) state.thresholds = reply.thresholds || null;
     state.modelVersion = reply.model_version;
     state.edited = false;
     showMsg($("ind-msg"), "");
@@ -184,6 +203,9 @@ export function render() {
     n.textContent = className(n.dataset.label);
   });
   if (!has) {
+    document.querySelectorAll("#ind-checks input").forEach((cb) => {
+      cb.checked = false;
+    });
     $("ind-bars").replaceChildren();
     $("ind-model-used").textContent = "";
     renderChanges();
@@ -196,7 +218,7 @@ export function render() {
 }
 
 function renderBars() {
-  const preds = predictionsAt(state.scores, threshold());
+  const preds = predictionsAt(state.scores, thresholds());
   if (!preds.length) {
     $("ind-bars").replaceChildren(el("li", { class: "muted" }, t("ind.none_above")));
     return;
@@ -217,13 +239,14 @@ export function barItem({ label, confidence }) {
 }
 
 function tickFromPredictions() {
-  const on = new Set(predictionsAt(state.scores, threshold()).map((p) => p.label));
+  const on = new Set(predictionsAt(state.scores, thresholds()).map((p) => p.label));
   document.querySelectorAll("#ind-checks input").forEach((cb) => {
     cb.checked = on.has(cb.value);
   });
 }
 
 function checkedLabels() {
+  if (!state.scores) return [];
   return [...document.querySelectorAll("#ind-checks input:checked")].map((cb) => cb.value);
 }
 
@@ -238,7 +261,7 @@ async function saveCorrection() {
       corrected_labels: labels,
       model_version: state.modelVersion,
       threshold: threshold(),
-      predicted: state.scores,
+      predicted: predictionsAt(state.scores, 0),
     });
     const names = labels.length ? labels.map(className).join(", ") : t("ind.no_labels");
     showMsg(msg, t("ind.saved", { file: state.filename, labels: names }), "ok");
@@ -278,11 +301,11 @@ function requestHealth() {
 }
 
 async function repredict() {
-  const before = new Set(predictionsAt(state.scores || {}, threshold()).map((p) => p.label));
+  const before = new Set(predictionsAt(state.scores || {}, thresholds()).map((p) => p.label));
   const from = state.modelVersion;
   await predict();
   if (!state.scores) return;
-  const after = new Set(predictionsAt(state.scores, threshold()).map((p) => p.label));
+  const after = new Set(predictionsAt(state.scores, thresholds()).map((p) => p.label));
   state.changes = {
     from,
     to: state.modelVersion,

@@ -5,10 +5,15 @@ export const VOC_CLASSES = [
   "train", "tvmonitor",
 ];
 
-/** Labels whose score reaches the threshold, most confident first: [{label, confidence}]. */
+/**
+ * Labels whose score reaches the threshold, most confident first: [{label, confidence}].
+ * `threshold` is one number, or {label: threshold} (a version's per-class thresholds;
+ * 0.5 for a label it does not name).
+ */
 export function predictionsAt(scores, threshold) {
+  const at = (label) => (typeof threshold === "number" ? threshold : threshold?.[label] ?? 0.5);
   return Object.entries(scores || {})
-    .filter(([, p]) => p >= threshold)
+    .filter(([label, p]) => p >= at(label))
     .map(([label, confidence]) => ({ label, confidence }))
     .sort((a, b) => b.confidence - a.confidence);
 }

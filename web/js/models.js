@@ -1,20 +1,41 @@
 // Models tab: every version with its metrics, per-class F1 chart, loss curve, and
-// "Activate" (rollback).
+// "Activate" (rollback, after a confirmation; its result shows next to the button), and
+// "Retrain…" (the same confirmation and plain outcome as the Review tab's).
 
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, el, showMsg } from "./dom.js";
-import { formatDate, t } from "./i18n.js";
+import { className, formatDate, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
+import { confirmRetrain, outcomeText, runRetrain } from "./review-retrain.js";
 
 let versions = [];
 let loaded = false;
 let latest = 0; // only the newest request may draw
 let hooks = { onModelChanged: () => {} };
+let confirming = null; // the version whose activation waits for "yes"
+let result = null; // {version, text, kind}: the last activation's outcome, shown by its button
 
 export function initModels(options) {
   hooks = { ...hooks, ...options };
   $("models-refresh").addEventListener("click", () => load());
+  $("models-retrain").addEventListener("click", retrain);
+}
+
+async function retrain() {
+  const answer = await confirmRetrain();
+  if (!answer) return;
+  $("models-retrain").disabled = true;
+  try {
+    const outcome = await runRetrain(answer.epochs, (stage) => showMsg($("models-retrain-msg"), t("retrain.running", { stage })));
+    showMsg($("models-retrain-msg"), outcomeText(outcome), outcome.promoted ? "ok" : "");
+    hooks.onModelChanged(null);
+    await load({ keepMsg: true });
+  } catch (err) {
+    showMsg($("models-retrain-msg"), err.message, "error");
+  } finally {
+    $("models-retrain").disabled = false;
+  }
 }
 
 export function showModels() {
@@ -88,6 +109,15 @@ function compare(mine, parents) {
   return b ? `${a} (${t("models.vs_parent")} ${b})` : a;
 }
 
+/** "12 fixed, 0 broken, 3 right, 1 still wrong": the corrected photos, before -> after. */
+function changesText(c) {
+  return t("models.changes", { fixed: c.fixed ?? 0, broke: c.broke ?? 0, right: c.unchanged_right ?? 0, wrong: c.unchanged_wrong ?? 0 });
+}
+
+function thresholdsText(thresholds) {
+  return Object.entries(thresholds).map(([label, x]) => `${className(label)} ${fixed(x, 2)}`).join(", ");
+}
+
 function card(v) {
   const m = metricsOf(v);
   const before = v.metrics?.active;
@@ -99,19 +129,14 @@ function card(v) {
     fact(t("models.prior"), v.prior && t(`models.prior.${v.prior}`)),
     fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
     fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
-    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null);
+    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null,
+    v.changes ? fact(t("models.corrections"), changesText(v.changes)) : null,
+    Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null);
   const head = el("div", { class: "version-head" },
     el("h3", {}, t("common.version", { v: v.version })),
     v.active ? el("span", { class: "badge active", dataset: { testid: "active-badge" } }, t("models.active")) : null,
     typeof v.promoted === "boolean" ? el("span", { class: `badge ${v.promoted ? "ok" : "warn"}` }, t(v.promoted ? "models.promoted" : "models.not_promoted")) : null,
-    el("button", {
-      type: "button",
-      class: "small",
-      dataset: { testid: "activate", version: String(v.version) },
-      disabled: Boolean(v.active),
-      onclick: () => activate(v.version),
-      "aria-label": `${t("models.activate")} ${t("common.version", { v: v.version })}`,
-    }, t("models.activate")));
+    ...activateControls(v));
   const body = [head, facts];
   if (v.reason) body.push(el("p", { class: "muted" }, v.reason));
   body.push(el("div", { class: "charts" }, ...charts(v, m)));
@@ -136,13 +161,47 @@ function chartBox(caption, chart) {
   return el("figure", { class: "chart-box" }, el("figcaption", {}, caption), chart);
 }
 
+function activateControls(v) {
+  const out = [];
+  if (confirming === v.version) {
+    out.push(
+      el("span", { class: "confirm-text" }, t("models.confirm", { v: v.version })),
+      el("button", { type: "button", class: "small primary", dataset: { testid: "activate-yes" }, onclick: () => activate(v.version) }, t("models.yes")),
+      el("button", { type: "button", class: "small", onclick: () => askActivate(null) }, t("common.cancel")),
+    );
+  } else {
+    out.push(el("button", {
+      type: "button",
+      class: "small",
+      dataset: { testid: "activate", version: String(v.version) },
+      disabled: Boolean(v.active),
+      onclick: () => askActivate(v.version),
+      "aria-label": `${t("models.activate")} ${t("common.version", { v: v.version })}`,
+    }, t("models.activate")));
+  }
+  if (result?.version === v.version) {
+    out.push(el("span", { class: "msg version-msg", role: "status", dataset: { kind: result.kind, testid: "activate-result" } }, result.text));
+  }
+  return out;
+}
+
+function askActivate(version) {
+  confirming = version;
+  result = null;
+  render();
+  if (version !== null) document.querySelector("[data-testid=activate-yes]")?.focus();
+}
+
 async function activate(version) {
+  confirming = null;
   showMsg($("models-msg"), t("models.activating", { v: version }));
   try {
     await postJson(`/models/${encodeURIComponent(version)}/activate`, {});
-    showMsg($("models-msg"), t("models.activated", { v: version }), "ok");
+    result = { version, text: t("models.activated", { v: version }), kind: "ok" };
+    showMsg($("models-msg"), result.text, "ok");
     hooks.onModelChanged(version);
   } catch (err) {
+    result = { version, text: err.message, kind: "error" };
     showMsg($("models-msg"), err.message, "error");
   }
   await load({ keepMsg: true });

@@ -5,6 +5,7 @@
 import { ApiError, getJson, postJson, request } from "./api.js";
 import { $, showMsg, sleep } from "./dom.js";
 import { t } from "./i18n.js";
+import { confirmRetrain } from "./review-retrain.js";
 
 const POLL_MS = 500;
 const MAX_POLL_FAILURES = 10;
@@ -16,12 +17,10 @@ let currentJob = null;
 
 export function initRetrain(options) {
   hooks = { ...hooks, ...options };
-  $("ind-retrain").addEventListener("click", () => {
-    // Escape closes a dialog without touching returnValue: clear the last answer first
-    $("retrain-dialog").returnValue = "";
-    $("retrain-dialog").showModal();
+  $("ind-retrain").addEventListener("click", async () => {
+    const answer = await confirmRetrain();
+    if (answer) startRetrain(answer.epochs);
   });
-  $("retrain-dialog").addEventListener("close", onRetrainDialogClose);
   $("job-cancel").addEventListener("click", cancelJob);
   resumeJob();
 }
@@ -43,12 +42,6 @@ async function resumeJob() {
     // gone (expired or Redis flushed): nothing to resume
   }
   sessionStorage.removeItem(JOB_KEY);
-}
-
-function onRetrainDialogClose() {
-  if ($("retrain-dialog").returnValue !== "ok") return;
-  const epochs = Number($("retrain-epochs").value);
-  startRetrain(Number.isInteger(epochs) && epochs > 0 ? epochs : null);
 }
 
 async function startRetrain(epochs) {
@@ -179,7 +172,14 @@ function finished(result) {
   };
   showMsg(outcome, t(result.promoted ? "job.promoted" : "job.not_promoted", vars), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
-  if (result.promoted && result.reason) $("job-detail").textContent = result.reason;
+  const detail = [];
+  if (result.reason) detail.push(result.reason); // the gate's figures, for whoever wants them
+  const c = result.changes;
+  if (c && c.photos) {
+    const counts = { fixed: c.fixed, broke: c.broke, right: c.unchanged_right, wrong: c.unchanged_wrong };
+    detail.push(`${t("models.corrections")}: ${t("models.changes", counts)}`);
+  }
+  if (detail.length) $("job-detail").textContent = detail.join(" · ");
   hooks.onModelChanged(null);
   return hooks.onFinished(result);
 }

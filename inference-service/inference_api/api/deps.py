@@ -38,8 +38,13 @@ ReloaderDep = Annotated[ModelReloader, Depends(get_reloader)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ThresholdForm = Annotated[
-    float,
-    Form(ge=0.0, le=1.0, allow_inf_nan=False, description="keep classes scoring at least this"),
+    float | None,
+    Form(
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="keep classes scoring at least this; default: the version's per-class thresholds",
+    ),
 ]
 
 

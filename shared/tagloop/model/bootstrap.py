@@ -7,22 +7,16 @@ python -m tagloop.model.bootstrap
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from tagloop.model.build import build_model
 from tagloop.model.publish import publish_model
 from tagloop.settings import CommonSettings
 from tagloop.store import Announce, ModelStore
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
-FIRST_META: dict[str, Any] = {
-    "parent": None,
-    "samples": 0,
-    "backbone": "efficientnet-lite0",
-    "source": "imagenet-prior",
-    "metrics": {},
-}
+FIRST_META = VersionMeta(parent=None, samples=0, backbone="efficientnet-lite0", source="imagenet-prior")
 
 
 def ensure_first_version(settings: CommonSettings, announce: Announce | None = None) -> int | None:
@@ -38,7 +32,7 @@ def ensure_first_version(settings: CommonSettings, announce: Announce | None = N
     prior = "imagenet+coco" if detector is not None else "imagenet"
     log.info("model store %s is empty: building version 1 from the %s prior", store.dir, prior)
     model = build_model(cache_dir=settings.cache_dir, backbone="lite0", detector=detector is not None)
-    meta = {**FIRST_META, "prior": prior, "source": f"{prior}-prior"}
+    meta = FIRST_META.model_copy(update={"prior": prior, "source": f"{prior}-prior"})
     version = publish_model(
         store, model, meta, activate=True, cache_dir=settings.cache_dir, detector=detector
     )

@@ -5,7 +5,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -16,6 +15,7 @@ from tagloop.model.detector import IMAGE_INPUT, DetectorScores
 from tagloop.model.export import INPUT_NAME, DetectorMissingError, Probes, export_checked, split_parts
 from tagloop.model.onnx_graph import keras_input_names
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class TopOnly:
 def publish_model(
     store: ModelStore,
     model: keras.Model,
-    meta: dict[str, Any],
+    meta: VersionMeta,
     *,
     activate: bool,
     cache_dir: Path | None = None,
@@ -65,13 +65,15 @@ def publish_model(
     detector = detector or (top_only.detector if top_only else None)
     probes, keras_probes = probe_inputs(model, detector)
     expected = check_model_contract(model, keras_probes, outputs=top_only.probe_outputs if top_only else None)
-    # write() adds the measured parity; the caller's dict stays as it was
-    meta = {"prior": prior_of(model), **meta, "inputs": served_inputs(model, probes)}
+    # write() adds the measured parity; the caller's meta stays as it was
+    meta = meta.model_copy(
+        update={"prior": meta.prior or prior_of(model), "inputs": served_inputs(model, probes)}
+    )
 
     def write(folder: Path) -> None:
         if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
             model.save(folder / MODEL_FILE)
-        meta["onnx_max_abs_diff"] = export_checked(
+        meta.onnx_max_abs_diff = export_checked(
             model,
             folder / ONNX_FILE,
             probes,

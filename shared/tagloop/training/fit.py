@@ -40,6 +40,24 @@ class FitConfig:
     alpha: float = 0.25
     margin: float = 0.1
     seed: int = 0
+    anchor_weight: float = 0.1
+    """Weight of the anchors' term (see Anchors) against the corrections' focal loss."""
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """Images nobody corrected, with the parent's probabilities as soft targets.
+
+    Trained on beside the corrections with a cross-entropy towards those targets, they
+    keep what a fit learns from the corrections from spilling onto other photos (a
+    correction of one photo otherwise also moves photos that only look alike).
+    """
+
+    x: np.ndarray
+    p: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
 
 
 @dataclass
@@ -70,7 +88,8 @@ def class_weights(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def focal_loss(y, p, *, w_pos, w_neg, gamma, alpha):
-    """Mean binary focal loss with alpha balancing (alpha weighs positives) and class weights.
+    """Binary focal loss per image (mean over classes), with alpha balancing (alpha weighs
+    positives) and class weights.
 
     Written out rather than keras' BinaryFocalCrossentropy, which ignores alpha unless
     apply_class_balancing=True (docs/ARCHITECTURE.md, "Fine-tuning").
@@ -78,12 +97,26 @@ def focal_loss(y, p, *, w_pos, w_neg, gamma, alpha):
     p = ops.clip(p, PROB_EPSILON, 1.0 - PROB_EPSILON)
     p_true = y * p + (1.0 - y) * (1.0 - p)
     weight = y * w_pos * alpha + (1.0 - y) * w_neg * (1.0 - alpha)
-    return ops.mean(-weight * ops.power(1.0 - p_true, gamma) * ops.log(p_true))
+    return ops.mean(-weight * ops.power(1.0 - p_true, gamma) * ops.log(p_true), axis=-1)
 
 
-def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float) -> bool:
-    """True when every probability in `p` is on its label's side of 0.5 by at least `margin`."""
-    return bool(np.all(np.where(y > 0.5, p >= 0.5 + margin, p <= 0.5 - margin)))
+def soft_cross_entropy(target, p):
+    """Binary cross-entropy per image (mean over classes) towards soft targets."""
+    p = ops.clip(p, PROB_EPSILON, 1.0 - PROB_EPSILON)
+    return ops.mean(-(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p)), axis=-1)
+
+
+def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float, thresholds: np.ndarray | float = 0.5) -> bool:
+    """True when every probability in `p` is on its label's side of its class's threshold
+    by at least `margin` (thresholds: one for all classes, or one per class).
+
+    The margin is given for a threshold of 0.5 and scales with the room on each side, so
+    that it stays reachable for a threshold near 0 or 1: above t by margin * (1 - t) / 0.5,
+    below it by margin * t / 0.5.
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    above, below = t + 2 * margin * (1 - t), t - 2 * margin * t
+    return bool(np.all(np.where(y > 0.5, p >= above, p <= below)))
 
 
 class TopTrainer:
@@ -106,8 +139,10 @@ class TopTrainer:
         signature = [
             tf.TensorSpec((None, features), tf.float32),
             tf.TensorSpec((None, classes), tf.float32),
+            tf.TensorSpec((None,), tf.float32),
             tf.TensorSpec((classes,), tf.float32),
             tf.TensorSpec((classes,), tf.float32),
+            tf.TensorSpec((), tf.float32),
             tf.TensorSpec((), tf.float32),
             tf.TensorSpec((), tf.float32),
         ]
@@ -125,50 +160,92 @@ class TopTrainer:
             [np.asarray(self._predict(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         )
 
-    def _train_step(self, x, y, w_pos, w_neg, gamma, alpha):
+    def _train_step(self, x, y, is_anchor, w_pos, w_neg, gamma, alpha, anchor_weight):
+        """One step on a batch of corrections (is_anchor 0: focal loss) and anchors
+        (is_anchor 1: cross-entropy towards the soft targets in y)."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
             p = self.top(x, training=True)
-            loss = focal_loss(y, p, w_pos=w_pos, w_neg=w_neg, gamma=gamma, alpha=alpha)
+            corrections = focal_loss(y, p, w_pos=w_pos, w_neg=w_neg, gamma=gamma, alpha=alpha)
+            anchors = soft_cross_entropy(y, p) * anchor_weight
+            loss = ops.mean(corrections * (1.0 - is_anchor) + anchors * is_anchor)
         grads = tape.gradient(loss, self.top.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.top.trainable_variables, strict=True))
         return loss
 
-    def reset(self, learning_rate: float) -> None:
+    def reset(self, learning_rate: float, *, seed: int = 0) -> None:
+        """Zero the optimizer's state and restart every random draw (dropout) from `seed`,
+        so that the same data gives the same fit in any process (the worker, the CLI)."""
         for variable in self.optimizer.variables:
             variable.assign(ops.zeros_like(variable))
         self.optimizer.learning_rate.assign(learning_rate)
+        keras.utils.set_random_seed(seed)
+        # A layer's seed generator was seeded when the model was loaded and moves on with
+        # every call: set_random_seed alone does not restart it.
+        for layer in self.top._flatten_layers():
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:
+                generator.state.assign(np.array([seed, 0], dtype=generator.state.dtype))
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, *, config: FitConfig, on_epoch: EpochCallback | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        config: FitConfig,
+        on_epoch: EpochCallback | None = None,
+        thresholds: np.ndarray | float = 0.5,
+        anchors: Anchors | None = None,
     ) -> FitResult:
-        """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes)."""
+        """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes).
+
+        Early stop: once every label is on its side of its class's threshold by the margin.
+        Each batch of corrections is trained together with as many anchors, drawn at random.
+        """
         started = time.monotonic()
         x, y = x.astype(np.float32), y.astype(np.float32)
-        self.reset(config.learning_rate)
-        keras.utils.set_random_seed(config.seed)
+        self.reset(config.learning_rate, seed=config.seed)
         rng = np.random.default_rng(config.seed)
         w_pos, w_neg = class_weights(y)
-        args = (w_pos, w_neg, np.float32(config.gamma), np.float32(config.alpha))
+        args = (
+            w_pos,
+            w_neg,
+            np.float32(config.gamma),
+            np.float32(config.alpha),
+            np.float32(config.anchor_weight),
+        )
         result = FitResult()
-        if labels_fit(self.predict(x), y, margin=config.margin):
+        fits = lambda: labels_fit(self.predict(x), y, margin=config.margin, thresholds=thresholds)  # noqa: E731
+        if fits():
             result.stopped_early = True
             result.seconds = time.monotonic() - started
             return result
         for epoch in range(1, config.epochs + 1):
-            order = rng.permutation(len(x))
-            total = 0.0
-            for start in range(0, len(x), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                total += float(self._step(x[batch], y[batch], *args)) * len(batch)
-            loss = total / max(len(x), 1)
+            loss = self._epoch(x, y, anchors, rng=rng, batch_size=config.batch_size, args=args)
             result.loss_curve.append(loss)
             result.epochs_run = epoch
             if on_epoch:
                 on_epoch(epoch, config.epochs, loss)
-            if labels_fit(self.predict(x), y, margin=config.margin):
+            if fits():
                 result.stopped_early = epoch < config.epochs
                 break
         result.seconds = time.monotonic() - started
         return result
+
+    def _epoch(
+        self, x: np.ndarray, y: np.ndarray, anchors: Anchors | None, *, rng, batch_size: int, args: tuple
+    ) -> float:
+        """One pass over the corrections; returns the mean loss of its steps, per image."""
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            batch = order[start : start + batch_size]
+            bx, by, is_anchor = x[batch], y[batch], np.zeros(len(batch), np.float32)
+            if anchors is not None and len(anchors):
+                drawn = rng.choice(len(anchors), size=min(len(batch), len(anchors)), replace=False)
+                bx = np.concatenate([bx, anchors.x[drawn].astype(np.float32)])
+                by = np.concatenate([by, anchors.p[drawn].astype(np.float32)])
+                is_anchor = np.concatenate([is_anchor, np.ones(len(drawn), np.float32)])
+            total += float(self._step(bx, by, is_anchor, *args)) * len(batch)
+        return total / max(len(x), 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tagloop.errors import TagloopError
 from tagloop.store import ModelStore
+from tagloop.version_meta import VersionMeta
 
 SUFFIXES = (".h5", ".keras")
 
@@ -37,11 +38,5 @@ def import_model_file(*, store: ModelStore, path: Path, activate: bool, name: st
             f"{shown!r} takes {len(model.inputs)} inputs; "
             "an imported model takes one image input (N, 224, 224, 3)"
         )
-    meta: dict[str, object] = {
-        "parent": None,
-        "samples": None,
-        "backbone": "imported",
-        "source": f"import:{shown}",
-        "metrics": {},
-    }
+    meta = VersionMeta(parent=None, samples=None, backbone="imported", source=f"import:{shown}")
     return publish_model(store, model, meta, activate=activate)

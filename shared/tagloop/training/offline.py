@@ -1,8 +1,8 @@
 """Training and evaluation from a labelled folder, outside the services (the `tagloop` CLI).
 
-- train_from_voc: a Pascal VOC folder -> cached features -> train the active model's
-  top -> metrics on the test (or val) split for the active model and the candidate ->
-  publish the candidate with those metrics.
+- train_from_voc: a Pascal VOC folder -> cached features -> the retrain core
+  (tagloop.training.retrain), judged on the test (or val) split by the same promotion
+  rule as the worker's retrain -> publish.
 - evaluate_version: a stored version's ONNX export (exactly what inference serves) on a
   VOC split or on a folder + labels CSV -> mAP, per-class AP, F1 at a threshold.
 """
@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,8 +21,12 @@ from tagloop.contract import session_inputs
 from tagloop.errors import TagloopError
 from tagloop.evaluation import evaluate
 from tagloop.images import load_image_arrays
+from tagloop.settings import RetrainSettings
 from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
+
+if TYPE_CHECKING:  # TensorFlow only when training
+    from tagloop.training.retrain import Progress, RetrainOutcome, RetrainPolicy
 
 LABEL_SEPARATORS = (";", "|", ",", " ")
 
@@ -102,82 +106,56 @@ def onnx_scores(
 
 
 def evaluate_version(
-    *, store: ModelStore, version: int, data: LabelledImages, threshold: float, tick=None
+    *, store: ModelStore, version: int, data: LabelledImages, threshold: float | None = None, tick=None
 ) -> dict[str, Any]:
+    """Metrics at `threshold`, or at the version's own per-class thresholds (as inference serves)."""
     scores = onnx_scores(store.path(version) / "model.onnx", data.paths, tick=tick)
-    return evaluate(data.y, scores, threshold=threshold)
+    at = np.array(store.meta(version).threshold_list()) if threshold is None else threshold
+    return evaluate(data.y, scores, threshold=at)
 
 
 def train_from_voc(
     *,
     store: ModelStore,
-    cache_dir: Path,
+    settings: RetrainSettings,
     train: LabelledImages,
     test: LabelledImages,
-    config: Any,
-    activate: bool | None,
-    on_features=None,
-    on_epoch=None,
-) -> dict[str, Any]:
-    """Train the active version's top on `train`; returns {version, promoted, metrics...}.
+    policy: "RetrainPolicy",
+    force: bool = False,
+    progress: "Progress | None" = None,
+) -> "RetrainOutcome":
+    """Train the active version's top on `train`, judged on `test` by the one promotion
+    rule (tagloop.training.gate), and publish it; force=True activates it whatever the rule said."""
+    from tagloop.training.retrain import features_of, load_parent, no_progress, run_retrain, split_data
 
-    activate=None promotes when the candidate's mAP on `test` is not below the active one's.
-    """
-    from tagloop.model.publish import MODEL_FILE, publish_model
-    from tagloop.training.features import FeatureCache, cached_features
-    from tagloop.training.loaded import LoadedModel
-
-    parent = store.require_active()
-    parent_meta = store.meta(parent)
-    parent_file = store.path(parent) / MODEL_FILE
-    loaded = LoadedModel.load(
-        parent_file, backbone=str(parent_meta.get("backbone", "backbone")), cache_dir=cache_dir
+    progress = progress or no_progress
+    parent, loaded = load_parent(store, cache_dir=settings.cache_dir)
+    paths = train.paths + test.paths
+    keys = [file_key(p) for p in paths]
+    by_key = dict(zip(keys, paths, strict=True))
+    x, _ = features_of(
+        loaded,
+        cache_dir=settings.cache_dir,
+        keys=keys,
+        load_image=lambda k: loaded.backbone.prepare(by_key[k].read_bytes()),
+        progress=progress,
     )
-    cache = FeatureCache(cache_dir, loaded.backbone.id)
-
-    def feats(data: LabelledImages) -> np.ndarray:
-        keys = [file_key(p) for p in data.paths]
-        by_key = dict(zip(keys, data.paths, strict=True))
-        x, _ = cached_features(
-            cache=cache,
-            extract=loaded.backbone,
-            keys=keys,
-            load_image=lambda k: loaded.backbone.prepare(by_key[k].read_bytes()),
-            on_progress=on_features,
-        )
-        return x
-
-    x_train, x_test = feats(train), feats(test)
-    active = evaluate(test.y, loaded.trainer.predict(x_test))
-    fit = loaded.trainer.fit(x_train, train.y, config=config, on_epoch=on_epoch)
-    candidate = evaluate(test.y, loaded.trainer.predict(x_test))
-    better = (candidate["mAP"] or 0.0) >= (active["mAP"] or 0.0)
-    promoted = better if activate is None else activate
-    meta = {
-        "parent": parent,
-        "samples": len(train.paths),
-        "backbone": parent_meta.get("backbone"),
-        "source": "voc",
-        "metrics": {"basis": "test", "candidate": candidate, "active": active},
-        "loss_curve": [round(v, 6) for v in fit.loss_curve],
-        "promoted": promoted,
-        "reason": f"candidate mAP {candidate['mAP']} vs active {active['mAP']} "
-        f"on {len(test.paths)} test images"
-        + ("" if activate is None else " (activation chosen on the command line)"),
-    }
-    version = publish_model(
-        store,
-        loaded.model,
-        meta,
-        activate=promoted,
-        cache_dir=cache_dir,
-        top_only=loaded.top_only(parent_file),
+    data = split_data(
+        keys,
+        x,
+        np.concatenate([train.y, test.y]),
+        test_from=len(train.paths),
+        min_holdout=policy.min_holdout,
+        rule="the folder's test split",
     )
-    return {
-        "version": version,
-        "parent": parent,
-        "promoted": promoted,
-        "candidate": candidate,
-        "active": active,
-        "fit": fit,
-    }
+    return run_retrain(
+        store=store,
+        loaded=loaded,
+        parent=parent,
+        data=data,
+        policy=policy,
+        cache_dir=settings.cache_dir,
+        source="voc",
+        force=force,
+        progress=progress,
+    )

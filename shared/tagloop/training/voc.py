@@ -1,4 +1,8 @@
-"""Read a Pascal VOC folder: JPEGImages/, Annotations/*.xml, ImageSets/Main/<split>.txt."""
+"""Read a Pascal VOC folder: JPEGImages/, Annotations/*.xml, ImageSets/Main/<split>.txt.
+
+A folder without Annotations/ is read at image level from ImageSets/Main/<class>_<split>.txt
+("<name> 1" when the image has the class), as `tagloop export --format voc` writes it.
+"""
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -28,7 +32,29 @@ def read_split(voc_dir: Path, split: str) -> list[VocItem]:
     if not split_file.is_file():
         raise VocLayoutError(f"{split_file} does not exist (is {voc_dir} a VOC folder like VOC2007?)")
     ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    if not (voc_dir / "Annotations").is_dir():
+        return _image_level_items(voc_dir, split, ids)
     return [_item(voc_dir, image_id) for image_id in ids]
+
+
+def _image_level_items(voc_dir: Path, split: str, ids: list[str]) -> list[VocItem]:
+    """Labels from the per-class split files, for a folder without Annotations/."""
+    labels: dict[str, set[str]] = {image_id: set() for image_id in ids}
+    for name in CLASS_INDEX:
+        class_file = voc_dir / "ImageSets" / "Main" / f"{name}_{split}.txt"
+        if not class_file.is_file():
+            raise VocLayoutError(f"{voc_dir} has no Annotations/ and no {class_file.name} for labels")
+        for line in class_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "1" and parts[0] in labels:
+                labels[parts[0]].add(name)
+    items = []
+    for image_id in ids:
+        image = voc_dir / "JPEGImages" / f"{image_id}.jpg"
+        if not image.is_file():
+            raise VocLayoutError(f"image {image_id!r} is missing under {voc_dir}")
+        items.append(VocItem(image_id, image, tuple(sorted(labels[image_id]))))
+    return items
 
 
 def available_splits(voc_dir: Path) -> list[str]:

@@ -19,7 +19,7 @@ PREDICT_ERRORS = error_responses(400, 401, 413, 415, 422, 503)
 async def predict(
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP image")],
     predictor: PredictorDep,
-    threshold: ThresholdForm = 0.5,
+    threshold: ThresholdForm = None,
 ) -> PredictResponse:
     """Probabilities of the 20 classes for one image, and those above the threshold."""
     upload = received(file.filename, await file.read())
@@ -30,7 +30,7 @@ async def predict(
 async def batch_predict(
     files: Annotated[list[UploadFile], File(description="JPEG, PNG or WebP images")],
     predictor: PredictorDep,
-    threshold: ThresholdForm = 0.5,
+    threshold: ThresholdForm = None,
 ) -> BatchPredictResponse:
     """Predict many images; a file that cannot be read gets an error entry of its own."""
     uploads = [received(f.filename, await f.read()) for f in files]

@@ -1,0 +1,54 @@
+"""`GET /export?format=csv|voc|coco[&session=ID]`: corrections as files."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from tagloop.export import coco_json, to_csv, voc_zip
+from tagloop.http import error_responses
+
+from training_api.api.deps import SessionDep, UploadsDep, UserOnly
+from training_api.review.export import export_rows
+
+router = APIRouter(tags=["export"])
+
+MEDIA = {"csv": "text/csv; charset=utf-8", "voc": "application/zip", "coco": "application/json"}
+SUFFIX = {"csv": "csv", "voc": "zip", "coco": "json"}
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    dependencies=UserOnly,
+    responses={
+        200: {"content": {m: {} for m in MEDIA.values()}, "description": "the file"},
+        **error_responses(401, 404, 422),
+    },
+)
+def export(
+    db: SessionDep,
+    uploads: UploadsDep,
+    format: Annotated[Literal["csv", "voc", "coco"], Query()] = "csv",
+    session: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="only this review session's saved photos")
+    ] = None,
+) -> Response:
+    """The latest labels of every corrected image (or of one session's saved photos) as a file:
+    CSV (filename, image_id, labels), a zipped Pascal VOC folder (image-level
+    ImageSets/Main/<class>_<split>.txt + JPEGImages/, trainable by `tagloop train --voc-dir`),
+    or COCO-style JSON with image-level categories."""
+    rows = export_rows(db, session)
+    if format == "csv":
+        body: bytes = to_csv(rows).encode()
+    elif format == "coco":
+        body = coco_json(rows, uploads).encode()
+    else:
+        body = voc_zip(rows, uploads, folder=_name(session))
+    filename = f"{_name(session)}.{SUFFIX[format]}"
+    return Response(
+        body, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _name(session: int | None) -> str:
+    return f"tagloop-session-{session}" if session else "tagloop-corrections"

@@ -1,0 +1,19 @@
+"""`GET /retrain/plan`: how many corrections a retrain would use, and roughly how long it takes."""
+
+from fastapi import APIRouter
+from tagloop.http import error_responses
+
+from training_api.api.deps import SessionDep, StoreDep, UserOnly
+from training_api.review.plan import retrain_plan
+from training_api.review.schemas import RetrainPlan
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get(
+    "/retrain/plan", response_model=RetrainPlan, dependencies=UserOnly, responses=error_responses(401)
+)
+def plan(db: SessionDep, store: StoreDep) -> RetrainPlan:
+    """Corrections a retrain uses (the latest per image), how many are new since the active
+    version was made, and a rough duration in seconds."""
+    return retrain_plan(db, store)

@@ -1,0 +1,171 @@
+"""Review sessions: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`, `/next`, saving cards."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from tagloop.http import error_responses
+
+from training_api import jobs
+from training_api.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
+from training_api.config import Settings
+from training_api.db import ReviewSession
+from training_api.review import saving
+from training_api.review import sessions as review
+from training_api.review.repredict import disagreements, repredict
+from training_api.review.schemas import (
+    BulkDone,
+    BulkIn,
+    ItemsAdded,
+    ItemSaved,
+    ItemsIn,
+    ItemUpdate,
+    NextItem,
+    Repredicted,
+    SessionCreated,
+    SessionDetail,
+    SessionIn,
+    SessionList,
+    SessionPatch,
+)
+
+router = APIRouter(prefix="/sessions", tags=["review sessions"])
+
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a review session's id")]
+ImageIdPath = Annotated[str, Path(max_length=64, description="sha256 of the upload")]
+BODY_ERRORS = error_responses(400, 401, 404, 422)
+"""A route with a body: unreadable body, token, no such session or photo, invalid values."""
+READ_ERRORS = error_responses(401, 404, 422)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionCreated,
+    dependencies=UserOnly,
+    responses=BODY_ERRORS,
+)
+def create_session(body: SessionIn, db: SessionDep, uploads: UploadsDep) -> SessionCreated:
+    """A new session, with the photos already uploaded and predicted (more can be added later)."""
+    created, added = review.create_session(db, uploads, body)
+    return SessionCreated(session=review.session_out(db, created), added=added)
+
+
+@router.get("", response_model=SessionList, dependencies=UserOnly, responses=error_responses(401))
+def list_sessions(db: SessionDep) -> SessionList:
+    """Every session with its progress, the most recently used first."""
+    return SessionList(sessions=[review.session_out(db, s) for s in review.list_sessions(db)])
+
+
+@router.get("/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS)
+def get_session(session_id: SessionId, db: SessionDep) -> SessionDetail:
+    """The session and all its cards, in its order."""
+    found = review.require_session(db, session_id)
+    items = [review.item_out(i, found) for i in review.items_of(db, found)]
+    return SessionDetail(session=review.session_out(db, found), items=items)
+
+
+@router.patch(
+    "/{session_id}",
+    response_model=SessionDetail,
+    dependencies=UserOnly,
+    responses=BODY_ERRORS,
+)
+def patch_session(session_id: SessionId, body: SessionPatch, db: SessionDep) -> SessionDetail:
+    """Rename, change the order, the threshold or the automatic retrain."""
+    found = review.update_session(db, review.require_session(db, session_id), body)
+    return get_session(found.id, db)
+
+
+@router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
+def next_item(
+    session_id: SessionId, db: SessionDep, after: Annotated[str | None, Query(max_length=64)] = None
+) -> NextItem:
+    """The next card to review (pending first, then skipped), after `after` in the order; null when done."""
+    found = review.require_session(db, session_id)
+    item = review.next_item(db, found, after)
+    return NextItem(item=review.item_out(item, found) if item else None, progress=review.progress(db, found))
+
+
+@router.post(
+    "/{session_id}/items",
+    response_model=ItemsAdded,
+    dependencies=UserOnly,
+    responses=BODY_ERRORS,
+)
+def add_items(session_id: SessionId, body: ItemsIn, db: SessionDep, uploads: UploadsDep) -> ItemsAdded:
+    """Add uploaded, predicted photos to the session."""
+    found = review.require_session(db, session_id)
+    added = review.add_items(db, uploads, found, body.items)
+    db.commit()
+    return ItemsAdded(added=added, progress=review.progress(db, found))
+
+
+@router.post(
+    "/{session_id}/items/{image_id}",
+    response_model=ItemSaved,
+    dependencies=UserOnly,
+    responses=BODY_ERRORS,
+)
+def update_item(
+    session_id: SessionId,
+    image_id: ImageIdPath,
+    body: ItemUpdate,
+    db: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+) -> ItemSaved:
+    """Save a card (writes a correction of its image), skip it, or undo its save."""
+    found = review.require_session(db, session_id)
+    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body)
+    job_id = _auto_retrain(db, found, queue=queue, settings=settings) if body.status == "saved" else None
+    return ItemSaved(
+        item=review.item_out(item, found), progress=review.progress(db, found), auto_retrain_job=job_id
+    )
+
+
+@router.post(
+    "/{session_id}/bulk",
+    response_model=BulkDone,
+    dependencies=UserOnly,
+    responses=BODY_ERRORS,
+)
+def bulk(
+    session_id: SessionId, body: BulkIn, db: SessionDep, queue: QueueDep, settings: SettingsDep
+) -> BulkDone:
+    """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
+    found = review.require_session(db, session_id)
+    saved = saving.bulk_save(db, found, body)
+    job_id = _auto_retrain(db, found, queue=queue, settings=settings) if saved else None
+    return BulkDone(saved=saved, progress=review.progress(db, found), auto_retrain_job=job_id)
+
+
+@router.post(
+    "/{session_id}/repredict",
+    response_model=Repredicted,
+    dependencies=UserOnly,
+    responses=error_responses(401, 404, 422, 503),
+)
+def repredict_session(
+    session_id: SessionId, db: SessionDep, uploads: UploadsDep, settings: SettingsDep
+) -> Repredicted:
+    """Predict the session's photos again with the version inference serves now, and re-sort them.
+
+    Lists the saved photos whose new prediction still disagrees with their labels."""
+    found = review.require_session(db, session_id)
+    count, version = repredict(db, uploads, settings, found)
+    return Repredicted(
+        repredicted=count,
+        model_version=version,
+        disagreements=disagreements(db, found),
+        progress=review.progress(db, found),
+    )
+
+
+def _auto_retrain(db: SessionDep, found: ReviewSession, *, queue: QueueDep, settings: Settings) -> str | None:
+    """A retrain once the session has `auto_retrain_after` new saves (its counter restarts)."""
+    if found.auto_retrain_after <= 0 or found.saves_since_retrain < found.auto_retrain_after:
+        return None
+    job, _ = jobs.enqueue_retrain(queue=queue, settings=settings, epochs=None, force=False)
+    found.saves_since_retrain = 0
+    db.commit()
+    return job.id

@@ -1,0 +1,36 @@
+"""What a retrain would use, for the confirmation a person reads before starting one."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+from tagloop.store import ModelStore
+
+from training_api.corrections import latest_corrections
+from training_api.review.schemas import RetrainPlan
+
+SECONDS_BASE, SECONDS_PER_NEW, SECONDS_PER_KNOWN = 2.0, 0.05, 0.01
+"""A rough duration: measured ~1.2 s for 20 new images, ~0.5 s when their features are cached,
+plus the time until inference serves the new version."""
+
+
+def retrain_plan(db: Session, store: ModelStore) -> RetrainPlan:
+    rows = latest_corrections(session=db)
+    since = _active_created(store)
+    new = sum(1 for r in rows if since is None or _utc(r.timestamp) > since)
+    seconds = SECONDS_BASE + SECONDS_PER_NEW * new + SECONDS_PER_KNOWN * (len(rows) - new)
+    return RetrainPlan(corrections=len(rows), new=new, seconds=round(seconds, 1))
+
+
+def _active_created(store: ModelStore) -> datetime | None:
+    version = store.active_version()
+    if version is None:
+        return None
+    created = store.meta(version).created
+    try:
+        return _utc(datetime.fromisoformat(created)) if created else None
+    except ValueError:
+        return None
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,94 @@
+"""Saving cards: one card (a correction of its image), a skip, an undo, many cards at once."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from tagloop.errors import TagloopError
+
+from training_api.corrections import normalize_labels
+from training_api.db import Correction, ReviewItem, ReviewSession, now
+from training_api.review.order import is_confident, predicted_labels
+from training_api.review.schemas import BulkIn, ItemUpdate
+
+
+class LabelsMissingError(TagloopError):
+    """Saving a card needs its labels (an empty list means "none of the 20 classes")."""
+
+
+class NothingSelectedError(TagloopError):
+    """A bulk change names no cards and does not ask for the confident ones."""
+
+
+def _predicted_field(item: ReviewItem) -> list[dict[str, float | str]]:
+    """What the model said, as the correction's `predicted`: [{label, confidence}], best first."""
+    ranked = sorted(item.scores.items(), key=lambda kv: kv[1], reverse=True)
+    return [{"label": name, "confidence": round(p, 6)} for name, p in ranked]
+
+
+def _write_correction(
+    db: Session, review: ReviewSession, item: ReviewItem, labels: list[str], source: str
+) -> None:
+    """Append the correction of a card and mark it saved (the caller commits)."""
+    row = Correction(
+        image_id=item.image_id,
+        filename=item.filename,
+        corrected_labels=labels,
+        model_version=item.model_version,
+        threshold=review.threshold,
+        predicted=_predicted_field(item),
+        source=source,
+    )
+    db.add(row)
+    db.flush()
+    item.status, item.labels, item.correction_id, item.saved_at = "saved", labels, row.id, now()
+    review.saves_since_retrain += 1
+    review.updated = now()
+
+
+def update_item(db: Session, review: ReviewSession, item: ReviewItem, body: ItemUpdate) -> ReviewItem:
+    """Save (labels), skip, or undo a save ("pending": its correction is deleted)."""
+    if body.status == "saved":
+        if body.labels is None:
+            raise LabelsMissingError("give the card's labels to save it (an empty list for none)")
+        _write_correction(db, review, item, normalize_labels(body.labels), "review")
+    elif body.status == "skipped":
+        if item.status != "saved":
+            item.status = "skipped"
+    else:
+        _undo(db, item)
+    review.updated = now()
+    db.commit()
+    return item
+
+
+def _undo(db: Session, item: ReviewItem) -> None:
+    if item.correction_id is not None:
+        db.execute(delete(Correction).where(Correction.id == item.correction_id))
+    item.status, item.labels, item.correction_id, item.saved_at = "pending", None, None, None
+
+
+def _current_labels(item: ReviewItem, review: ReviewSession) -> set[str]:
+    return set(item.labels) if item.labels is not None else set(predicted_labels(item, review.threshold))
+
+
+def _selected(db: Session, review: ReviewSession, body: BulkIn) -> Sequence[ReviewItem]:
+    query = select(ReviewItem).where(ReviewItem.session_id == review.id)
+    if body.confident:
+        pending = db.scalars(query.where(ReviewItem.status != "saved")).all()
+        return [i for i in pending if is_confident(i)]
+    if not body.image_ids:
+        raise NothingSelectedError("select cards for a bulk change, or ask for the confident ones")
+    return db.scalars(query.where(ReviewItem.image_id.in_(body.image_ids))).all()
+
+
+def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> int:
+    """Each selected card becomes a correction marked "bulk": its labels plus `add` minus `remove`."""
+    add, remove = set(normalize_labels(body.add)), set(normalize_labels(body.remove))
+    saved = 0
+    for item in _selected(db, review, body):
+        labels = normalize_labels(sorted((_current_labels(item, review) | add) - remove))
+        _write_correction(db, review, item, labels, "bulk")
+        saved += 1
+    db.commit()
+    return saved

@@ -1,0 +1,180 @@
+"""Review sessions in the corrections database: create, list, add photos, the next card."""
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from tagloop.classes import VOC_CLASSES
+from tagloop.errors import TagloopError
+from tagloop.uploads import UnknownImageError, UploadStore, clean_filename
+
+from training_api.corrections import UnknownLabelsError
+from training_api.db import ReviewItem, ReviewSession, now
+from training_api.review.order import predicted_labels, sort_items
+from training_api.review.schemas import ItemIn, ItemOut, Progress, SessionIn, SessionOut, SessionPatch
+
+MAX_GAP_S = 120.0
+"""Gaps between two saves longer than this (a pause) do not count in the time per photo."""
+
+
+class SessionNotFoundError(TagloopError):
+    """No review session has this id (404)."""
+
+
+class ItemNotFoundError(TagloopError):
+    """The session has no card for this image (404)."""
+
+
+def require_session(db: Session, session_id: int) -> ReviewSession:
+    found = db.get(ReviewSession, session_id)
+    if found is None:
+        raise SessionNotFoundError(f"no review session has id {session_id}")
+    return found
+
+
+def require_item(db: Session, session_id: int, image_id: str) -> ReviewItem:
+    query = select(ReviewItem).where(ReviewItem.session_id == session_id, ReviewItem.image_id == image_id)
+    found = db.scalars(query).first()
+    if found is None:
+        raise ItemNotFoundError(f"review session {session_id} has no photo with id {image_id}")
+    return found
+
+
+def create_session(db: Session, uploads: UploadStore, body: SessionIn) -> tuple[ReviewSession, int]:
+    review = ReviewSession(
+        name=body.name.strip() or "",
+        sort_order=body.order,
+        threshold=body.threshold,
+        auto_retrain_after=body.auto_retrain_after,
+    )
+    db.add(review)
+    db.flush()
+    if not review.name:
+        review.name = f"Review {review.id}"
+    added = add_items(db, uploads, review, body.items)
+    db.commit()
+    return review, added
+
+
+def update_session(db: Session, review: ReviewSession, body: SessionPatch) -> ReviewSession:
+    if body.name is not None:
+        review.name = body.name.strip() or review.name
+    if body.order is not None:
+        review.sort_order = body.order
+    if body.threshold is not None:
+        review.threshold = body.threshold
+    if body.auto_retrain_after is not None:
+        review.auto_retrain_after = body.auto_retrain_after
+    db.commit()
+    return review
+
+
+def _check_scores(scores: dict[str, float], what: str) -> dict[str, float]:
+    unknown = sorted(set(scores) - set(VOC_CLASSES))
+    if unknown:
+        raise UnknownLabelsError(f"{what} names unknown classes: {', '.join(unknown)}")
+    return {name: min(1.0, max(0.0, float(scores[name]))) for name in VOC_CLASSES if name in scores}
+
+
+def add_items(db: Session, uploads: UploadStore, review: ReviewSession, items: Sequence[ItemIn]) -> int:
+    """Add photos (or refresh the prediction of ones already there); returns how many are new."""
+    existing = {
+        i.image_id: i for i in db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id))
+    }
+    position = max((i.position for i in existing.values()), default=-1)
+    added = 0
+    for item in items:
+        if not uploads.exists(item.image_id):
+            raise UnknownImageError(
+                f"no uploaded image has id {item.image_id}; upload it with /predict first"
+            )
+        scores = _check_scores(item.scores, "scores")
+        thresholds = _check_scores(item.thresholds, "thresholds") if item.thresholds else None
+        row = existing.get(item.image_id)
+        if row is None:
+            position += 1
+            added += 1
+            row = ReviewItem(
+                session_id=review.id, image_id=item.image_id, position=position, status="pending"
+            )
+            db.add(row)
+            existing[item.image_id] = row
+        row.filename = clean_filename(item.filename) or row.filename
+        row.scores, row.thresholds, row.model_version = scores, thresholds, item.model_version
+    review.updated = now()
+    db.flush()
+    return added
+
+
+def items_of(db: Session, review: ReviewSession) -> list[ReviewItem]:
+    """The session's cards in its order."""
+    rows = db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id)).all()
+    return sort_items(rows, review.sort_order, review.threshold)
+
+
+def next_item(db: Session, review: ReviewSession, after: str | None = None) -> ReviewItem | None:
+    """The first pending card in order (after `after`, wrapping round); then skipped ones."""
+    ordered = items_of(db, review)
+    start = next((k + 1 for k, i in enumerate(ordered) if i.image_id == after), 0)
+    rotated = ordered[start:] + ordered[:start]
+    for wanted in ("pending", "skipped"):
+        found = next((i for i in rotated if i.status == wanted and i.image_id != after), None)
+        if found is not None:
+            return found
+    return None
+
+
+def progress(db: Session, review: ReviewSession) -> Progress:
+    rows = db.execute(
+        select(ReviewItem.status, func.count())
+        .where(ReviewItem.session_id == review.id)
+        .group_by(ReviewItem.status)
+    ).all()
+    counts = {status: int(n) for status, n in rows}
+    saved_times: list[datetime] = [
+        t
+        for t in db.scalars(
+            select(ReviewItem.saved_at)
+            .where(ReviewItem.session_id == review.id, ReviewItem.saved_at.is_not(None))
+            .order_by(ReviewItem.saved_at)
+        )
+        if t is not None
+    ]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(saved_times)]
+    gaps = [g for g in gaps if 0 <= g <= MAX_GAP_S]
+    return Progress(
+        total=sum(counts.values()),
+        saved=counts.get("saved", 0),
+        skipped=counts.get("skipped", 0),
+        pending=counts.get("pending", 0),
+        seconds_per_item=round(statistics.median(gaps), 2) if gaps else None,
+    )
+
+
+def session_out(db: Session, review: ReviewSession) -> SessionOut:
+    return SessionOut(
+        id=review.id,
+        name=review.name,
+        order=review.sort_order,
+        threshold=review.threshold,
+        auto_retrain_after=review.auto_retrain_after,
+        created=review.created,
+        updated=review.updated,
+        progress=progress(db, review),
+    )
+
+
+def item_out(item: ReviewItem, review: ReviewSession) -> ItemOut:
+    out = ItemOut.model_validate(item)
+    out.predicted = predicted_labels(item, review.threshold)
+    return out
+
+
+def list_sessions(db: Session) -> list[ReviewSession]:
+    """Every session, the most recently used first."""
+    return list(
+        db.scalars(select(ReviewSession).order_by(ReviewSession.updated.desc(), ReviewSession.id.desc()))
+    )

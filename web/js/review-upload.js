@@ -1,0 +1,66 @@
+// Review uploads: each photo sent once to /batch_predict (the first alone, for a fast first
+// card), and what inference said added to the session on the server.
+
+import { postJson, uploadForm } from "./api.js";
+import { scoresOf } from "./labels.js";
+
+const FIRST_CHUNK = 1;
+const CHUNK_FILES = 8;
+const CHUNK_BYTES = 12 * 1024 * 1024;
+
+function chunksOf(files) {
+  const out = [];
+  let cur = [];
+  let bytes = 0;
+  for (const file of files) {
+    const limit = out.length === 0 ? FIRST_CHUNK : CHUNK_FILES;
+    if (cur.length && (cur.length >= limit || bytes + file.size > CHUNK_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(file);
+    bytes += file.size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/**
+ * Upload `files` into session `sessionId`. onChunk({items, files, errors}) after each request:
+ * items are the session's new items (as the server returned them in /sessions/{id}/items
+ * terms), files maps image_id -> File (for a local preview), errors are sentences.
+ */
+export async function uploadToSession(sessionId, files, { onChunk, onProgress }) {
+  let done = 0;
+  for (const chunk of chunksOf(files)) {
+    const form = new FormData();
+    chunk.forEach((f) => form.append("files", f, f.name));
+    const errors = [];
+    const items = [];
+    const byId = {};
+    try {
+      const reply = await uploadForm("/batch_predict", form, () => {});
+      (reply.results || []).forEach((r, k) => {
+        if (r.error) {
+          errors.push(`${r.filename || chunk[k].name}: ${r.error}`);
+          return;
+        }
+        byId[r.image_id] = chunk[k];
+        items.push({
+          image_id: r.image_id,
+          filename: chunk[k].name,
+          scores: scoresOf(r),
+          thresholds: r.thresholds || reply.thresholds || null,
+          model_version: r.model_version ?? reply.model_version,
+        });
+      });
+      if (items.length) await postJson(`/sessions/${sessionId}/items`, { items });
+    } catch (err) {
+      errors.push(err.message);
+    }
+    done += chunk.length;
+    onProgress?.(done, files.length);
+    await onChunk({ items, files: byId, errors });
+  }
+}
