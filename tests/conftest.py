@@ -73,11 +73,34 @@ def redis_url(redis_server: str) -> Iterator[str]:
     client.close()
 
 
+def v1_settings(prior: str | None = None) -> CommonSettings:
+    """Settings that build version 1 with `prior` (default: TAGLOOP_PRIOR's) into .cache/tests,
+    one store per prior actually used (the detector may be missing: then it is "imagenet")."""
+    base = CommonSettings() if prior is None else CommonSettings(prior=prior)
+    detector_dir = base.detector_dir if base.detector_dir.is_absolute() else REPO / base.detector_dir
+    used = base.prior
+    if not all((detector_dir / name).is_file() for name in ("centernet.json", "centernet.bin")):
+        used = "imagenet"
+    suffix = f"-{base.detector_size}" if used == "imagenet+coco" else ""
+    return CommonSettings(
+        models_dir=CACHE / f"models-{used.replace('+', '-')}{suffix}",
+        data_dir=CACHE / "data",
+        model_name=MODEL_NAME,
+        prior=used,
+        detector_dir=detector_dir,
+        detector_size=base.detector_size,
+    )
+
+
 @pytest.fixture(scope="session")
 def v1_model_dir() -> Path:
-    """Version 1 (Lite0 + ImageNet prior), built once into .cache/tests and reused."""
+    """Version 1 (Lite0 + the ImageNet prior, and the COCO detector's unless
+    TAGLOOP_PRIOR=imagenet), built once into .cache/tests and reused."""
+    return build_v1(v1_settings())
+
+
+def build_v1(settings: CommonSettings) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
-    settings = CommonSettings(models_dir=CACHE / "models", data_dir=CACHE / "data", model_name=MODEL_NAME)
     # Several pytest runs may share the cache: build it under a lock, once.
     with open(CACHE / "v1.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -102,3 +125,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
     """
     with running_stack(tmp_path_factory.mktemp("stack"), v1_model_dir) as system:
         yield system
+
+
+@pytest.fixture(scope="session")
+def v1_imagenet_model_dir() -> Path:
+    """Version 1 built with TAGLOOP_PRIOR=imagenet: the one-input Lite0 model alone."""
+    return build_v1(v1_settings("imagenet"))

@@ -34,7 +34,7 @@ import numpy as np
 from inference_api.config import Settings
 from inference_api.engine import load_version
 from PIL import Image
-from tagloop.images import load_image_array
+from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
 
 
@@ -150,21 +150,38 @@ def bare_single(model, images: list[tuple[str, bytes]], n: int) -> list[float]: 
     it = iter(range(10**9))
 
     def one() -> None:
-        model.run(load_image_array(images[next(it) % len(images)][1])[np.newaxis])
+        arrays = load_image_arrays(images[next(it) % len(images)][1], model.sizes)
+        model.run({size: a[np.newaxis] for size, a in zip(model.sizes, arrays, strict=True)})
 
     return timed(one, n, warmup=3)
 
 
 def bare_batched(model, images: list[tuple[str, bytes]], size: int, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
     datas = [data for _, data in _cycle(images, size)]
-    return timed(lambda: model.run(np.stack([load_image_array(d) for d in datas])), repeat, warmup=1)
+
+    def one() -> None:
+        arrays = [load_image_arrays(d, model.sizes) for d in datas]
+        model.run({s: np.stack([a[i] for a in arrays]) for i, s in enumerate(model.sizes)})
+
+    return timed(one, repeat, warmup=1)
 
 
 def keras_model(h5: Path):  # type: ignore[no-untyped-def]
+    """The original design's model: the version's .h5 when it is a one-input model, else
+    keras' EfficientNetB0 (random weights: speed only) + the original head."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tagloop.model.build import load_model
 
-    return load_model(h5)
+    model = load_model(h5)
+    if len(model.inputs) == 1:
+        return model
+    import keras
+
+    base = keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=(224, 224, 3))
+    x = keras.layers.GlobalAveragePooling2D()(base.output)
+    x = keras.layers.Dropout(0.5)(keras.layers.Dense(512, activation="relu")(x))
+    x = keras.layers.Dropout(0.3)(keras.layers.Dense(256, activation="relu")(x))
+    return keras.Model(base.input, keras.layers.Dense(20, activation="sigmoid")(x))
 
 
 def keras_per_image(model, images: list[tuple[str, bytes]], n: int) -> list[float]:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference_api.engine import ModelSlot, ServedModel
+from inference_api.engine import Batch, ModelSlot, ServedModel, as_batch, batch_rows, concat_batches
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,16 @@ Result = tuple[int, np.ndarray]
 
 @dataclass(eq=False)
 class _Job:
-    images: np.ndarray
+    images: Batch
     model: ServedModel | None
     future: Future[Result] = field(default_factory=Future)
 
+    @property
+    def rows(self) -> int:
+        return batch_rows(self.images)
 
-_STOP = _Job(images=np.empty((0, 224, 224, 3), dtype=np.float32), model=None)
+
+_STOP = _Job(images={}, model=None)
 
 
 class DynamicBatcher:
@@ -86,9 +90,10 @@ class DynamicBatcher:
             with self._lock:
                 self._decoding -= 1
 
-    def submit(self, images: np.ndarray, *, model: ServedModel | None = None) -> Future[Result]:
-        """Queue (N, 224, 224, 3) images; the future gives (version, (N, 20) scores)."""
-        job = _Job(images=images, model=model)
+    def submit(self, images: np.ndarray | Batch, *, model: ServedModel | None = None) -> Future[Result]:
+        """Queue images ((N, H, W, 3), or one array per input size); the future gives
+        (version, (N, 20) scores)."""
+        job = _Job(images=as_batch(images), model=model)
         self._queue.put(job)
         return job.future
 
@@ -108,7 +113,7 @@ class DynamicBatcher:
 
     def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None]:
         """`first` plus whatever joins it within the wait; returns the job left over, if any."""
-        jobs, rows = [first], len(first.images)
+        jobs, rows = [first], first.rows
         deadline = time.monotonic() + self.max_wait_s
         while rows < self.max_batch and first.model is None:
             timeout = deadline - time.monotonic() if self._decoding else 0.0
@@ -116,23 +121,23 @@ class DynamicBatcher:
                 job = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
             except queue.Empty:
                 return jobs, None
-            if job is _STOP or job.model is not None or rows + len(job.images) > self.max_batch:
+            if job is _STOP or job.model is not None or rows + job.rows > self.max_batch:
                 return jobs, job
             jobs.append(job)
-            rows += len(job.images)
+            rows += job.rows
         return jobs, None
 
     def _run_pass(self, jobs: list[_Job]) -> None:
         try:
             model = jobs[0].model or self.slot.require()
-            batch = jobs[0].images if len(jobs) == 1 else np.concatenate([j.images for j in jobs])
+            batch = concat_batches([j.images for j in jobs])
             scores = model.run(batch)
         except Exception as exc:
             for job in jobs:
                 job.future.set_exception(exc)
             return
-        self.observe(len(batch))
+        self.observe(len(scores))
         start = 0
         for job in jobs:
-            job.future.set_result((model.version, scores[start : start + len(job.images)]))
-            start += len(job.images)
+            job.future.set_result((model.version, scores[start : start + job.rows]))
+            start += job.rows

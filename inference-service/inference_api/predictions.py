@@ -11,15 +11,14 @@ from dataclasses import dataclass
 
 import anyio
 import numpy as np
-from PIL import Image
 from tagloop.classes import VOC_CLASSES
 from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
-from tagloop.images import DEFAULT_MAX_DECODE_BYTES, ImageError, decode_image, to_model_input
+from tagloop.images import ImageError, Size, decode_image, draft_size, to_model_inputs
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
-from inference_api.engine import ModelSlot, ServedModel
+from inference_api.engine import Batch, ModelSlot, ServedModel
 from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
 
 
@@ -42,7 +41,12 @@ def received(filename: str | None, data: bytes) -> Upload:
 class PreparedImage:
     filename: str | None
     image_id: str
-    array: np.ndarray
+    arrays: dict[Size, np.ndarray]
+    """The image at each input size of the model: (H, W, 3) float32 in [0, 1]."""
+
+
+def stack(images: Sequence[dict[Size, np.ndarray]]) -> Batch:
+    return {size: np.stack([image[size] for image in images]) for size in images[0]}
 
 
 @dataclass(frozen=True)
@@ -59,18 +63,24 @@ class Predictor:
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
     decode_budget: DecodeBudget | None = None
 
-    def decode(self, data: bytes) -> Image.Image:
-        """decode_image within this service's limits and its shared memory budget."""
-        return decode_image(
-            data, max_pixels=self.max_pixels, max_bytes=self.max_decode_bytes, budget=self.decode_budget
+    def decode(self, data: bytes, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+        """Decode once within this service's limits and its shared memory budget, resize for
+        each input size (ImageError if unusable)."""
+        img = decode_image(
+            data,
+            max_pixels=self.max_pixels,
+            draft=draft_size(sizes),
+            max_bytes=self.max_decode_bytes,
+            budget=self.decode_budget,
         )
+        return dict(zip(sizes, to_model_inputs(img, sizes), strict=True))
 
 
-def prepare_upload(upload: Upload, *, predictor: "Predictor") -> PreparedImage:
+def prepare_upload(upload: Upload, *, predictor: "Predictor", sizes: Sequence[Size]) -> PreparedImage:
     """Decode (ImageError if unusable), then store the bytes; nothing is stored on error."""
-    array = to_model_input(predictor.decode(upload.data))
+    arrays = predictor.decode(upload.data, sizes)
     image_id = predictor.uploads.put(upload.data, upload.filename)
-    return PreparedImage(filename=upload.filename, image_id=image_id, array=array)
+    return PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
 
 
 def thresholds_of(model: ServedModel, threshold: float | None) -> dict[str, float]:
@@ -94,16 +104,17 @@ def image_result(prepared: PreparedImage, scores: np.ndarray, *, thresholds: dic
 async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float | None) -> PredictResponse:
     """One image through the dynamic batcher."""
     model = predictor.slot.require()
+    sizes = model.sizes
     with predictor.batcher.expecting():
-        array = await anyio.to_thread.run_sync(_decode, predictor, upload)
-    future = predictor.batcher.submit(array[np.newaxis])
+        arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
+    future = predictor.batcher.submit(stack([arrays]))
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
     version, scores = await asyncio.wrap_future(future)
     if model.version != version:  # a newer version was swapped in meanwhile and answered
         model = predictor.slot.current or model
     thresholds = thresholds_of(model, threshold)
-    prepared = PreparedImage(filename=upload.filename, image_id=image_id, array=array)
+    prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
     result = image_result(prepared, scores[0], thresholds=thresholds)
     return PredictResponse(model_version=version, thresholds=thresholds, **result.model_dump())
 
@@ -124,11 +135,13 @@ async def predict_uploads(
     outcomes: list[PreparedImage | FileError] = []
     passes: list[tuple[list[PreparedImage], Future[Result]]] = []
     for start in range(0, len(uploads), predictor.chunk_size):
-        chunk = await _prepare_all(predictor, uploads[start : start + predictor.chunk_size], limiter)
+        chunk = await _prepare_all(
+            predictor, uploads[start : start + predictor.chunk_size], limiter, model.sizes
+        )
         outcomes.extend(chunk)
         good = [o for o in chunk if isinstance(o, PreparedImage)]
         if good:
-            images = np.stack([p.array for p in good])
+            images = stack([p.arrays for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
     scores = await _collect(passes)
     thresholds = thresholds_of(model, threshold)
@@ -140,14 +153,14 @@ async def predict_uploads(
 
 
 async def _prepare_all(
-    predictor: Predictor, uploads: Sequence[Upload], limiter: anyio.CapacityLimiter
+    predictor: Predictor, uploads: Sequence[Upload], limiter: anyio.CapacityLimiter, sizes: Sequence[Size]
 ) -> list[PreparedImage | FileError]:
     """Decode and store `uploads` in parallel threads; results in the order given."""
     outcomes: list[PreparedImage | FileError | None] = [None] * len(uploads)
 
     async def one(i: int) -> None:
         outcomes[i] = await anyio.to_thread.run_sync(
-            _prepare_or_error, predictor, uploads[i], limiter=limiter
+            _prepare_or_error, predictor, uploads[i], sizes, limiter=limiter
         )
 
     async with anyio.create_task_group() as group:
@@ -164,16 +177,14 @@ async def _collect(passes: list[tuple[list[PreparedImage], Future[Result]]]) -> 
     return scores
 
 
-def _decode(predictor: Predictor, upload: Upload) -> np.ndarray:
-    return to_model_input(predictor.decode(upload.data))
+def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+    return predictor.decode(upload.data, sizes)
 
 
-def _prepare(predictor: Predictor, upload: Upload) -> PreparedImage:
-    return prepare_upload(upload, predictor=predictor)
-
-
-def _prepare_or_error(predictor: Predictor, upload: Upload) -> PreparedImage | FileError:
+def _prepare_or_error(
+    predictor: Predictor, upload: Upload, sizes: Sequence[Size]
+) -> PreparedImage | FileError:
     try:
-        return _prepare(predictor, upload)
+        return prepare_upload(upload, predictor=predictor, sizes=sizes)
     except ImageError as exc:
         return FileError(filename=upload.filename, error=str(exc))

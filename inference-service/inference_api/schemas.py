@@ -1,5 +1,7 @@
 """Response bodies of the inference API (the README's API table)."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -46,6 +48,13 @@ class HealthResponse(BaseModel):
     ready: bool
     model_version: int | None
     model_error: str | None
+    model_prior: str | None = Field(
+        default=None,
+        description="the frozen priors the served version answers from: 'imagenet+coco' or 'imagenet'",
+    )
+    model_inputs: list[dict[str, Any]] = Field(
+        default=[], description="the served model's image inputs: name, size"
+    )
     redis: bool
 
 

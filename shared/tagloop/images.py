@@ -1,4 +1,5 @@
-"""Image preprocessing shared by inference and training: bytes -> (224, 224, 3) float32 in [0, 1].
+"""Image preprocessing shared by inference and training: bytes -> (H, W, 3) float32 in [0, 1]
+for each input size the model takes (224, and 512 for the two-prior model's detector).
 
 Both services call these functions, so a model is served on exactly the pixels it was
 trained on (tf.image.resize differs from Pillow by 2-4/255; docs/ARCHITECTURE.md, "Decoding").
@@ -7,16 +8,18 @@ trained on (tf.image.resize differs from Pillow by 2-4/255; docs/ARCHITECTURE.md
 - The pixel count and the memory decoding takes are checked from the header, before any
   pixel is decoded (image bombs); a DecodeBudget bounds the memory of concurrent decodes.
 - Truncated files are errors: Pillow's LOAD_TRUNCATED_IMAGES stays False.
-- JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice the model
-  size, so a 12 MP photo decodes in a few ms; the resize that follows antialiases.
-- Every other image is shrunk by an integer factor (box filter) to no less than twice the
-  model size right after decoding, and 16-bit samples go to 8 bits strip by strip, so no
+- JPEGs are decoded in draft mode (libjpeg's DCT scaling) at no less than twice 224 and
+  no less than the largest input, so a 12 MP photo decodes in a few ms; the resizes that
+  follow antialias. An image is decoded once and resized for each input.
+- Every other image is shrunk by an integer factor (box filter) to no less than the draft
+  size right after decoding, and 16-bit samples go to 8 bits strip by strip, so no
   full-size copy is made but the decode itself (and never a float64 one).
 - EXIF orientation is applied; every mode is converted to RGB, transparency on white.
 """
 
 import io
 import re
+from collections.abc import Sequence
 from contextlib import nullcontext
 
 import numpy as np
@@ -53,6 +56,18 @@ _EXIF_TRANSPOSE = {
 }
 """EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose)."""
 
+Size = tuple[int, int]
+"""(height, width) of a model input."""
+SEED_SIZES: tuple[Size, ...] = ((IMAGE_SIZE, IMAGE_SIZE),)
+"""The input sizes of a seed-style (one-input) model."""
+
+
+def draft_size(sizes: Sequence[Size]) -> tuple[int, int]:
+    """The JPEG draft target for a model with inputs of `sizes`."""
+    side = max(DRAFT_SIZE[0], *(max(size) for size in sizes))
+    return (side, side)
+
+
 # Signatures of things people upload by mistake, to name what was found.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "JPEG"),
@@ -88,16 +103,17 @@ def decode_image(
     data: bytes,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: tuple[int, int] = DRAFT_SIZE,
     max_bytes: int = DEFAULT_MAX_DECODE_BYTES,
     budget: DecodeBudget | None = None,
 ) -> Image.Image:
     """Decode JPEG/PNG/WebP bytes into an upright RGB image, refusing bombs and damage.
 
-    Large images come back shrunk to no less than twice the model size (see the module).
+    Large images come back shrunk to no less than `draft` (see the module).
     """
     img = _open(data, max_pixels=max_pixels)
     if img.format in ("JPEG", "MPO"):
-        img.draft("RGB", DRAFT_SIZE)
+        img.draft("RGB", draft)
     if decoded_bytes(img) > max_bytes:
         raise _too_much_memory(img, max_bytes)
     with budget.reserve(peak_bytes(img)) if budget else nullcontext():
@@ -106,23 +122,36 @@ def decode_image(
             orientation = img.getexif().get(0x0112)
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors...
             raise CorruptImageError(f"the {img.format} image is damaged or truncated ({exc})") from exc
-        img = _shrink(_reducible(img))
+        img = _shrink(_reducible(img), draft)
     if orientation in _EXIF_TRANSPOSE:
         img = img.transpose(_EXIF_TRANSPOSE[orientation])
     return to_rgb(img)
 
 
-def to_model_input(img: Image.Image) -> np.ndarray:
-    """Resize (plain, no crop, as the original design) to (224, 224, 3) float32 in [0, 1]."""
+def to_model_input(img: Image.Image, size: Size = (IMAGE_SIZE, IMAGE_SIZE)) -> np.ndarray:
+    """Resize (plain, no crop, as the original design) to (H, W, 3) float32 in [0, 1]."""
     if img.mode != "RGB":
         img = to_rgb(img)
-    small = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    height, width = size
+    small = img.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(small, dtype=np.float32) / np.float32(255.0)
 
 
+def to_model_inputs(img: Image.Image, sizes: Sequence[Size]) -> tuple[np.ndarray, ...]:
+    """One decoded image resized for each of a model's inputs, in the order of `sizes`."""
+    return tuple(to_model_input(img, size) for size in sizes)
+
+
 def load_image_array(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """decode_image then to_model_input: the whole preprocessing of one upload."""
+    """decode_image then to_model_input: the whole preprocessing of one upload (224 input)."""
     return to_model_input(decode_image(data, max_pixels=max_pixels))
+
+
+def load_image_arrays(
+    data: bytes, sizes: Sequence[Size], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, ...]:
+    """The whole preprocessing of one upload for a model with inputs of `sizes`: decoded once."""
+    return to_model_inputs(decode_image(data, max_pixels=max_pixels, draft=draft_size(sizes)), sizes)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -161,9 +190,9 @@ def _reducible(img: Image.Image) -> Image.Image:
     return to_rgb(img) if img.mode != "LA" else img.convert("RGBA")
 
 
-def _shrink(img: Image.Image) -> Image.Image:
-    """Reduce by the largest integer factor that keeps both sides >= twice the model size."""
-    factor = min(img.width // DRAFT_SIZE[0], img.height // DRAFT_SIZE[1])
+def _shrink(img: Image.Image, draft: tuple[int, int]) -> Image.Image:
+    """Reduce by the largest integer factor that keeps both sides >= the draft size."""
+    factor = min(img.width // draft[0], img.height // draft[1])
     return img.reduce(factor) if factor >= 2 else img
 
 

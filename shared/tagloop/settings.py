@@ -9,6 +9,7 @@ take theirs from `python -m tagloop.settings` (see `shell_exports`).
 import shlex
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,18 @@ class CommonSettings(BaseSettings):
     @property
     def allowed_origin_list(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    prior: Literal["imagenet+coco", "imagenet"] = "imagenet+coco"
+    """What version 1 is built from: the Lite0 ImageNet prior and the COCO detector (when
+    its files are in detector_dir), or the ImageNet prior alone."""
+
+    detector_dir: Path = Path(".cache/detector")
+    """Where scripts/setup puts the COCO detector's files (centernet.json, centernet.bin)."""
+
+    detector_size: int = Field(default=320, ge=128, le=1024, multiple_of=32)
+    """Side of the detector's square input in a new version 1 (its second image input).
+    320 rather than the published 512: 2.5x less compute, and on the labelled fixture the
+    ranking was no worse (README, "Version 1: two frozen priors")."""
 
     @model_validator(mode="after")
     def _local_urls(self) -> "CommonSettings":

@@ -81,3 +81,12 @@ def test_models_show_metrics_of_trained_versions(page: Page, stack: Stack, photo
     oldest = page.locator("#models-list li.version").last
     expect(oldest).to_have_attribute("data-version", "1")
     expect(oldest).to_contain_text("No metrics")
+
+
+def test_models_tab_says_which_prior_version_1_uses(page: Page, stack: Stack) -> None:
+    prior = httpx.get(f"{stack.url}/models").json()["versions"][-1].get("prior")
+    shown = {"imagenet+coco": "ImageNet + COCO detector", "imagenet": "ImageNet"}[prior]
+    page.goto("/#models")
+    first = page.locator("#models-list li.version[data-version='1']")
+    expect(first.locator("dl.facts")).to_contain_text("Prior")
+    expect(first.locator("dl.facts")).to_contain_text(shown)

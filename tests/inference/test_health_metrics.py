@@ -21,6 +21,8 @@ def test_health_reports_the_served_version_and_redis(tiny_client: TestClient) ->
         "ready": True,
         "model_version": 1,
         "model_error": None,
+        "model_prior": None,  # the tiny test model's meta names no prior
+        "model_inputs": [{"name": "image", "size": [224, 224]}],
         "redis": True,
     }
 

@@ -18,24 +18,42 @@ from support.images import png_bytes
 MODEL_NAME = "voc"
 
 
-def tiny_onnx(path: Path, *, bias: float = 0.0, nan: bool = False, outputs: int = 20) -> None:
+def tiny_onnx(
+    path: Path, *, bias: float = 0.0, nan: bool = False, outputs: int = 20, second_input: int = 0
+) -> None:
     """Mean colour -> Dense(20) -> sigmoid: meets the contract, loads in milliseconds.
 
     `bias` shifts every score (tells versions apart); `nan` makes it output NaN;
-    `outputs` != 20 breaks the output shape.
+    `outputs` != 20 breaks the output shape. `second_input` (a side, e.g. 512): a second
+    image input "detector_image" whose mean colour is added to the first one's, as a
+    two-prior model takes the same photo twice.
     """
     rng = np.random.default_rng(0)
     weights = rng.normal(size=(3, outputs)).astype(np.float32)
     offset = np.full((outputs,), np.nan if nan else bias, dtype=np.float32)
+    nodes, inputs = [], [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 224, 224, 3])]
+    mean = "mean"
+    if second_input:
+        side = second_input
+        inputs.append(
+            helper.make_tensor_value_info("detector_image", TensorProto.FLOAT, ["N", side, side, 3])
+        )
+        nodes = [
+            helper.make_node("ReduceMean", ["image", "axes"], ["mean_small"], keepdims=0),
+            helper.make_node("ReduceMean", ["detector_image", "axes"], ["mean_big"], keepdims=0),
+            helper.make_node("Add", ["mean_small", "mean_big"], ["mean"]),
+        ]
+    else:
+        nodes = [helper.make_node("ReduceMean", ["image", "axes"], [mean], keepdims=0)]
     graph = helper.make_graph(
         [
-            helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=0),
+            *nodes,
             helper.make_node("MatMul", ["mean", "w"], ["logits0"]),
             helper.make_node("Add", ["logits0", "b"], ["logits"]),
             helper.make_node("Sigmoid", ["logits"], ["scores"]),
         ],
         "tiny",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 224, 224, 3])],
+        inputs,
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", outputs])],
         initializer=[
             helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2]),

@@ -12,7 +12,8 @@ from redis import Redis
 from rq import Queue
 from skimage import data
 from tagloop.classes import VOC_CLASSES
-from tagloop.images import load_image_array
+from tagloop.contract import session_inputs
+from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 from training_api.config import Settings
@@ -108,8 +109,10 @@ def serve(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
     session = ort.InferenceSession(
         str(store.path(version) / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    batch = np.stack([load_image_array(b) for b in images])
-    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+    inputs = session_inputs(session)  # a two-prior version takes each photo at two sizes
+    arrays = [load_image_arrays(b, [size for _, size in inputs]) for b in images]
+    feed = {name: np.stack([a[i] for a in arrays]) for i, (name, _) in enumerate(inputs)}
+    return session.run(None, feed)[0]
 
 
 def label_sets(probabilities: np.ndarray, thresholds: np.ndarray | float = 0.5) -> list[list[str]]:

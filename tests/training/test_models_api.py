@@ -40,7 +40,8 @@ def test_list_models_shows_version_1(v1_client: TestClient):
         v1["version"] == 1
         and v1["active"] is True
         and v1["parent"] is None
-        and v1["source"] == "imagenet-prior"
+        and v1["source"] == f"{v1['prior']}-prior"
+        and v1["prior"] in ("imagenet+coco", "imagenet")
     )
 
 

@@ -19,7 +19,7 @@ from support.training import (
     store_images,
 )
 from tagloop.classes import VOC_CLASSES
-from tagloop.images import load_image_array
+from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
 from tagloop.training.gate import is_held_out
 from training_api.config import Settings
@@ -35,11 +35,21 @@ def settings(tmp_path: Path, redis_url: str, models_dir: Path) -> Settings:
 
 
 def keras_outputs(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
+    """The Keras model's outputs; a two-prior model is fed the scores of the detector its
+    served file holds."""
     from tagloop.model.build import load_model
+    from tagloop.model.detector import DetectorScores, detector_from_version
 
     store = ModelStore(settings.models_dir, settings.model_name)
     model = load_model(store.path(version) / "model.h5")
-    return np.asarray(model(np.stack([load_image_array(b) for b in images]), training=False))
+    if len(model.inputs) == 1:
+        return np.asarray(
+            model(np.stack([load_image_arrays(b, [(224, 224)])[0] for b in images]), training=False)
+        )
+    detector = DetectorScores(detector_from_version(store.path(version) / "model.onnx", settings.cache_dir))
+    arrays = [load_image_arrays(b, [(224, 224), (detector.side, detector.side)]) for b in images]
+    small, big = (np.stack([a[i] for a in arrays]) for i in range(2))
+    return np.asarray(model([small, detector(big)], training=False))
 
 
 def assert_prior_unchanged(settings: Settings, parent: int, child: int) -> None:

@@ -76,7 +76,9 @@ def test_corrections_stick_and_other_photos_keep_their_labels(settings: Settings
     assert changes["photos"] == len(corrected) and changes["broke"] == 0
     assert changes["fixed"] + changes["unchanged_right"] >= 0.9 * len(corrected)
     person = changes["per_class"]["person"]
-    assert person["f1_after"] > person["f1_before"] and person["positives"] > 0
+    # With the COCO detector version 1 may already get person right (F1 1.0): not worse then.
+    assert person["f1_after"] >= person["f1_before"] and person["positives"] > 0
+    assert person["f1_after"] > person["f1_before"] or person["f1_before"] == 1.0
 
 
 def test_thresholds_are_calibrated_for_classes_with_enough_corrections(settings: Settings):

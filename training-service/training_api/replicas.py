@@ -61,6 +61,7 @@ async def replica_health(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
         "ok": response.status_code == 200 and ready,
         "ready": ready,
         "model_version": body.get("model_version"),
+        "prior": body.get("model_prior"),
         "error": body.get("model_error"),
     }
 
@@ -90,6 +91,7 @@ def summarize(found: list[dict[str, Any]], *, active: int | None) -> dict[str, A
         "model_version": behind[0]["model_version"] if behind and len(set(versions)) > 1 else versions[0],
         # Behind without an error: loading the new version. With one: its load failed, and
         # the replica keeps serving the version it had (see health.system_status).
+        "prior": next((r.get("prior") for r in found if r.get("prior")), None),
         "converging": any(not r["error"] for r in behind),
         "stale": any(r["error"] for r in behind),
         "error": errors[0] if errors else None,

@@ -134,6 +134,7 @@ class VersionOut(BaseModel):
     parent: int | None = None
     samples: int | None = None
     backbone: str | None = None
+    prior: str | None = None
     source: str | None = None
     metrics: dict[str, Any] = {}
     loss_curve: list[float] = []

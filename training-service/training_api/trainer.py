@@ -112,7 +112,6 @@ def corrections_as_features(
 ) -> "RetrainData":
     """The corrections' features and labels, held out by hash, and the recent uploads
     nobody corrected as anchors (features computed once per image, then cached)."""
-    from tagloop.images import load_image_array
     from tagloop.training.retrain import corrections_data, features_of
     from tagloop.training.voc import label_matrix
 
@@ -123,7 +122,7 @@ def corrections_as_features(
         loaded,
         cache_dir=settings.cache_dir,
         keys=keys + anchors,
-        load_image=lambda image_id: load_image_array(uploads.read(image_id)),
+        load_image=lambda image_id: loaded.backbone.prepare(uploads.read(image_id)),
         progress=progress,
     )
     log.info(

@@ -28,6 +28,7 @@ def version_out(info: VersionInfo) -> VersionOut:
         parent=meta.parent,
         samples=meta.samples,
         backbone=meta.backbone,
+        prior=meta.prior,
         source=meta.source,
         metrics=meta.metrics,
         loss_curve=meta.loss_curve,

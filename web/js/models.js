@@ -126,6 +126,7 @@ function card(v) {
     fact(t("models.parent"), v.parent ?? v.parent_version),
     fact(t("models.samples"), v.samples),
     fact(t("models.backbone"), v.backbone),
+    fact(t("models.prior"), v.prior && t(`models.prior.${v.prior}`)),
     fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
     fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
     m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null,

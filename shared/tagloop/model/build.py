@@ -14,7 +14,15 @@ from tagloop.classes import NUM_CLASSES
 from tagloop.contract import INPUT_SHAPE
 from tagloop.errors import TagloopError
 from tagloop.model import lite0, prior
-from tagloop.model.layers import CUSTOM_OBJECTS, CalibratedLogit, MappedProbability, ZeroPrior
+from tagloop.model.detector import SCORES
+from tagloop.model.layers import (
+    CUSTOM_OBJECTS,
+    CalibratedLogit,
+    ColumnSlice,
+    MappedProbability,
+    NoisyOrLogit,
+    ZeroPrior,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +38,46 @@ class NotSplittableError(TagloopError):
     """The model has no GlobalAveragePooling2D, so it has no pooled features to split at."""
 
 
-def build_model(*, cache_dir: Path, backbone: str = "lite0") -> keras.Model:
-    """A new model: image (N, 224, 224, 3) in [0, 1] -> (N, 20) probabilities."""
+def build_model(*, cache_dir: Path, backbone: str = "lite0", detector: bool = False) -> keras.Model:
+    """A new model: image (N, 224, 224, 3) in [0, 1] -> (N, 20) probabilities.
+
+    With `detector` (lite0 only), the two-prior model: a second input "detector_scores"
+    (N, 20), the COCO detector's per-class scores (detector.py computes them from the
+    512 px image, outside Keras), is joined to the ImageNet prior by noisy-OR and given
+    to the head beside the pooled features.
+    """
+    if detector and backbone != "lite0":
+        raise BackboneUnavailableError("the COCO detector prior is built on the lite0 backbone only")
     if backbone == "lite0":
         weights = lite0.load_imagenet_weights(cache_dir)
-        features, top = lite0.build_backbone(weights), build_top(weights)
+        scores = NUM_CLASSES if detector else 0
+        features, top = (
+            lite0.build_backbone(weights, detector_scores=scores),
+            build_top(weights, detector=detector),
+        )
     elif backbone == "efficientnetb0":
         features, top = _efficientnetb0_backbone(), build_top(None)
     else:
         raise BackboneUnavailableError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
     image = keras.Input(INPUT_SHAPE, name="image")
-    return keras.Model(image, top(features(image)), name="tagloop")
+    if not detector:
+        return keras.Model(image, top(features(image)), name="tagloop")
+    detector_scores = keras.Input((NUM_CLASSES,), name=SCORES)
+    return keras.Model([image, detector_scores], top(features([image, detector_scores])), name="tagloop")
 
 
-def build_top(weights: dict[str, np.ndarray] | None) -> keras.Model:
-    """Pooled features (N, 1280) -> (N, 20): sigmoid(prior logit + trainable head)."""
-    features = keras.Input((FEATURES,), name="features")
-    prior_logit = _prior_logit(features, weights)
+def build_top(weights: dict[str, np.ndarray] | None, *, detector: bool = False) -> keras.Model:
+    """Features (N, 1280), or (N, 1300) with the detector's scores last, -> (N, 20):
+    sigmoid(prior logit + trainable head). The head sees every feature."""
+    features = keras.Input((FEATURES + (NUM_CLASSES if detector else 0),), name="features")
+    if detector and weights is not None:
+        pooled = ColumnSlice(0, FEATURES, name="pooled_features")(features)
+        scores = ColumnSlice(FEATURES, FEATURES + NUM_CLASSES, name="detector_scores")(features)
+        prior_logit = NoisyOrLogit(name="prior_logit")(
+            [_prior_logit(pooled, weights, name="imagenet_logit"), scores]
+        )
+    else:
+        prior_logit = _prior_logit(features, weights)
     x = keras.layers.Dense(512, activation="relu", name="head_dense_512")(features)
     x = keras.layers.Dropout(0.5, name="head_dropout_1")(x)
     x = keras.layers.Dense(256, activation="relu", name="head_dense_256")(x)
@@ -58,14 +89,16 @@ def build_top(weights: dict[str, np.ndarray] | None) -> keras.Model:
     return keras.Model(features, probs, name="top")
 
 
-def _prior_logit(features: keras.KerasTensor, weights: dict[str, np.ndarray] | None) -> keras.KerasTensor:
+def _prior_logit(
+    features: keras.KerasTensor, weights: dict[str, np.ndarray] | None, *, name: str = "prior_logit"
+) -> keras.KerasTensor:
     if weights is None:
         return ZeroPrior(NUM_CLASSES, name="zero_prior")(features)
     imagenet_logits = lite0.imagenet_dense(weights, name="prior_imagenet_logits")(features)
     mapped = MappedProbability(NUM_CLASSES, name="prior_mapped_probability")
     p = mapped(imagenet_logits)
     mapped.set_weights([prior.mapping_matrix()])
-    return CalibratedLogit(prior.PRIOR_SCALE, prior.PRIOR_SHIFT, name="prior_logit")(p)
+    return CalibratedLogit(prior.PRIOR_SCALE, prior.PRIOR_SHIFT, name=name)(p)
 
 
 def _efficientnetb0_backbone() -> keras.Model:

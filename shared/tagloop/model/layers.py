@@ -69,8 +69,46 @@ class ZeroPrior(keras.layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="tagloop")
+class ColumnSlice(keras.layers.Layer):
+    """features (N, D) -> features[:, start:stop]: one part of a concatenated feature vector."""
+
+    def __init__(self, start: int = 0, stop: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+        self.stop = int(stop)
+        self.trainable = False
+
+    def call(self, features):
+        return features[:, self.start : self.stop]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="tagloop")
+class NoisyOrLogit(keras.layers.Layer):
+    """[logit a, probability b] -> logit(1 - (1 - sigmoid(a)) (1 - b)), clipped to stay finite.
+
+    The noisy-OR of two priors that each see a class on their own (ImageNet's classifier,
+    the COCO detector): either one is enough to see it.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.trainable = False
+
+    def call(self, inputs):
+        logit_a, p_b = inputs
+        p = 1.0 - (1.0 - ops.sigmoid(logit_a)) * (1.0 - p_b)
+        p = ops.clip(p, PROB_EPSILON, 1.0 - PROB_EPSILON)
+        return ops.log(p) - ops.log(1.0 - p)
+
+
 CUSTOM_OBJECTS = {
     "MappedProbability": MappedProbability,
     "CalibratedLogit": CalibratedLogit,
     "ZeroPrior": ZeroPrior,
+    "ColumnSlice": ColumnSlice,
+    "NoisyOrLogit": NoisyOrLogit,
 }

@@ -251,12 +251,20 @@ def _features(builder: _Builder, image: Any) -> Any:
     return builder.bn(x, "_bn1", relu6=True)
 
 
-def build_backbone(weights: dict[str, np.ndarray]) -> keras.Model:
-    """Lite0 without its classifier: image (N, 224, 224, 3) in [0, 1] -> pooled (N, 1280)."""
+def build_backbone(weights: dict[str, np.ndarray], *, detector_scores: int = 0) -> keras.Model:
+    """Lite0 without its classifier: image (N, 224, 224, 3) in [0, 1] -> pooled (N, 1280).
+
+    With `detector_scores` (the two-prior model: 20), a second input "detector_scores"
+    (N, 20) is appended to the pooled features: (N, 1280 + 20), the features the top learns on.
+    """
     image = keras.Input((224, 224, 3), name="image")
     x = _features(_Builder(weights), image)
     pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.Model(image, pooled, name="backbone")
+    if not detector_scores:
+        return keras.Model(image, pooled, name="backbone")
+    scores = keras.Input((detector_scores,), name="detector_scores")
+    joined = keras.layers.Concatenate(name="features_and_detector_scores")([pooled, scores])
+    return keras.Model([image, scores], joined, name="backbone")
 
 
 def imagenet_dense(weights: dict[str, np.ndarray], *, name: str = "imagenet_logits") -> keras.layers.Dense:

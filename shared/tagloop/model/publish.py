@@ -5,12 +5,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from tagloop.contract import check_input_shape, check_outputs, probe_images
-from tagloop.model.export import export_checked, split_parts
+from tagloop.errors import ModelContractError
+from tagloop.model.detector import IMAGE_INPUT, DetectorScores
+from tagloop.model.export import INPUT_NAME, DetectorMissingError, Probes, export_checked, split_parts
+from tagloop.model.onnx_graph import keras_input_names
 from tagloop.store import ModelStore
 from tagloop.version_meta import VersionMeta
 
@@ -29,11 +33,13 @@ class TopOnly:
     probe_outputs: the model's outputs on probe_images(), computed through the top alone
         from the backbone's features of the probes (no Keras pass over the backbone).
     backbone_key: export.backbone_key() of the backbone, computed when it was loaded.
+    detector: the wrapped detector's ONNX the model was loaded with (two-prior models).
     """
 
     loaded_from: Path
     probe_outputs: np.ndarray
     backbone_key: str | None = None
+    detector: Path | None = None
 
 
 def publish_model(
@@ -44,6 +50,7 @@ def publish_model(
     activate: bool,
     cache_dir: Path | None = None,
     top_only: TopOnly | None = None,
+    detector: Path | None = None,
 ) -> int:
     """Publish `model` with `meta` (parent, samples, backbone, metrics...); returns the version.
 
@@ -52,11 +59,17 @@ def publish_model(
     model split into backbone + top exports only its top (export.export_onnx); without it
     every publish converts the whole model (seconds). `top_only`: see TopOnly; the probe
     outputs are checked against the contract, then against the ONNX export, either way.
+    `detector`: the wrapped detector's ONNX (detector.py) that a two-prior model takes its
+    scores from; joined into the served file (default: the one in `top_only`).
     """
     started = time.perf_counter()
-    probes = probe_images()
-    expected = check_model_contract(model, probes, outputs=top_only.probe_outputs if top_only else None)
-    meta = meta.model_copy()  # write() adds the measured parity; the caller's stays as it was
+    detector = detector or (top_only.detector if top_only else None)
+    probes, keras_probes = probe_inputs(model, detector)
+    expected = check_model_contract(model, keras_probes, outputs=top_only.probe_outputs if top_only else None)
+    # write() adds the measured parity; the caller's meta stays as it was
+    meta = meta.model_copy(
+        update={"prior": meta.prior or prior_of(model), "inputs": served_inputs(model, probes)}
+    )
 
     def write(folder: Path) -> None:
         if top_only is None or not _rewrite_top(model, top_only.loaded_from, folder / MODEL_FILE):
@@ -68,6 +81,8 @@ def publish_model(
             cache_dir=cache_dir,
             expected=expected,
             key=top_only.backbone_key if top_only else None,
+            detector=detector,
+            keras_probes=keras_probes,
         )
 
     version = store.publish(write, meta, activate=activate)
@@ -75,17 +90,57 @@ def publish_model(
     return version
 
 
+def probe_inputs(model: keras.Model, detector: Path | None) -> tuple[Probes, np.ndarray | list[np.ndarray]]:
+    """(probes as the served file takes them, the same as the Keras model takes them).
+
+    For a two-prior model the Keras model takes the detector's scores of the 512 px probes,
+    computed by the detector's ONNX: exactly what the served file computes inside.
+    """
+    image = probe_images()
+    if len(model.inputs) == 1:
+        return image, image
+    if detector is None:
+        raise DetectorMissingError("this model takes the COCO detector's scores, but no detector was given")
+    scores = DetectorScores(detector)
+    big = probe_images(size=scores.side)
+    return {INPUT_NAME: image, IMAGE_INPUT: big}, [image, scores(big)]
+
+
+def prior_of(model: keras.Model) -> str:
+    """The frozen priors a model answers from: "imagenet+coco", "imagenet" (tagloop's own
+    one-input models) or "none" (an imported model)."""
+    if len(model.inputs) == 2:
+        return "imagenet+coco"
+    return "imagenet" if split_parts(model) is not None else "none"
+
+
+def served_inputs(model: keras.Model, probes: Probes) -> list[dict[str, Any]]:
+    """The served file's inputs, for meta.json: [{"name", "size": [H, W]}, ...]."""
+    inputs = [{"name": INPUT_NAME, "size": [224, 224]}]
+    if len(model.inputs) == 2 and isinstance(probes, dict):
+        side = int(probes[IMAGE_INPUT].shape[1])
+        inputs.append({"name": IMAGE_INPUT, "size": [side, side]})
+    return inputs
+
+
 def check_model_contract(
-    model: keras.Model, probes: np.ndarray, *, outputs: np.ndarray | None = None
+    model: keras.Model, probes: np.ndarray | list[np.ndarray], *, outputs: np.ndarray | None = None
 ) -> np.ndarray:
-    """ModelContractError unless `model` maps (N, 224, 224, 3) to (N, 20) probabilities.
+    """ModelContractError unless `model` maps (N, 224, 224, 3) [and the detector's (N, 20)
+    scores] to (N, 20) probabilities.
 
     Returns the model's outputs on `probes` (`outputs` when the caller computed them).
     """
-    check_input_shape(model.input_shape)
+    shapes = model.input_shape if len(model.inputs) == 1 else model.input_shape[0]
+    check_input_shape(shapes)
+    if len(model.inputs) > 1:
+        try:
+            keras_input_names(model)
+        except Exception as exc:
+            raise ModelContractError(str(exc)) from exc
     if outputs is None:
         outputs = np.asarray(model(probes, training=False))
-    check_outputs(outputs, len(probes))
+    check_outputs(outputs, len(probes[0]) if isinstance(probes, list) else len(probes))
     return outputs
 
 

@@ -7,6 +7,10 @@ retrain computes features only for images it has not seen. `backbone_id` names t
 backbone's weights (a hash of them), so a model with another backbone never reads
 features of the wrong one.
 
+A two-prior model's features are the pooled features followed by the COCO detector's 20
+scores (computed by the detector's ONNX from the same image at 512 px): the cache id then
+names the detector too.
+
 Features are computed by ONNX Runtime on the backbone's cached ONNX export (the one
 publishing joins each new top to) when it agrees with Keras on the probe images: about
 5x faster than the Keras backbone on this CPU (20 images: 0.15 s against 0.8 s).
@@ -23,6 +27,7 @@ import numpy as np
 
 from tagloop.contract import probe_images
 from tagloop.files import write_atomic
+from tagloop.images import SEED_SIZES, Size, load_image_arrays
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +37,13 @@ FEATURE_TOLERANCE = 1e-3
 """Largest allowed |ONNX - Keras| of a pooled feature on the probes, relative to the
 largest feature (float32 round-off is ~1e-6 of it; a wrong conversion is far above 1e-3)."""
 
-LoadImage = Callable[[str], np.ndarray]
+Images = np.ndarray | tuple[np.ndarray, ...]
+"""A model's inputs for some images: (N, 224, 224, 3), or one array per input size."""
+LoadImage = Callable[[str], np.ndarray | tuple[np.ndarray, ...]]
+"""key -> one image as the model takes it (one array, or one per input size)."""
 Progress = Callable[[int, int], None]
-Extract = Callable[[np.ndarray], np.ndarray]
-"""images (N, 224, 224, 3) -> pooled features (N, D)."""
+Extract = Callable[[Images], np.ndarray]
+"""images -> pooled features (N, D)."""
 
 
 class Backbone:
@@ -43,13 +51,30 @@ class Backbone:
     compute features (ONNX Runtime on its cached export when it has one that agrees with
     Keras, else Keras). Made once per loaded model; calling it extracts features."""
 
-    def __init__(self, model: keras.Model, *, name: str = "backbone", cache_dir: Path | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        name: str = "backbone",
+        cache_dir: Path | None = None,
+        detector: Path | None = None,
+    ):
         from tagloop.model.build import split_model
+        from tagloop.model.detector import DetectorScores
         from tagloop.model.export import backbone_key, split_parts
 
         self.model, _ = split_model(model)
-        self.id = backbone_id(self.model, name=name)
-        self.probe_features = self._keras(probe_images())
+        self.sizes: tuple[Size, ...] = SEED_SIZES
+        """The input sizes an image is prepared at (prepare())."""
+        self.detector: DetectorScores | None = None
+        if len(self.model.inputs) == 2:
+            if detector is None:
+                raise ValueError("this model takes the COCO detector's scores: give its ONNX (detector=)")
+            self.detector = DetectorScores(detector)
+            self.sizes = (*SEED_SIZES, (self.detector.side, self.detector.side))
+        self.id = backbone_id(self.model, name=name, detector=detector if self.detector else None)
+        self.probes: Images = tuple(probe_images(size=size[0]) for size in self.sizes)
+        self.probe_features = self._keras(self.probes)
         self.key: str | None = None
         """backbone_key() of a tagloop backbone (its ONNX cache key); None for other models."""
         self._session = None
@@ -62,13 +87,31 @@ class Backbone:
     def engine(self) -> str:
         return "onnxruntime" if self._session is not None else "keras"
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        if self._session is None:
-            return self._keras(images)
-        return self._session.run(None, {self._session.get_inputs()[0].name: images.astype(np.float32)})[0]
+    def prepare(self, data: bytes) -> tuple[np.ndarray, ...]:
+        """An image file's bytes as this backbone takes them (decoded once, one array per size)."""
+        return load_image_arrays(data, self.sizes)
 
-    def _keras(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(images, training=False))
+    def __call__(self, images: Images) -> np.ndarray:
+        inputs = self._inputs(images)
+        if self._session is None:
+            return self._keras_on(inputs)
+        names = [i.name for i in self._session.get_inputs()]
+        return self._session.run(None, {n: x.astype(np.float32) for n, x in zip(names, inputs, strict=True)})[
+            0
+        ]
+
+    def _inputs(self, images: Images) -> list[np.ndarray]:
+        """What the Keras backbone takes: the 224 images [, the detector's scores at 512]."""
+        arrays = [images] if isinstance(images, np.ndarray) else list(images)
+        if self.detector is None:
+            return arrays[:1]
+        return [arrays[0], self.detector(arrays[1])]
+
+    def _keras(self, images: Images) -> np.ndarray:
+        return self._keras_on(self._inputs(images))
+
+    def _keras_on(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(self.model(inputs[0] if len(inputs) == 1 else inputs, training=False))
 
     def _onnx_session(self, backbone: keras.Model, cache_dir: Path, key: str):
         import onnxruntime as ort
@@ -84,7 +127,8 @@ class Backbone:
                 sess_options=options,
                 providers=["CPUExecutionProvider"],
             )
-            actual = session.run(None, {session.get_inputs()[0].name: probe_images()})[0]
+            names = [i.name for i in session.get_inputs()]
+            actual = session.run(None, dict(zip(names, self._inputs(self.probes), strict=True)))[0]
             scale = max(float(np.max(np.abs(self.probe_features))), 1.0)
             diff = float(np.max(np.abs(actual - self.probe_features))) / scale
             if not diff <= FEATURE_TOLERANCE:
@@ -95,9 +139,12 @@ class Backbone:
         return session
 
 
-def backbone_id(features_model: keras.Model, *, name: str = "backbone") -> str:
-    """A stable id of the backbone's weights: `name-<first 16 hex of their sha256>`."""
+def backbone_id(features_model: keras.Model, *, name: str = "backbone", detector: Path | None = None) -> str:
+    """A stable id of the backbone's weights (and of the detector whose scores join them):
+    `name-<first 16 hex of their sha256>`."""
     digest = hashlib.sha256()
+    if detector is not None:
+        digest.update(b"detector:" + Path(detector).read_bytes())
     for weight in features_model.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     return f"{name}-{digest.hexdigest()[:16]}"
@@ -139,7 +186,12 @@ def cached_features(
     missing = list(dict.fromkeys(key for key in keys if key not in found))
     for start in range(0, len(missing), FEATURE_BATCH):
         chunk = missing[start : start + FEATURE_BATCH]
-        batch = np.stack([load_image(key) for key in chunk])
+        images = [load_image(key) for key in chunk]
+        batch: Images = (
+            np.stack(images)
+            if isinstance(images[0], np.ndarray)
+            else tuple(np.stack(parts) for parts in zip(*images, strict=True))
+        )
         outputs = extract(batch)
         for key, row in zip(chunk, outputs, strict=True):
             cache.put(key, row)

@@ -132,5 +132,12 @@ def import_model_file(
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
         reason = without_paths(str(exc), path=path, name=shown)
         raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {reason}") from None
+    if len(model.inputs) != 1:
+        # A two-prior model's .h5 takes the detector's scores, which only its version's
+        # model.onnx computes: an .h5 alone cannot be served.
+        raise ImportRefusedError(
+            f"{shown!r} takes {len(model.inputs)} inputs; "
+            "an imported model takes one image input (N, 224, 224, 3)"
+        )
     meta = VersionMeta(parent=None, samples=None, backbone="imported", source=f"import:{shown}")
     return publish_model(store, model, meta, activate=activate)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagloop.classes import CLASS_INDEX
+from tagloop.contract import session_inputs
 from tagloop.errors import TagloopError
 from tagloop.evaluation import evaluate
-from tagloop.images import load_image_array
+from tagloop.images import load_image_arrays
 from tagloop.settings import RetrainSettings
 from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
@@ -91,12 +92,14 @@ def onnx_scores(
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    inputs = session_inputs(session)
+    sizes = [size for _, size in inputs]
     out = []
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
-        x = np.stack([load_image_array(p.read_bytes()) for p in chunk])
-        out.append(session.run(None, {name: x})[0])
+        images = [load_image_arrays(p.read_bytes(), sizes) for p in chunk]
+        feed = {name: np.stack([image[i] for image in images]) for i, (name, _) in enumerate(inputs)}
+        out.append(session.run(None, feed)[0])
         if tick:
             tick(len(chunk))
     return np.concatenate(out) if out else np.zeros((0, len(CLASS_INDEX)), np.float32)
@@ -134,7 +137,7 @@ def train_from_voc(
         loaded,
         cache_dir=settings.cache_dir,
         keys=keys,
-        load_image=lambda k: load_image_array(by_key[k].read_bytes()),
+        load_image=lambda k: loaded.backbone.prepare(by_key[k].read_bytes()),
         progress=progress,
     )
     data = split_data(

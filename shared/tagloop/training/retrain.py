@@ -27,6 +27,7 @@ from tagloop.version_meta import Calibration, Changes, Evaluation, TrainingRun, 
 
 if TYPE_CHECKING:  # keeps this module importable without loading TensorFlow
     from tagloop.store import ModelStore
+    from tagloop.training.features import LoadImage
     from tagloop.training.loaded import LoadedModel
 
 Progress = Callable[..., None]
@@ -257,7 +258,7 @@ def features_of(
     *,
     cache_dir: Path,
     keys: list[str],
-    load_image: Callable[[str], np.ndarray],
+    load_image: "LoadImage",
     progress: Progress = no_progress,
 ) -> tuple[np.ndarray, int]:
     """Backbone features of the images named by `keys` (their sha256), computing only the
