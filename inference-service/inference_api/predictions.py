@@ -14,7 +14,14 @@ import numpy as np
 from tagloop.classes import VOC_CLASSES
 from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
-from tagloop.images import ImageError, Size, decode_image, draft_size, to_model_inputs
+from tagloop.images import (
+    DEFAULT_MAX_DECODE_BYTES,
+    ImageError,
+    Size,
+    decode_image,
+    draft_size,
+    to_model_inputs,
+)
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
