@@ -1,7 +1,9 @@
 """What every page owes a person: keyboard tabs, two languages, readable errors, phone width."""
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -97,6 +99,17 @@ def test_readable_at_phone_width(page: Page, tab: str, lang: str, shoot) -> None
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{tab} ({lang}) scrolls sideways by {overflow}px at 375px"
     shoot(page, f"phone-{tab}-{lang}")
+
+
+def test_a_long_session_name_does_not_widen_the_phone_page(page: Page, stack: Stack) -> None:
+    name = "A session named at length, " * 7
+    reply = httpx.post(f"{stack.url}/sessions", json={"name": name[:200]}, timeout=30)
+    assert reply.status_code == 201, reply.text
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/#review")
+    expect(page.locator("#rev-session")).to_contain_text("A session named at length")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the review tab scrolls sideways by {overflow}px at 375px"
 
 
 def put_file_in_page(page: Page, name: str, content: bytes):

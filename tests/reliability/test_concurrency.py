@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from support.stack import Stack
-from support.stack_checks import ENDED, predict_new_images, wait_job
+from support.stack_checks import predict_new_images, wait_job
 from support.testfiles import unique_seed
 from tagloop.classes import VOC_CLASSES
 
@@ -101,7 +101,7 @@ def test_retrain_by_8_clients_at_once_is_one_job(
     assert len(job_ids) == 1, job_ids
     assert sum(r.json()["created"] for r in replies) == 1
     began = time.monotonic()
-    state = wait_job(gw, job_ids.pop(), until=ENDED, timeout=300)
+    state = wait_job(gw, job_ids.pop(), timeout=300)
     assert state["status"] == "finished", state
     result = state["result"] or {}
     record(

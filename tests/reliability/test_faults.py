@@ -12,7 +12,6 @@ import httpx
 import pytest
 from support.stack import Stack
 from support.stack_checks import (
-    ENDED,
     activate_and_wait,
     assert_json_error,
     predict_new_images,
@@ -61,7 +60,7 @@ def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, 
     job = gw.post("/retrain", json={})
     assert job.status_code == 202, job.text
     gw.delete(f"/jobs/{job.json()['job_id']}")
-    wait_job(gw, job.json()["job_id"], until=ENDED, timeout=120)
+    wait_job(gw, job.json()["job_id"], timeout=120)
     pids.pop("redis")
     assert {k: v for k, v in service_pids(stack).items() if k in pids} == pids, "a service was restarted"
     record(

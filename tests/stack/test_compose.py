@@ -29,6 +29,8 @@ from support.compose import (
 )
 from support.images import jpeg_bytes
 from support.stack import free_port
+from support.stack_checks import predict_photo as predict
+from support.stack_checks import wait_job
 from support.training import CONTRADICTING, image_bytes
 from support.waiting import wait_until
 
@@ -37,8 +39,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240
 # One compose test at a time on a machine: runs from several checkouts share the engine
 # (the one that started dockerd stops it) and the images' tag.
 LOCK = Path("/tmp/tagloop-compose-test.lock")
-
-ENDED = ("finished", "failed", "stopped", "canceled")
 
 
 @pytest.fixture(scope="module")
@@ -109,23 +109,6 @@ def gateway(project: ComposeProject) -> Iterator[httpx.Client]:
         yield client
 
 
-def predict(client: httpx.Client, data: bytes, name: str) -> dict:
-    reply = client.post("/predict", files={"file": (name, data, "image/jpeg")})
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 300) -> dict:
-    job: dict = {}
-
-    def ended() -> bool:
-        job.update(client.get(f"/jobs/{job_id}").json())
-        return job["status"] in ENDED
-
-    wait_until(ended, timeout=timeout, interval=0.5, what=f"job {job_id} ended: {job}")
-    return job
-
-
 def wait_served(client: httpx.Client, version: int, timeout: float = 60) -> None:
     def served() -> bool:
         return client.get("/health/inference").json().get("model_version") == version
@@ -187,7 +170,7 @@ def test_retrain_publishes_version_2_and_inference_serves_it(gateway: httpx.Clie
     correct(gateway, images, CONTRADICTING, "loop")
     accepted = gateway.post("/retrain", json={})
     assert accepted.status_code == 202, accepted.text
-    job = wait_job(gateway, accepted.json()["job_id"])
+    job = wait_job(gateway, accepted.json()["job_id"], timeout=300)
     assert job["status"] == "finished", job
     assert job["result"]["version"] == 2 and job["result"]["promoted"] is True, job["result"]
     # Published by the worker's container into the models volume, loaded by inference's.
@@ -225,6 +208,6 @@ def test_killed_worker_fails_its_job_and_the_next_retrain_works(
         project.compose("start", "worker")
     second = gateway.post("/retrain", json={}).json()
     assert second["job_id"] != job_id
-    job = wait_job(gateway, second["job_id"])
+    job = wait_job(gateway, second["job_id"], timeout=300)
     assert job["status"] == "finished", job
     wait_served(gateway, job["result"]["version"])

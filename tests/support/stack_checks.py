@@ -87,7 +87,7 @@ def service_pids(stack: Stack) -> dict[str, int]:
 ENDED = {"finished", "failed", "stopped", "canceled"}
 
 
-def wait_job(client: httpx.Client, job_id: str, *, until: set[str], timeout: float) -> dict:
+def wait_job(client: httpx.Client, job_id: str, *, timeout: float, until: set[str] = ENDED) -> dict:
     """Poll GET /jobs/{id} until its status is in `until`; returns the last state."""
     deadline = time.monotonic() + timeout
     state: dict = {}
@@ -110,3 +110,10 @@ def predict_new_images(client: httpx.Client, seeds: list[int]) -> list[str]:
         assert reply.status_code == 200, reply.text
         ids.append(reply.json()["image_id"])
     return ids
+
+
+def predict_photo(client: httpx.Client, data: bytes, name: str) -> dict:
+    """POST /predict of one JPEG through `client`; the reply's body (after asserting 200)."""
+    reply = client.post("/predict", files={"file": (name, data, "image/jpeg")})
+    assert reply.status_code == 200, reply.text
+    return reply.json()

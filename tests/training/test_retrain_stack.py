@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import stack_checks
 from support.stack import Stack, running_stack
+from support.stack_checks import predict_photo as predict
+from support.stack_checks import wait_job
 from support.training import CONTRADICTING, image_bytes
 from support.waiting import wait_until
 from tagloop.classes import VOC_CLASSES
@@ -31,18 +32,8 @@ def gateway(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def predict(client: httpx.Client, data: bytes, name: str) -> dict:
-    r = client.post("/predict", files={"file": (name, data, "image/jpeg")})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def labels_of(reply: dict) -> list[str]:
     return sorted(label for label, p in reply["scores"].items() if p >= 0.5)
-
-
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
-    return stack_checks.wait_job(client, job_id, until=stack_checks.ENDED, timeout=timeout)
 
 
 def upload_and_correct(
@@ -70,7 +61,7 @@ def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
     upload_and_correct(gateway, images, CONTRADICTING, "loop")
     accepted = gateway.post("/retrain", json={})
     assert accepted.status_code == 202, accepted.text
-    job = wait_job(gateway, accepted.json()["job_id"])
+    job = wait_job(gateway, accepted.json()["job_id"], timeout=300)
     assert job["status"] == "finished", job
     result = job["result"]
     assert result["promoted"] is True, result["reason"]
@@ -112,7 +103,7 @@ def test_killed_worker_fails_the_job_and_the_next_retrain_works(gateway: httpx.C
         stack.start("worker")
     second = gateway.post("/retrain", json={}).json()
     assert second["job_id"] != job_id and second["created"] is True
-    job = wait_job(gateway, second["job_id"])
+    job = wait_job(gateway, second["job_id"], timeout=300)
     assert job["status"] == "finished", job
     assert job["result"]["version"] not in versions
 
