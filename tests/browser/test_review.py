@@ -89,6 +89,8 @@ def test_twelve_photos_reviewed_with_the_keyboard_only(page: Page, stack: Stack,
 
     expect(page.locator("#rev-done")).to_be_visible()
     expect(page.locator("#rev-progress")).to_contain_text("12 / 12 reviewed")
+    # Saves reach the server in the background: wait until the page has their answers.
+    expect(page.locator("#rev-progress")).to_have_attribute("data-pending", "0")
     saved = session_labels(stack, sid)
     assert {name: set(labels) for name, labels in saved.items()} == typed
     items = httpx.get(f"{stack.url}/sessions/{sid}").json()["items"]
