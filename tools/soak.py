@@ -6,8 +6,8 @@
 #
 # Localhost only; it stops by itself. It reports the error rate, latency percentiles,
 # how long each hot reload took to reach the replies, and the RSS of each service process
-# (from /proc/<pid>/status) at the start (after a warm-up ending in one hot reload) and at
-# the end, and exits 1 when errors or RSS growth pass the stated bounds. Reloads activate versions in turn
+# (from /proc/<pid>/status, read every half second from the warm-up's closing hot reload on),
+# and exits 1 when errors or RSS growth pass the stated bounds. Reloads activate versions in turn
 # through POST /models/{v}/activate; when the store has only one version, a second one is
 # published as a copy of it (hard links, through the model store) so there is something
 # to switch to. The version active at the start is active again at the end.
@@ -33,8 +33,11 @@ from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
 
 DEFAULT_RSS_GROWTH_MB = 100.0
-"""Bound on each service's RSS growth from start (after warm-up) to end; hot reloads that
-kept old models alive would pass it within a few reloads (one Lite0 session is ~50-80 MB)."""
+"""Bound on each service's RSS growth across reloads: the floor (lowest reading) of the last
+period between reloads against the floor of the first. Hot reloads that kept old models alive
+would pass it within a few reloads (one Lite0 session is ~50-80 MB); the heap a burst of
+requests leaves behind until the next reload's trim raises a period's peak, not its floor."""
+RSS_EVERY_S = 0.5
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Activation:
 class Run:
     samples: list[Sample] = field(default_factory=list)
     activations: list[Activation] = field(default_factory=list)
+    rss: list[tuple[float, dict[str, float | None]]] = field(default_factory=list)  # (when, MB by service)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, sample: Sample) -> None:
@@ -83,7 +87,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--versions", help="versions to activate in turn, e.g. 1,2 (default: active, newest other)"
     )
-    p.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the first RSS reading")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the first reload")
     p.add_argument("--max-error-rate", type=float, default=0.0)
     p.add_argument("--max-rss-growth-mb", type=float, default=DEFAULT_RSS_GROWTH_MB)
     p.add_argument("--json", help="write every figure to this file")
@@ -184,6 +188,12 @@ def first_reload(args, client: httpx.Client, run: Run, version: int, timeout: fl
         time.sleep(0.1)
 
 
+def watch_rss(run: Run, pids: dict[str, list[int]], stop_at: float) -> None:
+    while time.monotonic() < stop_at:
+        run.rss.append((time.monotonic(), {name: rss_mb(p) for name, p in pids.items()}))
+        time.sleep(RSS_EVERY_S)
+
+
 def reload_loop(args, client: httpx.Client, run: Run, versions: list[int], stop_at: float) -> None:
     """Activate the versions in turn every reload_every seconds (the warm-up's reload was the
     second one's)."""
@@ -241,7 +251,7 @@ def reload_delays(run: Run) -> None:
         act.seen_after = round(min(s.sent + s.seconds for s in later) - act.at, 2) if later else None
 
 
-def figures(args, run: Run, rss_start: dict, rss_end: dict, elapsed: float) -> dict:
+def figures(args, run: Run, elapsed: float) -> dict:
     reload_delays(run)
     out: dict = {"seconds": round(elapsed, 1), "rate_per_s": args.rate, "reload_every_s": args.reload_every}
     for kind in ("predict", "batch"):
@@ -265,15 +275,29 @@ def figures(args, run: Run, rss_start: dict, rss_end: dict, elapsed: float) -> d
         {"version": a.version, "status": a.status, "first_reply_after_s": a.seen_after}
         for a in run.activations
     ]
-    out["rss_mb"] = {
-        name: {
-            "start": rss_start.get(name),
-            "end": rss_end.get(name),
-            "growth": _growth(rss_start.get(name), rss_end.get(name)),
-        }
-        for name in rss_start
-    }
+    out["rss_mb"] = rss_figures(run)
     out["rss_growth_bound_mb"] = args.max_rss_growth_mb
+    return out
+
+
+def rss_figures(run: Run) -> dict[str, dict]:
+    """Per service: first, last and peak reading, the floor of each period between reloads
+    (the warm-up's reload opens the first), and the growth from the first floor to the last."""
+    marks = [a.at for a in run.activations]
+    periods = list(zip(marks, [*marks[1:], float("inf")], strict=True))
+    names = run.rss[0][1] if run.rss else {}
+    out = {}
+    for name in names:
+        readings = [(t, mb[name]) for t, mb in run.rss if mb.get(name) is not None]
+        floors = [min((v for t, v in readings if a <= t < b), default=None) for a, b in periods]
+        floors = [f for f in floors if f is not None]
+        out[name] = {
+            "start": readings[0][1] if readings else None,
+            "end": readings[-1][1] if readings else None,
+            "peak": max((v for _, v in readings), default=None),
+            "floors": floors,
+            "growth": _growth(floors[0], floors[-1]) if floors else None,
+        }
     return out
 
 
@@ -329,15 +353,17 @@ def main(argv: list[str]) -> int:
             t.start()
         time.sleep(args.warmup)
         first_reload(args, client, run, versions[1])
-        rss_start = {name: rss_mb(p) for name, p in pids.items()}
-        reloader = threading.Thread(target=reload_loop, args=(args, client, run, versions, stop_at))
-        reloader.start()
-        for t in [*loads, reloader]:
+        watchers = [
+            threading.Thread(target=reload_loop, args=(args, client, run, versions, stop_at)),
+            threading.Thread(target=watch_rss, args=(run, pids, stop_at)),
+        ]
+        for t in watchers:
+            t.start()
+        for t in [*loads, *watchers]:
             t.join()
-        rss_end = {name: rss_mb(p) for name, p in pids.items()}
         elapsed = time.monotonic() - start
         client.post(f"/models/{active}/activate")
-    out = figures(args, run, rss_start, rss_end, elapsed)
+    out = figures(args, run, elapsed)
     problems = verdict(args, out)
     out["problems"] = problems
     print(json.dumps(out, indent=2))

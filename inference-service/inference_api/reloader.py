@@ -66,14 +66,18 @@ class ModelReloader:
         self._retired: weakref.ref[ServedModel] | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="reloader", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Subscribe before serving, so /health says whether Redis is there from the first request."""
+        first = self._subscribe()
+        self._thread = threading.Thread(target=self._run, args=(first,), name="reloader", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def check_pointer(self) -> None:
         """Load the version the `active` pointer names, unless it is live or known broken.
@@ -184,14 +188,16 @@ class ModelReloader:
             time.sleep(0.01)
         self._release_retired()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pubsub = self._subscribe()
+    def _run(self, pubsub: "redis.client.PubSub | None") -> None:
+        while True:
             try:
                 self._listen(pubsub)
             finally:
                 if pubsub is not None:
                     _close_quietly(pubsub)
+            if self._stop.is_set():
+                return
+            pubsub = self._subscribe()
 
     def _subscribe(self) -> "redis.client.PubSub | None":
         try:

@@ -112,6 +112,26 @@ def test_a_reload_resumes_at_the_same_card(page: Page) -> None:
     expect(page.locator("#rev-progress")).to_contain_text("2 / 4 reviewed")
 
 
+def test_writes_to_one_photo_land_in_the_order_they_were_made(page: Page, stack: Stack) -> None:
+    """A save held up on the network, then undone and saved again: the server keeps the last labels."""
+    sid = start_session(page, photo_files("order", 2, offset=16))
+    page.locator(CARD).focus()
+    held = []
+    page.route(lambda url: "/items/" in url, lambda route: route.continue_() if held else held.append(route))
+    first = card_name(page)
+    type_labels(page, {"sofa"})
+    page.keyboard.press("Enter")
+    page.keyboard.press("z")
+    expect(page.locator(CARD)).to_have_attribute("data-filename", first)
+    type_labels(page, {"horse"})
+    page.keyboard.press("Enter")
+    expect(page.locator(CARD)).not_to_have_attribute("data-filename", first)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#rev-progress")).to_have_attribute("data-pending", "0")
+    assert session_labels(stack, sid)[first] == ["horse"]
+
+
 def _confident_session(stack: Stack, photos: dict[str, bytes]) -> tuple[int, dict[str, str]]:
     """A session (made through the API) of three photos: two confident, one not."""
     scores = {

@@ -79,4 +79,5 @@ def _figures(out: dict) -> dict:
     }
     for name, rss in out["rss_mb"].items():
         figures[f"rss_{name}_mb_start_end"] = f"{rss['start']} -> {rss['end']}"
+        figures[f"rss_{name}_mb_floor_per_reload"] = rss["floors"]
     return figures

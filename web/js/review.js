@@ -1,6 +1,8 @@
 // Review tab: a session of photos on the server, one card at a time, driven by the keyboard.
 // The whole session is held in memory, so the next card is drawn at once; saves go to the
-// server in the background (a failed one is shown and its card put back).
+// server in the background (a failed one is shown and its card put back). Writes to one photo
+// go out one after another in the order they were made: a save, its undo and the save after it
+// travel on different connections and would otherwise land in any order.
 
 import { getJson, postJson, request } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
@@ -27,7 +29,8 @@ const state = {
   files: new Map(), // image_id -> object URL of the local file
   waiting: null, // filename shown as a placeholder while the first photo is predicted
   saveTimes: [],
-  inFlight: 0, // saves sent and not yet answered
+  inFlight: 0, // writes sent and not yet answered
+  writes: new Map(), // image_id -> the newest write to it; the next one waits for it
   opening: Promise.resolve(), // the session being created or opened; uploads wait for it
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
@@ -207,6 +210,26 @@ function show(index) {
   $("rev-card").focus({ preventScroll: true });
 }
 
+/** Send one write to a photo of the session, after every earlier write to the same photo. */
+async function send(imageId, body) {
+  const url = `/sessions/${state.session.id}/items/${imageId}`;
+  const earlier = state.writes.get(imageId);
+  const write = (async () => {
+    await earlier?.catch(() => {});
+    return postJson(url, body, { keepalive: true });
+  })();
+  state.writes.set(imageId, write);
+  state.inFlight += 1;
+  drawProgress();
+  try {
+    return await write;
+  } finally {
+    state.inFlight -= 1;
+    if (state.writes.get(imageId) === write) state.writes.delete(imageId);
+    drawProgress();
+  }
+}
+
 async function save(labels) {
   const item = currentItem();
   if (!item || $("rev-save").disabled) return;
@@ -215,14 +238,10 @@ async function save(labels) {
   state.edits.delete(item.image_id);
   state.undo.push(item.image_id);
   state.saveTimes.push(Date.now());
-  const next = firstOpen(state.index + 1);
-  show(next);
-  state.inFlight += 1;
+  show(firstOpen(state.index + 1));
   showMsg($("rev-msg"), "");
-  drawProgress();
   try {
-    const url = `/sessions/${state.session.id}/items/${item.image_id}`;
-    const reply = await postJson(url, { status: "saved", labels }, { keepalive: true });
+    const reply = await send(item.image_id, { status: "saved", labels });
     state.session.progress = reply.progress;
     hooks.onSaved(item.image_id, labels);
     if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
@@ -230,10 +249,8 @@ async function save(labels) {
     Object.assign(item, before);
     state.undo = state.undo.filter((id) => id !== item.image_id);
     showMsg($("rev-msg"), `${item.filename}: ${err.message}`, "error");
-  } finally {
-    state.inFlight -= 1;
+    drawProgress();
   }
-  drawProgress();
 }
 
 async function undo() {
@@ -245,7 +262,7 @@ async function undo() {
   Object.assign(item, { status: "pending", labels: null });
   show(index);
   try {
-    await postJson(`/sessions/${state.session.id}/items/${imageId}`, { status: "pending" });
+    await send(imageId, { status: "pending" });
     showMsg($("rev-msg"), t("rev.undone", { file: item.filename }));
   } catch (err) {
     showMsg($("rev-msg"), err.message, "error");
@@ -258,9 +275,7 @@ function skip(step) {
   if (!item || index < 0 || index >= state.items.length) return;
   if (step > 0 && item.status === "pending") {
     item.status = "skipped";
-    postJson(`/sessions/${state.session.id}/items/${item.image_id}`, { status: "skipped" }).catch((err) =>
-      showMsg($("rev-msg"), err.message, "error"),
-    );
+    send(item.image_id, { status: "skipped" }).catch((err) => showMsg($("rev-msg"), err.message, "error"));
   }
   show(index);
 }
