@@ -1,4 +1,4 @@
-"""The load run (scripts/soak) for 60 s against the test stack, with a hot reload every 20 s."""
+"""The load run (scripts/soak) for 60 s against the test stack, with a hot reload every 10 s."""
 
 import json
 import os
@@ -12,7 +12,10 @@ from support.stack_checks import activate_and_wait, publish_copy, wait_for_versi
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECONDS = 60
-RELOAD_EVERY = 20
+RELOAD_EVERY = 10
+"""Often, so that RSS is compared across four reloads: a model kept alive by each would add
+~35 MB a time (measured: 3 versions loaded side by side, 110 -> 143 -> 176 MB), ~140 MB in
+all, past the bound; the floors moved within ~60 MB of each other over 11 reloads."""
 P99_BOUND_MS = 3000
 """Loose on purpose: 2 shared cores, and CI runs other things beside the stack."""
 
@@ -20,7 +23,7 @@ P99_BOUND_MS = 3000
 def test_soak_60s_with_hot_reloads_has_no_errors_and_bounded_rss(
     stack: Stack, tmp_path: Path, record
 ) -> None:
-    """10 /predict per s plus batches for 60 s, reloads every 20 s: no errors, RSS within bound."""
+    """10 /predict per s plus batches for 60 s, reloads every 10 s: no errors, RSS within bound."""
     out_file = tmp_path / "soak.json"
     activate_and_wait(stack, 1)
     other = publish_copy(stack)
@@ -50,8 +53,9 @@ def test_soak_60s_with_hot_reloads_has_no_errors_and_bounded_rss(
     )
     assert result.returncode == 0, out["problems"]
     assert predict["errors"] == 0 and batch["errors"] == 0
-    # The warm-up ends with one reload, then one every RELOAD_EVERY s while a whole period fits.
-    assert len(out["reloads"]) == SECONDS // RELOAD_EVERY
+    # The warm-up ends with one reload, then one every RELOAD_EVERY s while a whole period fits
+    # (one fewer when the warm-up's reload took long).
+    assert len(out["reloads"]) >= SECONDS // RELOAD_EVERY - 1, out["reloads"]
     assert len(out["versions_served"]) == 2, out["versions_served"]
     assert predict["p99_ms"] < P99_BOUND_MS, predict
     wait_for_version(stack, 1)
