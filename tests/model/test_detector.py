@@ -23,6 +23,7 @@ from tagloop.model.detector import (
 from tagloop.model.export import PARITY_TOLERANCE
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE
 from tagloop.settings import CommonSettings
+from tagloop.store import ModelStore
 
 DETECTOR_DIR = REPO / ".cache" / "detector"
 SIDE = CommonSettings().detector_size
@@ -148,13 +149,21 @@ FIXTURE = REPO / "tests" / "fixtures"
 
 
 @needs_detector
-def test_v1_with_both_priors_ranks_the_labelled_fixture_well(v1_model_dir: Path) -> None:
-    """The 32 labelled photos (tests/fixtures/make_photos.py): mAP as `tagloop evaluate` reports it."""
-    from tagloop.store import ModelStore
+def test_v1_with_both_priors_meets_the_targets_on_the_labelled_fixture(
+    v1_model_dir: Path, v1_imagenet_model_dir: Path
+) -> None:
+    """The labelled photos (tests/fixtures/make_photos.py), as `tagloop evaluate` scores them:
+    both priors reach mAP 0.95 and F1 0.85 at 0.5, and most of that F1 is the detector's."""
     from tagloop.training.offline import csv_images, evaluate_version
 
     data = csv_images(FIXTURE / "photos", FIXTURE / "photos.csv")
     assert len(data.paths) >= 30
-    store = ModelStore(v1_model_dir.parent.parent, v1_model_dir.parent.name)
-    both = evaluate_version(store=store, version=int(v1_model_dir.name), data=data, threshold=0.5)
+
+    def evaluated(version_dir: Path) -> dict:
+        store = ModelStore(version_dir.parent.parent, version_dir.parent.name)
+        return evaluate_version(store=store, version=int(version_dir.name), data=data, threshold=0.5)
+
+    both, imagenet = evaluated(v1_model_dir), evaluated(v1_imagenet_model_dir)
     assert both["mAP"] >= 0.95
+    assert both["f1_micro"] >= 0.85
+    assert imagenet["f1_micro"] < both["f1_micro"] - 0.15  # measured: 0.63 against 0.90
