@@ -42,10 +42,10 @@ def test_batcher_gathers_requests_that_are_still_decoding(tiny_model: ServedMode
 def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: ServedModel) -> None:
     slot = ModelSlot()
     slot.current = tiny_model
-    batcher = DynamicBatcher(slot=slot, max_batch=4, max_wait_s=5.0)
+    batcher = DynamicBatcher(slot=slot, max_batch=4, max_wait_s=60.0)
     batcher.start()
     try:
-        version, scores = batcher.submit(images(1)).result(timeout=1)  # far less than max_wait
+        version, scores = batcher.submit(images(1)).result(timeout=10)  # far less than max_wait
     finally:
         batcher.stop()
     assert version == 7 and scores.shape == (1, 20)

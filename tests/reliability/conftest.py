@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from support.recorder import Row, load_rows, merge, now, render
 from support.stack import REPO, Stack
@@ -20,6 +21,13 @@ OBSERVED = "reliability-observed"
 FIGURES = "reliability-figures"
 
 Record = Callable[..., None]
+
+
+@pytest.fixture(scope="module")
+def gw(stack: Stack) -> Iterator[httpx.Client]:
+    """A client of the module's system, through the gateway (a slow machine may take a while)."""
+    with httpx.Client(base_url=stack.url, timeout=120) as client:
+        yield client
 
 
 @pytest.fixture

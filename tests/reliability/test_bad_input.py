@@ -39,12 +39,6 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def image_id(gw: httpx.Client) -> str:
     """A stored upload to correct."""
     reply = gw.post("/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})

@@ -4,7 +4,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.integration
 CLIENTS = 8
 CORRECTIONS = 200
 IMAGES = 10
-
-
-@pytest.fixture(scope="module")
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=60) as client:
-        yield client
 
 
 def all_corrections(client: httpx.Client) -> list[dict]:

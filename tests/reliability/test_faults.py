@@ -6,7 +6,6 @@ tests/training/test_retrain_stack.py::test_killed_worker_fails_the_job_and_the_n
 
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,12 +24,6 @@ from support.testfiles import photo_jpeg, unique_seed
 from support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=60) as client:
-        yield client
 
 
 def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, stack: Stack, record) -> None:

@@ -33,12 +33,6 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def sixteen_bit_bomb() -> bytes:
     """The review's reproduction: a zero-filled 16-bit grayscale PNG of 6300x6300."""
     data = png_bomb(6300, 6300, bit_depth=16)

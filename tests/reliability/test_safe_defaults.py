@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,12 +26,6 @@ from support.testfiles import photo_jpeg, photo_png, unique_seed
 pytestmark = pytest.mark.integration
 
 EVIL = "http://evil.example"
-
-
-@pytest.fixture(scope="module")
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=60) as client:
-        yield client
 
 
 def outward_address() -> str | None:

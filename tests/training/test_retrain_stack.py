@@ -69,7 +69,7 @@ def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
 
     wait_until(
         lambda: predict(gateway, images[0], "loop0.jpg")["model_version"] == result["version"],
-        timeout=5,
+        timeout=30,
         what="inference serves the new version",
     )
     replies = [predict(gateway, data, f"loop{i}.jpg") for i, data in enumerate(images)]
