@@ -19,7 +19,7 @@ def header_version(page: Page) -> int:
 
 
 def bar_labels(page: Page) -> list[str]:
-    return page.locator("#ind-bars li.bar").evaluate_all("items => items.map(i => i.dataset.label)")
+    return page.locator("#ind-bars li.bar[data-above=true]").evaluate_all("items => items.map(i => i.dataset.label)")
 
 
 def set_threshold(page: Page, value: float) -> None:

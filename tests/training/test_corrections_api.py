@@ -1,4 +1,5 @@
-"""POST /save_correction, GET /get_corrections, GET /corrections/{id}, GET /images/{id}."""
+"""POST /save_correction, GET /get_corrections, GET /corrections/{id}, GET /images/{id},
+POST /images/present."""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -137,6 +138,15 @@ def test_get_image_returns_stored_bytes(client: TestClient, settings: Settings):
     assert r.headers["content-type"] == "image/jpeg"
     r = client.get(f"/images/{'c' * 64}")
     assert r.status_code == 404 and r.json()["success"] is False
+
+
+def test_images_present_names_the_uploads_still_stored(client: TestClient, settings: Settings):
+    stored = _images(settings, 2)
+    gone = "c" * 64
+    r = client.post("/images/present", json={"image_ids": [gone, stored[1], "../etc", stored[0], stored[1]]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True, "present": [stored[1], stored[0]]}
+    assert client.post("/images/present", json={"image_ids": "x"}).status_code == 422
 
 
 def test_save_correction_stores_predicted_as_label_confidence_pairs(client: TestClient, settings: Settings):

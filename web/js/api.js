@@ -131,3 +131,50 @@ export function uploadForm(path, form, onProgress, retried = false) {
     xhr.send(form);
   });
 }
+
+/** The filename a Content-Disposition header names, else `fallback`. */
+function filenameOf(res, fallback) {
+  const header = res.headers.get("Content-Disposition") || "";
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(header);
+  if (star) return decodeURIComponent(star[1].trim());
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(header);
+  return plain ? plain[1].trim() : fallback;
+}
+
+/**
+ * GET a file (an export, a stored photo) with the same token as every other call:
+ * {blob, filename}; throws ApiError on a failed reply, as request() does.
+ */
+export async function getBlob(path, { fallbackName = "download", cache = "no-store", retried = false } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { headers: authHeaders(), cache });
+  } catch {
+    throw new ApiError(t("err.network"));
+  }
+  if (res.status === 401 && !retried && (await tokenAfter401())) return getBlob(path, { fallbackName, cache, retried: true });
+  if (!res.ok) {
+    const data = parseBody(await res.text().catch(() => ""));
+    throw new ApiError(messageFor(res.status, data), res.status, data);
+  }
+  return { blob: await res.blob(), filename: filenameOf(res, fallbackName) };
+}
+
+/** Save a blob as a file through the browser's download. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** Download `path` as a file, with the token; throws ApiError when it cannot be had. */
+export async function download(path, fallbackName) {
+  const { blob, filename } = await getBlob(path, { fallbackName });
+  saveBlob(blob, filename);
+  return filename;
+}

@@ -5,13 +5,16 @@ import { uploadForm } from "./api.js";
 import { $, el, humanSize, showMsg } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
+import { fetchPhotos, forgetRecord, giveUp, loadRecord, saveRecord } from "./batch-store.js";
 import { droppedFiles, screenFiles } from "./uploads.js";
 
 // Requests are split so that none comes near the gateway's 16 MB body limit.
 const CHUNK_FILES = 16;
 const CHUNK_BYTES = 12 * 1024 * 1024;
 
-const items = []; // {file, url, result: null | {imageId, scores, modelVersion} | {error}}
+// {name, file, url, result: null | {imageId, scores, modelVersion, corrected?} | {error}};
+// a tile restored after a reload has file/url null while `restoring`, and for good when `missing`.
+const items = [];
 let hooks = { onCorrect: () => {}, onModelChanged: () => {} };
 let running = false;
 
@@ -30,6 +33,30 @@ export function initBatch(options) {
   $("batch-run").addEventListener("click", run);
   $("batch-csv").addEventListener("click", downloadCsv);
   $("batch-clear").addEventListener("click", clear);
+  restore();
+}
+
+/** After a reload: the last batch's tiles, then their photos from the server. */
+async function restore() {
+  const record = loadRecord();
+  if (!record) return;
+  if (record.threshold) {
+    $("batch-threshold").value = String(record.threshold);
+    $("batch-threshold-out").textContent = threshold().toFixed(2);
+  }
+  items.push(...record.items);
+  render();
+  try {
+    await fetchPhotos(record.items, render);
+  } catch (err) {
+    giveUp(record.items);
+    showMsg($("batch-msg"), t("batch.restore_failed", { error: err.message }), "error");
+    render();
+    return;
+  }
+  const missing = record.items.filter((it) => it.missing).length;
+  if (missing) showMsg($("batch-msg"), t("batch.restored_missing", { n: missing }), "error");
+  render();
 }
 
 function threshold() {
@@ -53,14 +80,15 @@ function wireDrop() {
 function addFiles(files) {
   if (running) return;
   const { ok, refused } = screenFiles(files);
-  for (const file of ok) items.push({ file, url: URL.createObjectURL(file), result: null });
+  for (const file of ok) items.push({ name: file.name, file, url: URL.createObjectURL(file), result: null });
   showMsg($("batch-msg"), refused.join(" "), refused.length ? "error" : "");
   render();
 }
 
 function clear() {
-  items.forEach((it) => URL.revokeObjectURL(it.url));
+  items.forEach((it) => it.url && URL.revokeObjectURL(it.url));
   items.length = 0;
+  forgetRecord();
   showMsg($("batch-msg"), "");
   render();
 }
@@ -70,6 +98,7 @@ function chunks() {
   let cur = [];
   let bytes = 0;
   items.forEach((it, index) => {
+    if (!it.file) return; // a restored tile whose photo is not (or no longer) here
     const size = it.file.size;
     if (cur.length && (cur.length >= CHUNK_FILES || bytes + size > CHUNK_BYTES)) {
       out.push(cur);
@@ -86,7 +115,7 @@ function chunks() {
 async function run() {
   running = true;
   render();
-  const total = items.reduce((s, it) => s + it.file.size, 0) || 1;
+  const total = items.reduce((s, it) => s + (it.file?.size ?? 0), 0) || 1;
   let done = 0;
   $("batch-upload").hidden = false;
   const progress = $("batch-progress");
@@ -103,6 +132,7 @@ async function run() {
     render();
   }
   running = false;
+  saveRecord(items, threshold());
   const bad = items.filter((it) => it.result?.error).length;
   showMsg($("batch-msg"), t("batch.done", { ok: items.length - bad, n: items.length, bad }), bad ? "error" : "ok");
   render();
@@ -135,8 +165,8 @@ function resultOf(r, modelVersion) {
 /** The photos predicted so far: [{file, url, filename, imageId, scores, modelVersion}]. */
 export function batchItems() {
   return items
-    .filter((it) => it.result && !it.result.error)
-    .map((it) => ({ file: it.file, url: it.url, filename: it.file.name, ...it.result }));
+    .filter((it) => it.file && it.result && !it.result.error)
+    .map((it) => ({ file: it.file, url: it.url, filename: it.name, ...it.result }));
 }
 
 /** A photo of the batch was corrected in the Review tab: its tile says so. */
@@ -144,14 +174,15 @@ export function markCorrected(imageId, labels) {
   const it = items.find((i) => i.result?.imageId === imageId);
   if (!it) return;
   it.result.corrected = labels;
+  saveRecord(items, threshold());
   render();
 }
 
 export function render() {
   const n = items.length;
-  const size = items.reduce((s, it) => s + it.file.size, 0);
+  const size = items.reduce((s, it) => s + (it.file?.size ?? 0), 0);
   $("batch-selected").textContent = n ? t("batch.selected", { n, size: humanSize(size) }) : "";
-  $("batch-run").disabled = running || !n;
+  $("batch-run").disabled = running || !items.some((it) => it.file);
   $("batch-clear").disabled = running || !n;
   $("batch-csv").disabled = running || !items.some((it) => it.result);
   if (!running) $("batch-upload").hidden = true;
@@ -160,35 +191,50 @@ export function render() {
 
 function card(it) {
   const r = it.result;
-  const body = [el("p", { class: "card-name", title: it.file.name }, it.file.name)];
-  if (r?.error) {
-    body.push(el("p", { class: "card-error", role: "alert" }, r.error));
-  } else if (r?.corrected) {
-    body.push(
-      el("p", { class: "muted", dataset: { testid: "batch-corrected" } }, t("batch.corrected")),
-      el("ul", { class: "tags" },
-        r.corrected.length ? r.corrected.map((l) => el("li", { class: "tag added", dataset: { label: l } }, className(l))) : el("li", { class: "tag none" }, t("batch.none"))),
-    );
-  } else if (r) {
-    const preds = predictionsAt(r.scores, threshold());
-    body.push(
-      el("ul", { class: "tags" },
-        preds.length
-          ? preds.map((p) => el("li", { class: "tag", dataset: { label: p.label } }, `${className(p.label)} ${formatPercent(p.confidence)}`))
-          : el("li", { class: "tag none" }, t("batch.none"))),
-      el("button", {
-        type: "button",
-        class: "small",
-        dataset: { testid: "batch-correct" },
-        onclick: () => hooks.onCorrect({ file: it.file, filename: it.file.name, ...r }),
-        "aria-label": `${t("batch.correct")}: ${it.file.name}`,
-      }, t("batch.correct")),
-    );
-  }
-  const state = r ? (r.error ? "error" : "ok") : "pending";
-  return el("li", { class: "tile", dataset: { filename: it.file.name, state, imageId: r?.imageId || "" } },
-    el("img", { src: it.url, alt: "", loading: "lazy", onerror: (e) => e.target.classList.add("broken") }),
+  const body = [el("p", { class: "card-name", title: it.name }, it.name)];
+  if (it.missing) body.push(el("p", { class: "card-error", dataset: { testid: "batch-missing" } }, t("batch.photo_missing")));
+  if (r?.error) body.push(el("p", { class: "card-error", role: "alert" }, r.error));
+  else if (r?.corrected) body.push(...correctedBody(r));
+  else if (r) body.push(...predictedBody(it, r));
+  return el("li", { class: "tile", dataset: { filename: it.name, state: tileState(it), imageId: r?.imageId || "" } },
+    photo(it),
     el("div", { class: "tile-body" }, ...body));
+}
+
+function tileState(it) {
+  if (it.missing) return "missing";
+  if (it.restoring) return "restoring";
+  if (!it.result) return "pending";
+  return it.result.error ? "error" : "ok";
+}
+
+function photo(it) {
+  if (!it.url) return el("div", { class: "tile-photo-none", "aria-hidden": "true" });
+  return el("img", { src: it.url, alt: "", loading: "lazy", onerror: (e) => e.target.classList.add("broken") });
+}
+
+function correctedBody(r) {
+  return [
+    el("p", { class: "muted", dataset: { testid: "batch-corrected" } }, t("batch.corrected")),
+    el("ul", { class: "tags" },
+      r.corrected.length ? r.corrected.map((l) => el("li", { class: "tag added", dataset: { label: l } }, className(l))) : el("li", { class: "tag none" }, t("batch.none"))),
+  ];
+}
+
+function predictedBody(it, r) {
+  const preds = predictionsAt(r.scores, threshold());
+  const tags = el("ul", { class: "tags" },
+    preds.length
+      ? preds.map((p) => el("li", { class: "tag", dataset: { label: p.label } }, `${className(p.label)} ${formatPercent(p.confidence)}`))
+      : el("li", { class: "tag none" }, t("batch.none")));
+  if (!it.file) return [tags]; // no photo here (yet): nothing to correct it against
+  return [tags, el("button", {
+    type: "button",
+    class: "small",
+    dataset: { testid: "batch-correct" },
+    onclick: () => hooks.onCorrect({ file: it.file, filename: it.name, ...r }),
+    "aria-label": `${t("batch.correct")}: ${it.name}`,
+  }, t("batch.correct"))];
 }
 
 function csvCell(value) {
@@ -204,7 +250,7 @@ function downloadCsv() {
     const r = it.result || {};
     const labels = r.scores ? predictionsAt(r.scores, th).map((p) => p.label).join(" ") : "";
     const scores = VOC_CLASSES.map((c) => (r.scores && c in r.scores ? r.scores[c].toFixed(4) : ""));
-    rows.push([it.file.name, r.imageId || "", r.modelVersion ?? "", labels, r.error || "", ...scores]);
+    rows.push([it.name, r.imageId || "", r.modelVersion ?? "", labels, r.error || "", ...scores]);
   }
   const text = rows.map((row) => row.map(csvCell).join(",")).join("\r\n") + "\r\n";
   const url = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));

@@ -1,10 +1,16 @@
-// Strings of the Review tab and the translations of the API's error codes (es/en).
+// Strings of the Review tab, exports, the restored batch and the translations of the API's error codes (es/en).
 // i18n.js merges them into its tables.
 
 export const EXTRA_STRINGS = {
   en: {
     "tabs.review": "Review",
+    "export.downloading": "Downloading {file}…",
+    "export.done": "{file} downloaded.",
+    "export.failed": "{file} could not be downloaded: {error}",
     "batch.corrected": "Corrected:",
+    "batch.photo_missing": "The server no longer has this photo; its scores are kept.",
+    "batch.restored_missing": "{n} photo(s) of the last batch are no longer on the server: their scores are shown without the photo.",
+    "batch.restore_failed": "The photos of the last batch could not be loaded: {error}",
     "rev.title": "Review photos one by one",
     "rev.session": "Session",
     "rev.no_session": "(no session open)",
@@ -71,7 +77,13 @@ export const EXTRA_STRINGS = {
   },
   es: {
     "tabs.review": "Revisar",
+    "export.downloading": "Descargando {file}…",
+    "export.done": "{file} descargado.",
+    "export.failed": "No se pudo descargar {file}: {error}",
     "batch.corrected": "Corregida:",
+    "batch.photo_missing": "El servidor ya no tiene esta foto; se conservan sus puntuaciones.",
+    "batch.restored_missing": "{n} foto(s) del último lote ya no están en el servidor: se muestran sus puntuaciones sin la foto.",
+    "batch.restore_failed": "No se pudieron cargar las fotos del último lote: {error}",
     "rev.title": "Revisar las fotos una a una",
     "rev.session": "Sesión",
     "rev.no_session": "(ninguna sesión abierta)",

@@ -51,6 +51,13 @@ function thresholds() {
   return state.sliderMoved || !state.thresholds ? threshold() : state.thresholds;
 }
 
+/** {label: threshold} for the 20 classes, as the review card has them. */
+function limitsByLabel() {
+  const th = thresholds();
+  const own = typeof th === "number" ? {} : th;
+  return Object.fromEntries(VOC_CLASSES.map((l) => [l, typeof own[l] === "number" ? own[l] : typeof th === "number" ? th : 0.5]));
+}
+
 function buildCheckboxes() {
   const box = $("ind-checks");
   box.replaceChildren(
@@ -217,29 +224,33 @@ export function render() {
   renderChanges();
 }
 
+/** Every class's score, highest first; those under their threshold dimmed (data-above=false). */
 function renderBars() {
-  const preds = predictionsAt(state.scores, thresholds());
-  if (!preds.length) {
-    $("ind-bars").replaceChildren(el("li", { class: "muted" }, t("ind.none_above")));
-    return;
-  }
-  $("ind-bars").replaceChildren(...preds.map(barItem));
+  const limits = limitsByLabel();
+  const score = (label) => state.scores[label] ?? 0;
+  const order = [...VOC_CLASSES].sort((a, b) => score(b) - score(a));
+  const bars = order.map((label) => barItem({ label, confidence: score(label), limit: limits[label] }));
+  const none = order.every((label) => score(label) < limits[label]);
+  $("ind-bars").replaceChildren(...(none ? [el("li", { class: "muted", dataset: { testid: "ind-none-above" } }, t("ind.none_above"))] : []), ...bars);
 }
 
-export function barItem({ label, confidence }) {
+export function barItem({ label, confidence, limit }) {
   const fill = el("span", { class: "bar-fill" });
   fill.style.width = `${Math.max(1, Math.round(confidence * 100))}%`;
+  const mark = el("span", { class: "bar-mark", title: `${t("common.threshold")} ${limit.toFixed(2)}` });
+  mark.style.left = `${Math.round(limit * 100)}%`;
   return el(
     "li",
-    { class: "bar", dataset: { label, band: band(confidence) } },
+    { class: "bar", dataset: { label, band: band(confidence), above: confidence >= limit ? "true" : "false" } },
     el("span", { class: "bar-label" }, className(label)),
-    el("span", { class: "bar-track", role: "presentation" }, fill),
+    el("span", { class: "bar-track bar-marked", role: "presentation" }, fill, mark),
     el("span", { class: "bar-value" }, formatPercent(confidence)),
   );
 }
 
 function tickFromPredictions() {
-  const on = new Set(predictionsAt(state.scores, thresholds()).map((p) => p.label));
+  const limits = limitsByLabel();
+  const on = new Set(VOC_CLASSES.filter((label) => (state.scores[label] ?? 0) >= limits[label]));
   document.querySelectorAll("#ind-checks input").forEach((cb) => {
     cb.checked = on.has(cb.value);
   });

@@ -6,6 +6,7 @@
 
 import { getJson, postJson, request } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
+import { initExports, syncExports } from "./exports.js";
 import { t } from "./i18n.js";
 import { drawCard, drawPlaceholder, predictedOf, setChecks } from "./review-card.js";
 import { initGrid, renderGrid } from "./review-grid.js";
@@ -47,6 +48,7 @@ export function initReview(options) {
   wireInputs();
   wireButtons();
   initKeysDialog({ onChanged: draw });
+  initExports(() => state.session?.id ?? null);
   initGrid({ state, reload: () => openSession(state.session.id), open: (i) => show(i) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
   document.addEventListener("keydown", onKey);
@@ -109,7 +111,7 @@ function syncControls() {
   $("rev-threshold").value = String(state.session.threshold);
   $("rev-threshold-out").textContent = state.session.threshold.toFixed(2);
   $("rev-auto").value = String(state.session.auto_retrain_after);
-  for (const fmt of ["csv", "voc", "coco"]) $(`rev-export-${fmt}`).href = `/export?format=${fmt}&session=${state.session.id}`;
+  syncExports();
 }
 
 function slider() {

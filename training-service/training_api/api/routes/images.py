@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from tagloop.http import error_responses
 from tagloop.images import sniff_format
 
@@ -10,6 +11,26 @@ from training_api.api.deps import UploadsDep, UserOnly
 router = APIRouter(prefix="/images", tags=["images"])
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+class ImageIdsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    image_ids: list[str] = Field(max_length=5000, description="image_ids (sha256) from /predict")
+
+
+class ImagesPresent(BaseModel):
+    success: bool = True
+    present: list[str] = Field(description="the asked image_ids still stored, in the order asked")
+
+
+@router.post(
+    "/present", response_model=ImagesPresent, dependencies=UserOnly, responses=error_responses(400, 401, 422)
+)
+def images_present(body: ImageIdsIn, uploads: UploadsDep) -> ImagesPresent:
+    """Which of these uploads the server still has: a page restoring photos it showed before
+    asks this first, so that a photo gone meanwhile is named rather than fetched into a 404."""
+    return ImagesPresent(present=[i for i in dict.fromkeys(body.image_ids) if uploads.exists(i)])
 
 
 @router.get(
