@@ -196,7 +196,7 @@ function card(it) {
   if (r?.error) body.push(el("p", { class: "card-error", role: "alert" }, r.error));
   else if (r?.corrected) body.push(...correctedBody(r));
   else if (r) body.push(...predictedBody(it, r));
-  return el("li", { class: "tile", dataset: { filename: it.name, state: tileState(it), imageId: r?.imageId || "" } },
+  return el("li", { class: "tile", dataset: { filename: it.name, state: tileState(it), imageId: r?.imageId || "", modelVersion: r?.modelVersion ?? "" } },
     photo(it),
     el("div", { class: "tile-body" }, ...body));
 }
@@ -227,8 +227,9 @@ function predictedBody(it, r) {
     preds.length
       ? preds.map((p) => el("li", { class: "tag", dataset: { label: p.label } }, `${className(p.label)} ${formatPercent(p.confidence)}`))
       : el("li", { class: "tag none" }, t("batch.none")));
-  if (!it.file) return [tags]; // no photo here (yet): nothing to correct it against
-  return [tags, el("button", {
+  const version = el("p", { class: "muted", dataset: { testid: "batch-version" } }, t("common.version", { v: r.modelVersion ?? "?" }));
+  if (!it.file) return [tags, version]; // no photo here (yet): nothing to correct it against
+  return [tags, version, el("button", {
     type: "button",
     class: "small",
     dataset: { testid: "batch-correct" },

@@ -241,7 +241,7 @@ export function barItem({ label, confidence, limit }) {
   mark.style.left = `${Math.round(limit * 100)}%`;
   return el(
     "li",
-    { class: "bar", dataset: { label, band: band(confidence), above: confidence >= limit ? "true" : "false" } },
+    { class: "bar", dataset: { label, band: band(confidence), score: confidence.toFixed(4), above: confidence >= limit ? "true" : "false" } },
     el("span", { class: "bar-label" }, className(label)),
     el("span", { class: "bar-track bar-marked", role: "presentation" }, fill, mark),
     el("span", { class: "bar-value" }, formatPercent(confidence)),
