@@ -19,7 +19,9 @@ def header_version(page: Page) -> int:
 
 
 def bar_labels(page: Page) -> list[str]:
-    return page.locator("#ind-bars li.bar[data-above=true]").evaluate_all("items => items.map(i => i.dataset.label)")
+    """The labels at or over the threshold (every class has a bar; those under it are marked)."""
+    bars = page.locator("#ind-bars li.bar[data-above=true]")
+    return bars.evaluate_all("items => items.map(i => i.dataset.label)")
 
 
 def set_threshold(page: Page, value: float) -> None:
