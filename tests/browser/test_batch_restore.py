@@ -66,7 +66,10 @@ def test_batch_of_ten_survives_reload_tab_switch_and_correction(page: Page) -> N
     expect(page.locator(TILES)).to_have_count(10)
     expect(tile.locator("[data-testid=batch-corrected]")).to_be_visible()
 
+    # reloaded on another tab: the photos are fetched when Batch is shown
+    page.locator("#tab-individual").click()
     page.reload()
+    page.locator("#tab-batch").click()
     expect(page.locator(TILES)).to_have_count(10)
     expect(tile.locator("[data-testid=batch-corrected]")).to_be_visible()
     expect(tile.locator(".tag[data-label=sheep]")).to_be_visible()

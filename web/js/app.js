@@ -1,7 +1,7 @@
 // Entry point: tabs, language switch, token prompt, and the wiring between the tabs.
 
 import { setTokenPrompt } from "./api.js";
-import { batchItems, initBatch, markCorrected, render as renderBatch } from "./batch.js";
+import { batchItems, initBatch, markCorrected, render as renderBatch, showBatch } from "./batch.js";
 import { initCorrections, render as renderCorrections, showCorrections } from "./corrections.js";
 import { $ } from "./dom.js";
 import { bumpHealth, render as renderHealth, startHealth } from "./health.js";
@@ -12,7 +12,7 @@ import { initRetrain } from "./retrain.js";
 import { createSession, initReview, openSession, render as renderReview, showReview } from "./review.js";
 
 const TABS = ["individual", "review", "batch", "corrections", "models"];
-const ON_SHOW = { corrections: showCorrections, models: showModels, review: showReview };
+const ON_SHOW = { batch: showBatch, corrections: showCorrections, models: showModels, review: showReview };
 
 function tabButton(name) {
   return $(`tab-${name}`);

@@ -42,7 +42,7 @@ export function loadRecord() {
 }
 
 function tileOf(r) {
-  const result = r.imageId && r.scores
+  const result = typeof r.imageId === "string" && r.scores && typeof r.scores === "object"
     ? { imageId: r.imageId, scores: r.scores, modelVersion: r.modelVersion, ...(r.corrected ? { corrected: r.corrected } : {}) }
     : { error: String(r.error || "?") };
   return { name: r.filename, file: null, url: null, result, restoring: !result.error };

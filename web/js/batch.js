@@ -36,8 +36,10 @@ export function initBatch(options) {
   restore();
 }
 
-/** After a reload: the last batch's tiles, then their photos from the server. */
-async function restore() {
+let restoring = null; // the tiles of the last batch, until the tab is first shown
+
+/** After a reload: the last batch's tiles at once; their photos when the tab is shown. */
+function restore() {
   const record = loadRecord();
   if (!record) return;
   if (record.threshold) {
@@ -45,16 +47,24 @@ async function restore() {
     $("batch-threshold-out").textContent = threshold().toFixed(2);
   }
   items.push(...record.items);
+  restoring = record.items;
   render();
+}
+
+/** The tab is shown: fetch the restored photos (once). */
+export async function showBatch() {
+  const waiting = restoring;
+  restoring = null;
+  if (!waiting) return;
   try {
-    await fetchPhotos(record.items, render);
+    await fetchPhotos(waiting, render);
   } catch (err) {
-    giveUp(record.items);
+    giveUp(waiting);
     showMsg($("batch-msg"), t("batch.restore_failed", { error: err.message }), "error");
     render();
     return;
   }
-  const missing = record.items.filter((it) => it.missing).length;
+  const missing = waiting.filter((it) => it.missing).length;
   if (missing) showMsg($("batch-msg"), t("batch.restored_missing", { n: missing }), "error");
   render();
 }
