@@ -21,6 +21,11 @@ export function setTokenPrompt(fn) {
   askToken = fn;
 }
 
+/** Whether the page holds a token (which <img> and <a> requests cannot send). */
+export function heldToken() {
+  return Boolean(sessionStorage.getItem(TOKEN_KEY));
+}
+
 function authHeaders() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: `Bearer ${token}` } : {};

@@ -4,6 +4,7 @@ import { getJson } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { className, formatDate, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
+import { showPhoto } from "./photos.js";
 
 const PAGE = 20;
 const view = { offset: 0, total: 0, label: "", rows: [], loaded: false };
@@ -86,7 +87,9 @@ function labelTags(labels) {
 
 function thumb(imageId, alt) {
   if (!imageId) return el("span", { class: "thumb" });
-  return el("img", { class: "thumb", src: `/images/${encodeURIComponent(imageId)}`, alt, loading: "lazy" });
+  const img = el("img", { class: "thumb", alt, loading: "lazy" });
+  showPhoto(img, imageId, { lazy: true });
+  return img;
 }
 
 function row(c) {

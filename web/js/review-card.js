@@ -4,6 +4,7 @@
 import { $, band, el } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
+import { showPhoto } from "./photos.js";
 import { keyLabel, keyOf } from "./review-keys.js";
 
 /** Per-class thresholds of an item: the model's own where it has them, else the slider's. */
@@ -30,7 +31,11 @@ export function drawCard(item, { checked, slider, imageUrl, onToggle }) {
   card.removeAttribute("aria-busy");
   $("rev-wait").hidden = true;
   const img = $("rev-img");
-  if (img.getAttribute("src") !== imageUrl) img.src = imageUrl;
+  if (!imageUrl) showPhoto(img, item.image_id);
+  else if (img.getAttribute("src") !== imageUrl) {
+    img.dataset.photo = "";
+    img.src = imageUrl;
+  }
   img.alt = item.filename || "";
   img.hidden = false;
   $("rev-caption").textContent = caption(item);

@@ -5,6 +5,7 @@ import { postJson } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { className, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
+import { showPhoto } from "./photos.js";
 import { predictedOf } from "./review-card.js";
 
 let ctx = null; // {state, reload, open}
@@ -53,7 +54,7 @@ function tile(item, index) {
       onclick: (e) => pick(e, index),
       ondblclick: () => ctx.open(index),
     },
-    el("img", { src: `/images/${item.image_id}`, alt: "", loading: "lazy" }),
+    photo(item.image_id),
     el(
       "div",
       { class: "tile-body" },
@@ -62,6 +63,12 @@ function tile(item, index) {
       el("ul", { class: "tags" }, labels.length ? labels.map((l) => el("li", { class: "tag" }, className(l))) : el("li", { class: "tag none" }, t("batch.none"))),
     ),
   );
+}
+
+function photo(imageId) {
+  const img = el("img", { alt: "", loading: "lazy" });
+  showPhoto(img, imageId, { lazy: true });
+  return img;
 }
 
 function pick(e, index) {

@@ -12,6 +12,7 @@ import { drawCard, drawPlaceholder, predictedOf, setChecks } from "./review-card
 import { initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
 import { initSessionRetrain } from "./review-retrain.js";
+import { prefetchPhoto } from "./photos.js";
 import { uploadToSession } from "./review-upload.js";
 import { droppedFiles, screenFiles } from "./uploads.js";
 
@@ -140,8 +141,9 @@ function checkedFor(item) {
   return new Set(predictedOf(item, slider()));
 }
 
+/** The local file's URL when this page uploaded the photo, else null (the server's copy). */
 function imageUrl(item) {
-  return state.files.get(item.image_id) || `/images/${item.image_id}`;
+  return state.files.get(item.image_id) || null;
 }
 
 function draw() {
@@ -168,7 +170,7 @@ function draw() {
 function prefetch() {
   for (let k = 1; k <= PREFETCH; k++) {
     const next = state.items[state.index + k];
-    if (next) new Image().src = imageUrl(next);
+    if (next && !imageUrl(next)) prefetchPhoto(next.image_id);
   }
 }
 

@@ -1,10 +1,12 @@
-"""With TAGLOOP_TOKEN_FOR_ALL every call needs the token, downloads too: the Review tab's
-exports go through fetch with the token the page holds, are saved under the server's
-filename, and a failed one is said (in Spanish too)."""
+"""With TAGLOOP_TOKEN_FOR_ALL every call needs the token, downloads and photos too: the Review
+tab's exports go through fetch with the token the page holds, are saved under the server's
+filename, and a failed one is said (in Spanish too); the stored photos of a session, its grid
+and the Corrections tab are shown (no 401 in the console)."""
 
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,14 +37,19 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def session_with_saved_photos(api: httpx.Client) -> tuple[int, dict[str, list[str]]]:
-    """A review session of two predicted photos, both saved with LABELS."""
+def predicted_items(api: httpx.Client, prefix: str, n: int, offset: int) -> list[dict]:
     items = []
-    for f in photo_files("tok", len(LABELS), offset=40):
+    for f in photo_files(prefix, n, offset=offset):
         reply = api.post("/predict", files={"file": (f["name"], f["buffer"], "image/jpeg")})
         reply.raise_for_status()
         body = reply.json()
         items.append({"image_id": body["image_id"], "filename": f["name"], "scores": body["scores"]})
+    return items
+
+
+def session_with_saved_photos(api: httpx.Client) -> tuple[int, dict[str, list[str]]]:
+    """A review session of two predicted photos, both saved with LABELS."""
+    items = predicted_items(api, "tok", len(LABELS), offset=40)
     created = api.post("/sessions", json={"name": "exports", "items": items})
     created.raise_for_status()
     sid = created.json()["session"]["id"]
@@ -117,3 +124,35 @@ def test_failed_export_is_said(page: Page, console, api: httpx.Client, lang: str
     expect(msg).to_have_attribute("data-kind", "error")
     expect(page.locator("[data-testid=rev-export-voc]")).to_be_enabled()
     assert downloads == []
+
+
+def expect_loaded(page: Page, selector: str, n: int) -> None:
+    images = page.locator(selector)
+    expect(images).to_have_count(n)
+    for img in images.all():
+        img.scroll_into_view_if_needed()
+        expect(img).to_have_js_property("complete", True)
+        expect(img).to_have_attribute("src", re.compile(r"^blob:"))
+        assert img.evaluate("i => i.naturalWidth") > 0
+
+
+def test_stored_photos_show_with_the_token(page: Page, api: httpx.Client) -> None:
+    items = predicted_items(api, "pic", 3, offset=44)
+    created = api.post("/sessions", json={"name": "photos", "items": items})
+    created.raise_for_status()
+    sid = created.json()["session"]["id"]
+    saved = items[0]["image_id"]
+    api.post(f"/sessions/{sid}/items/{saved}", json={"labels": ["cow"]}).raise_for_status()
+
+    open_session(page, sid)  # a fresh page: no local file, every photo from the server
+    expect(page.locator("#rev-card")).to_have_attribute("data-status", "pending")
+    expect_loaded(page, "#rev-img", 1)
+    page.keyboard.press("Enter")  # save: the next card's photo, prefetched, is shown too
+    expect(page.locator("#rev-progress")).to_have_attribute("data-saved", "2")
+    expect_loaded(page, "#rev-img", 1)
+
+    page.locator("#rev-view").click()
+    expect_loaded(page, "#rev-grid li img", 3)
+
+    page.locator("#tab-corrections").click()
+    expect_loaded(page, f"#corr-list li.row[data-image-id='{saved}'] img.thumb", 1)
