@@ -233,7 +233,7 @@ def _compute(images: dict[str, Images], extract: Extract, cache: FeatureCache, f
     """Features of `images` (one batch), into the cache and `found`."""
     arrays = list(images.values())
     batch: Images = (
-        np.stack(arrays)  # type: ignore[arg-type]
+        np.stack(arrays)
         if isinstance(arrays[0], np.ndarray)
         else tuple(np.stack(parts) for parts in zip(*arrays, strict=True))
     )
