@@ -142,7 +142,8 @@ def corrections_as_features(
         len(features.skipped),
     )
     skipped = left_out(features.skipped, corrected=set(keys))
-    progress("features", done=len(features.keys), total=len(keys) + len(anchors), skipped=len(skipped))
+    total = len(keys) + len(anchors)
+    progress("features", done=total, total=total, skipped=len(skipped))
     kept = [(image_id, labels) for image_id, labels in examples if image_id not in features.skipped]
     if not kept:
         reasons = "; ".join(f"{s['image_id'][:12]}: {s['reason']}" for s in skipped)
