@@ -1,6 +1,5 @@
 """Settings of the inference service (TAGLOOP_* environment variables, or .env)."""
 
-from tagloop.images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS
 from tagloop.settings import CommonSettings
 
 MIB = 1024 * 1024
@@ -35,12 +34,7 @@ class Settings(CommonSettings):
     max_body_bytes: int = 16 * MIB
     """Largest request body (the gateway has the same limit); more is refused with 413."""
 
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
-    """Largest image (width x height), checked before decoding: image bombs get 413."""
-
-    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
-    """Most memory one image's decoded pixels may take (width x height x channels x bytes
-    per sample, read from the header); more is refused with 413 before decoding."""
+    # max_image_pixels and max_decode_bytes are CommonSettings: training decodes under the same.
 
     decode_memory_bytes: int = 256 * MIB
     """All decodes at once: a request waits while the others' decoded pixels exceed this."""

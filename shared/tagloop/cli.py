@@ -176,9 +176,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = csv_images(args.images, args.labels)
     else:
         raise TagloopError("give --voc-dir, or --images and --labels")
-    store = _store(_settings(args))
+    settings = _settings(args)
+    store = _store(settings)
     version = args.version or store.require_active()
-    metrics = evaluate_version(store=store, version=version, data=data, threshold=args.threshold)
+    metrics = evaluate_version(
+        store=store, version=version, data=data, threshold=args.threshold, limits=settings.decode_limits
+    )
     if args.json:
         print(json.dumps({"version": version, **metrics}, indent=2))
     else:

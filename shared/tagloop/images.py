@@ -21,6 +21,7 @@ import io
 import re
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,6 +39,18 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_DECODE_BYTES = 64 * 1024 * 1024
 """Most memory one image's decoded pixels may take: an 8-bit RGB PNG of 16 MP, a 16-bit
 grayscale one of 33 MP; a JPEG counts at its draft size, so any phone photo fits."""
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """The two limits an image is decoded under. Services take theirs from the settings
+    (CommonSettings.decode_limits), the same for inference and training."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_DECODE_BYTES
+
+
+DEFAULT_LIMITS = DecodeLimits()
 
 DRAFT_SIZE = (IMAGE_SIZE * 2, IMAGE_SIZE * 2)
 """JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while staying at least this big."""
@@ -148,10 +161,13 @@ def load_image_array(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
 
 
 def load_image_arrays(
-    data: bytes, sizes: Sequence[Size], *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, sizes: Sequence[Size], *, limits: DecodeLimits = DEFAULT_LIMITS
 ) -> tuple[np.ndarray, ...]:
     """The whole preprocessing of one upload for a model with inputs of `sizes`: decoded once."""
-    return to_model_inputs(decode_image(data, max_pixels=max_pixels, draft=draft_size(sizes)), sizes)
+    img = decode_image(
+        data, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes, draft=draft_size(sizes)
+    )
+    return to_model_inputs(img, sizes)
 
 
 def sniff_format(data: bytes) -> str | None:

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tagloop.images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAGLOOP_", env_file=".env", extra="ignore")
@@ -95,6 +97,20 @@ class CommonSettings(BaseSettings):
     """Side of the detector's square input in a new version 1 (its second image input).
     320 rather than the published 512: 2.5x less compute, and on the labelled fixture the
     ranking was no worse (README, "Version 1: two frozen priors")."""
+
+    max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
+    """Largest image (width x height), checked from the header before decoding: inference
+    refuses a bigger upload (413), a retrain skips a stored one. One setting for both, so
+    every photo inference accepted can be learned from."""
+
+    max_decode_bytes: int = Field(default=DEFAULT_MAX_DECODE_BYTES, ge=1)
+    """Most memory one image's decoded pixels may take (width x height x channels x bytes
+    per sample, read from the header); over it, as over max_image_pixels, before decoding."""
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        """The limits every decode of an upload runs under, inference's and training's."""
+        return DecodeLimits(max_pixels=self.max_image_pixels, max_bytes=self.max_decode_bytes)
 
     @model_validator(mode="after")
     def _local_urls(self) -> "CommonSettings":

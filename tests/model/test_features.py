@@ -82,9 +82,11 @@ def test_cached_features_computes_only_new_images(model, images, tmp_path):
         loads.append(key)
         return images[keys.index(key)]
 
-    x, computed = cached_features(cache=cache, extract=backbone, keys=keys[:3], load_image=load)
-    assert computed == 3 and x.shape == (3, 1280)
-    x2, computed2 = cached_features(cache=cache, extract=backbone, keys=keys, load_image=load)
-    assert computed2 == len(keys) - 3
+    first = cached_features(cache=cache, extract=backbone, keys=keys[:3], load_image=load)
+    x = first.x
+    assert first.computed == 3 and x.shape == (3, 1280)
+    second = cached_features(cache=cache, extract=backbone, keys=keys, load_image=load)
+    x2 = second.x
+    assert second.computed == len(keys) - 3 and not second.skipped
     assert loads == keys  # each image decoded once
     assert np.array_equal(x2[:3], x)

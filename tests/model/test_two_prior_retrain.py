@@ -47,13 +47,14 @@ def test_retrained_two_prior_version_learns_and_publishes_by_the_fast_path(
     loaded = LoadedModel.load(parent_file, backbone="efficientnet-lite0", cache_dir=cache_dir)
     assert loaded.detector is not None and loaded.backbone.engine == "onnxruntime"
     images = {name: photo_bytes(name) for name in ("astronaut", "chelsea", "coffee", "rocket")}
-    x, computed = cached_features(
+    features = cached_features(
         cache=FeatureCache(cache_dir, loaded.backbone.id),
         extract=loaded.backbone,
         keys=list(images),
         load_image=lambda key: loaded.backbone.prepare(images[key]),
     )
-    assert computed == 4 and x.shape == (4, 1280 + 20)
+    x = features.x
+    assert features.computed == 4 and x.shape == (4, 1280 + 20)
     # The detector's scores are the features' last 20: the astronaut's person score is high.
     assert x[0, 1280 + CLASS_INDEX["person"]] > 0.3
     y = np.zeros((4, 20), np.float32)

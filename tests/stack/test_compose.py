@@ -8,6 +8,7 @@ Figures (build time, time to healthy, image sizes, memory) go to the terminal.
 
 import fcntl
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -188,7 +189,28 @@ def test_down_and_up_keep_corrections_and_versions(project: ComposeProject, gate
     wait_served(gateway, 2)
 
 
-def test_killed_worker_fails_its_job_and_the_next_retrain_works(
+def crash(project: ComposeProject, service: str) -> int:
+    """SIGKILL the service's main process from the host, as a crash or the OOM killer would
+    (`docker kill` is an explicit stop, which no restart policy undoes); returns the
+    container's restart count before."""
+    container = project.container(service)
+    restarts = int(docker("inspect", "--format", "{{.RestartCount}}", container))
+    os.kill(project.state(service)["Pid"], signal.SIGKILL)
+    return restarts
+
+
+def wait_restarted(project: ComposeProject, service: str, restarts: int) -> None:
+    """The container of `service` restarted by itself (restart: unless-stopped), healthy again."""
+    container = project.container(service)
+
+    def restarted() -> bool:
+        return int(docker("inspect", "--format", "{{.RestartCount}}", container)) > restarts
+
+    wait_until(restarted, timeout=60, interval=0.5, what=f"{service} restarted by Docker")
+    project.wait_healthy()
+
+
+def test_crashed_worker_fails_its_job_comes_back_by_itself_and_takes_the_next(
     project: ComposeProject, gateway: httpx.Client
 ) -> None:
     images = image_bytes(16)[8:]  # new images: the job has features to compute
@@ -199,15 +221,22 @@ def test_killed_worker_fails_its_job_and_the_next_retrain_works(
         return gateway.get(f"/jobs/{job_id}").json()["status"] == "started"
 
     wait_until(started, timeout=60, interval=0.1, what="the retrain started on the worker")
-    docker("kill", project.container("worker"))
-    try:
-        job = wait_job(gateway, job_id, timeout=90)
-        assert job["status"] == "failed", job
-        assert "worker stopped" in job["error"]
-    finally:
-        project.compose("start", "worker")
+    restarts = crash(project, "worker")
+    job = wait_job(gateway, job_id, timeout=90)
+    assert job["status"] == "failed", job
+    assert "worker stopped" in job["error"]
+    wait_restarted(project, "worker", restarts)  # nobody started it
     second = gateway.post("/retrain", json={}).json()
     assert second["job_id"] != job_id
     job = wait_job(gateway, second["job_id"], timeout=300)
     assert job["status"] == "finished", job
     wait_served(gateway, job["result"]["version"])
+
+
+def test_crashed_inference_comes_back_by_itself_and_predicts(
+    project: ComposeProject, gateway: httpx.Client
+) -> None:
+    version = gateway.get("/health/inference").json()["model_version"]
+    wait_restarted(project, "inference", crash(project, "inference"))
+    wait_served(gateway, version)
+    assert predict(gateway, jpeg_bytes(skdata.chelsea()), "chelsea.jpg")["model_version"] == version

@@ -94,3 +94,11 @@ def test_native_render_fills_every_placeholder() -> None:
     for name in ("tagloop.conf.template", "nginx.conf.template"):
         text = render((REPO / "gateway" / name).read_text(), native_values({"TAGLOOP_RUN_DIR": "/tmp/x"}))
         assert not PLACEHOLDER.search(text)
+
+
+def test_every_service_restarts_after_a_crash() -> None:
+    # All five are long-running (none is a one-shot job); tests/stack/test_compose.py crashes
+    # the worker and inference and sees Docker start them again.
+    assert {name: service.get("restart") for name, service in SERVICES.items()} == dict.fromkeys(
+        SERVICES, "unless-stopped"
+    )

@@ -80,7 +80,9 @@ def retrain_from_corrections(
     parent = store.require_active()
     loaded = warm.get(store, parent, cache_dir=settings.cache_dir)
     loaded_at = time.monotonic()
-    data = corrections_as_features(settings=settings, loaded=loaded, examples=examples, progress=progress)
+    data, skipped = corrections_as_features(
+        settings=settings, loaded=loaded, examples=examples, progress=progress
+    )
     featured_at = time.monotonic()
     outcome = run_retrain(
         store=store,
@@ -98,6 +100,7 @@ def retrain_from_corrections(
     done = time.monotonic()
     return {
         **outcome.result(),
+        "skipped": skipped,
         "seconds": round(done - started, 2),
         "timings": {
             "load": round(loaded_at - started, 2),
@@ -109,34 +112,58 @@ def retrain_from_corrections(
 
 def corrections_as_features(
     *, settings: Settings, loaded: "LoadedModel", examples: list[tuple[str, list[str]]], progress: "Progress"
-) -> "RetrainData":
+) -> tuple["RetrainData", list[dict[str, Any]]]:
     """The corrections' features and labels, held out by hash, and the recent uploads
-    nobody corrected as anchors (features computed once per image, then cached)."""
+    nobody corrected as anchors (features computed once per image, then cached).
+
+    Images are decoded under the same limits as inference's. A stored upload that cannot
+    be decoded (damaged on disk, over the limits) is left out; the second value names each
+    (image_id, corrected, reason), for the job's result."""
     from tagloop.training.retrain import corrections_data, features_of
     from tagloop.training.voc import label_matrix
 
     uploads = UploadStore(settings.uploads_dir)
     keys = [image_id for image_id, _ in examples]
     anchors = uploads.recent(settings.anchor_images, exclude=set(keys))
-    features, computed = features_of(
+    limits = settings.decode_limits
+    features = features_of(
         loaded,
         cache_dir=settings.cache_dir,
         keys=keys + anchors,
-        load_image=lambda image_id: loaded.backbone.prepare(uploads.read(image_id)),
+        load_image=lambda image_id: loaded.backbone.prepare(uploads.read(image_id), limits=limits),
         progress=progress,
     )
     log.info(
-        "features of %d corrected and %d other uploads (%d computed by %s)",
+        "features of %d corrected and %d other uploads (%d computed by %s, %d skipped)",
         len(keys),
         len(anchors),
-        computed,
+        features.computed,
         loaded.backbone.engine,
+        len(features.skipped),
     )
+    skipped = left_out(features.skipped, corrected=set(keys))
+    total = len(keys) + len(anchors)
+    progress("features", done=total, total=total, skipped=len(skipped))
+    kept = [(image_id, labels) for image_id, labels in examples if image_id not in features.skipped]
+    if not kept:
+        reasons = "; ".join(f"{s['image_id'][:12]}: {s['reason']}" for s in skipped)
+        raise NoCorrectionsError(f"none of the {len(keys)} corrected photos can be decoded ({reasons})")
+    row = {key: i for i, key in enumerate(features.keys)}
+    kept_keys = [image_id for image_id, _ in kept]
     return corrections_data(
-        keys,
-        features[: len(keys)],
-        label_matrix([labels for _, labels in examples]),
+        kept_keys,
+        features.x[[row[key] for key in kept_keys]],
+        label_matrix([labels for _, labels in kept]),
         modulus=settings.holdout_modulus,
         min_holdout=settings.min_holdout,
-        anchor_x=features[len(keys) :],
-    )
+        anchor_x=features.x[[row[key] for key in anchors if key in row]],
+    ), skipped
+
+
+def left_out(skipped: dict[str, str], *, corrected: set[str]) -> list[dict[str, Any]]:
+    """The uploads a retrain could not decode, logged and as the job's result names them."""
+    for key, reason in skipped.items():
+        log.warning("upload %s left out of the retrain: %s", key, reason)
+    return [
+        {"image_id": key, "corrected": key in corrected, "reason": reason} for key, reason in skipped.items()
+    ]

@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -27,7 +28,8 @@ import numpy as np
 
 from tagloop.contract import probe_images
 from tagloop.files import write_atomic
-from tagloop.images import SEED_SIZES, Size, load_image_arrays
+from tagloop.images import DEFAULT_LIMITS, SEED_SIZES, DecodeLimits, ImageError, Size, load_image_arrays
+from tagloop.uploads import UnknownImageError
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,9 @@ class Backbone:
     def engine(self) -> str:
         return "onnxruntime" if self._session is not None else "keras"
 
-    def prepare(self, data: bytes) -> tuple[np.ndarray, ...]:
+    def prepare(self, data: bytes, *, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, ...]:
         """An image file's bytes as this backbone takes them (decoded once, one array per size)."""
-        return load_image_arrays(data, self.sizes)
+        return load_image_arrays(data, self.sizes, limits=limits)
 
     def __call__(self, images: Images) -> np.ndarray:
         inputs = self._inputs(images)
@@ -170,6 +172,24 @@ class FeatureCache:
         write_atomic(self.path(key), buffer.getvalue())
 
 
+UNUSABLE = (ImageError, UnknownImageError)
+"""What load_image raises for an image a retrain skips: damaged, over the decode limits, gone."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features of the usable images among the keys asked for, and why the others were skipped."""
+
+    keys: list[str]
+    """The keys asked for, in order, less the skipped ones."""
+    x: np.ndarray
+    """(len(keys), D) float32."""
+    computed: int
+    """How many were computed now (not read from the cache)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """key -> why its image could not be used (the image's error message)."""
+
+
 def cached_features(
     *,
     cache: FeatureCache,
@@ -177,26 +197,46 @@ def cached_features(
     keys: Sequence[str],
     load_image: LoadImage,
     on_progress: Progress | None = None,
-) -> tuple[np.ndarray, int]:
-    """Features of every key (N, D), computing only the missing ones; returns (x, computed)."""
+) -> Features:
+    """Features of every key, computing only the missing ones. A key whose image cannot be
+    used (load_image raises one of UNUSABLE) is skipped and named in `skipped`."""
     found: dict[str, np.ndarray] = {}
     for key in keys:
         if (value := cache.get(key)) is not None:
             found[key] = value
     missing = list(dict.fromkeys(key for key in keys if key not in found))
+    skipped: dict[str, str] = {}
     for start in range(0, len(missing), FEATURE_BATCH):
         chunk = missing[start : start + FEATURE_BATCH]
-        images = [load_image(key) for key in chunk]
-        batch: Images = (
-            np.stack(images)
-            if isinstance(images[0], np.ndarray)
-            else tuple(np.stack(parts) for parts in zip(*images, strict=True))
-        )
-        outputs = extract(batch)
-        for key, row in zip(chunk, outputs, strict=True):
-            cache.put(key, row)
-            found[key] = row
+        loaded = _load_usable(chunk, load_image, skipped)
+        if loaded:
+            _compute(loaded, extract, cache, found)
         if on_progress:
             on_progress(min(start + FEATURE_BATCH, len(missing)), len(missing))
-    x = np.stack([found[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
-    return x.astype(np.float32), len(missing)
+    usable = [key for key in keys if key in found]
+    x = np.stack([found[key] for key in usable]) if usable else np.zeros((0, 0), np.float32)
+    return Features(usable, x.astype(np.float32), len(missing) - len(skipped), skipped)
+
+
+def _load_usable(chunk: list[str], load_image: LoadImage, skipped: dict[str, str]) -> dict[str, Images]:
+    """key -> its image, for the keys of `chunk` whose image can be used; the others go to `skipped`."""
+    images: dict[str, Images] = {}
+    for key in chunk:
+        try:
+            images[key] = load_image(key)
+        except UNUSABLE as exc:
+            skipped[key] = str(exc)
+    return images
+
+
+def _compute(images: dict[str, Images], extract: Extract, cache: FeatureCache, found: dict) -> None:
+    """Features of `images` (one batch), into the cache and `found`."""
+    arrays = list(images.values())
+    batch: Images = (
+        np.stack(arrays)
+        if isinstance(arrays[0], np.ndarray)
+        else tuple(np.stack(parts) for parts in zip(*arrays, strict=True))
+    )
+    for key, row in zip(images, extract(batch), strict=True):
+        cache.put(key, row)
+        found[key] = row

@@ -9,6 +9,7 @@
 
 import csv
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,15 @@ from tagloop.classes import CLASS_INDEX
 from tagloop.contract import session_inputs
 from tagloop.errors import TagloopError
 from tagloop.evaluation import evaluate
-from tagloop.images import load_image_arrays
+from tagloop.images import DEFAULT_LIMITS, DecodeLimits, load_image_arrays
 from tagloop.settings import RetrainSettings
 from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
 
 if TYPE_CHECKING:  # TensorFlow only when training
     from tagloop.training.retrain import Progress, RetrainOutcome, RetrainPolicy
+
+log = logging.getLogger(__name__)
 
 LABEL_SEPARATORS = (";", "|", ",", " ")
 
@@ -86,7 +89,12 @@ def file_key(path: Path) -> str:
 
 
 def onnx_scores(
-    onnx_file: Path, paths: list[Path], *, batch: int = 16, tick: Callable[[int], None] | None = None
+    onnx_file: Path,
+    paths: list[Path],
+    *,
+    batch: int = 16,
+    tick: Callable[[int], None] | None = None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> np.ndarray:
     """Probabilities (N, 20) of an ONNX export on image files, with the serving preprocessing."""
     import onnxruntime as ort
@@ -97,7 +105,7 @@ def onnx_scores(
     out = []
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
-        images = [load_image_arrays(p.read_bytes(), sizes) for p in chunk]
+        images = [load_image_arrays(p.read_bytes(), sizes, limits=limits) for p in chunk]
         feed = {name: np.stack([image[i] for image in images]) for i, (name, _) in enumerate(inputs)}
         out.append(session.run(None, feed)[0])
         if tick:
@@ -106,10 +114,16 @@ def onnx_scores(
 
 
 def evaluate_version(
-    *, store: ModelStore, version: int, data: LabelledImages, threshold: float | None = None, tick=None
+    *,
+    store: ModelStore,
+    version: int,
+    data: LabelledImages,
+    threshold: float | None = None,
+    tick=None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Metrics at `threshold`, or at the version's own per-class thresholds (as inference serves)."""
-    scores = onnx_scores(store.path(version) / "model.onnx", data.paths, tick=tick)
+    scores = onnx_scores(store.path(version) / "model.onnx", data.paths, tick=tick, limits=limits)
     at = np.array(store.meta(version).threshold_list()) if threshold is None else threshold
     return evaluate(data.y, scores, threshold=at)
 
@@ -133,18 +147,22 @@ def train_from_voc(
     paths = train.paths + test.paths
     keys = [file_key(p) for p in paths]
     by_key = dict(zip(keys, paths, strict=True))
-    x, _ = features_of(
+    limits = settings.decode_limits
+    features = features_of(
         loaded,
         cache_dir=settings.cache_dir,
         keys=keys,
-        load_image=lambda k: loaded.backbone.prepare(by_key[k].read_bytes()),
+        load_image=lambda k: loaded.backbone.prepare(by_key[k].read_bytes(), limits=limits),
         progress=progress,
     )
+    for key, reason in features.skipped.items():
+        log.warning("%s left out: %s", by_key[key], reason)
+    usable = np.array([key not in features.skipped for key in keys], dtype=bool)
     data = split_data(
-        keys,
-        x,
-        np.concatenate([train.y, test.y]),
-        test_from=len(train.paths),
+        features.keys,
+        features.x,
+        np.concatenate([train.y, test.y])[usable],
+        test_from=int(usable[: len(train.paths)].sum()),
         min_holdout=policy.min_holdout,
         rule="the folder's test split",
     )

@@ -27,7 +27,7 @@ from tagloop.version_meta import Calibration, Changes, Evaluation, TrainingRun, 
 
 if TYPE_CHECKING:  # keeps this module importable without loading TensorFlow
     from tagloop.store import ModelStore
-    from tagloop.training.features import LoadImage
+    from tagloop.training.features import Features, LoadImage
     from tagloop.training.loaded import LoadedModel
 
 Progress = Callable[..., None]
@@ -260,9 +260,10 @@ def features_of(
     keys: list[str],
     load_image: "LoadImage",
     progress: Progress = no_progress,
-) -> tuple[np.ndarray, int]:
+) -> "Features":
     """Backbone features of the images named by `keys` (their sha256), computing only the
-    ones not cached; returns (features, how many were computed)."""
+    ones not cached; an image that cannot be decoded (damaged, over the decode limits) is
+    skipped and named in the result's `skipped`."""
     from tagloop.training.features import FeatureCache, cached_features
 
     progress("features", done=0, total=len(keys))
