@@ -82,7 +82,7 @@ def test_batch_of_ten_survives_reload_tab_switch_and_correction(page: Page) -> N
     expect(page.locator(TILES)).to_have_count(0)
 
 
-def test_restored_batch_names_the_photos_the_server_no_longer_has(page: Page, stack: Stack) -> None:
+def test_restored_batch_names_the_photos_the_server_no_longer_has(page: Page, stack: Stack, shoot) -> None:
     [kept] = photo_files("kept", 1, offset=30)
     # A picture no other test uploads: its upload is removed from the server's store below.
     gone = {"name": "gone.jpg", "buffer": jpeg_bytes(size=(317, 233), color=(12, 34, 56))}
@@ -118,3 +118,4 @@ def test_restored_batch_names_the_photos_the_server_no_longer_has(page: Page, st
     )
     shown = page.locator(f"{TILES}[data-filename='{kept['name']}']")
     expect(shown.get_by_role("button", name="Correct")).to_be_visible()
+    shoot(page, "batch-restored")

@@ -55,13 +55,14 @@ def expect_all_scores(page: Page, above: set[str]) -> None:
     assert all(b["fade"] == 1 for b in bars if b["above"] == "true")
 
 
-def test_photo_under_every_threshold_still_shows_all_scores(page: Page, photos) -> None:
+def test_photo_under_every_threshold_still_shows_all_scores(page: Page, photos, shoot) -> None:
     page.goto("/")
     reply = predict(page, "coffee.jpg", photos["coffee"])
     assert not at_or_over(reply), "precondition: the coffee photo reaches no threshold"
     expect_all_scores(page, above=set())
     expect(page.locator("[data-testid=ind-none-above]")).to_have_text("No label reaches the threshold.")
     assert ticked(page) == set()
+    shoot(page, "individual-all-scores")
 
 
 def test_ticks_follow_the_slider_until_a_box_is_touched(page: Page, photos) -> None:
