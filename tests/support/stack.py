@@ -7,6 +7,7 @@ children can be stopped together, and `stop_all` proves nothing is left behind.
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,20 +21,47 @@ from tagloop.redis_auth import ensure_password
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_NAME = "voc"
+_random = random.Random()  # its own: tests that seed the global one must not pick the same ports
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_consecutive_ports(1)
 
 
 def free_consecutive_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (inference replicas listen on such)."""
+    """The first of `count` consecutive ports that can be listened on (inference replicas
+    listen on such).
+
+    Taken outside the kernel's ephemeral range: a port the kernel hands out (bind to 0) can
+    become an outgoing connection's local port before the service binds it, and then the
+    service's bind fails ("address already in use": seen on a loaded CI run).
+    """
+    low, high = ephemeral_range()
+    choices = range(10_000, low - count) if low - count > 10_000 else range(high + 1, 65_536 - count)
     while True:
-        first = free_port()
-        if first + count <= 65536 and not any(port_open(first + i) for i in range(1, count)):
+        first = _random.choice(choices)
+        if all(can_listen(first + i) for i in range(count)):
             return first
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def can_listen(port: int) -> bool:
+    """Whether a server could listen on `port` now (servers set SO_REUSEADDR, so do we)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+        return True
 
 
 def port_open(port: int) -> bool:

@@ -2,7 +2,9 @@
 // card), and what inference said added to the session on the server.
 
 import { postJson, uploadForm } from "./api.js";
+import { $ } from "./dom.js";
 import { scoresOf } from "./labels.js";
+import { droppedFiles } from "./uploads.js";
 
 const FIRST_CHUNK = 1;
 const CHUNK_FILES = 8;
@@ -63,4 +65,34 @@ export async function uploadToSession(sessionId, files, { onChunk, onProgress })
     onProgress?.(done, files.length);
     await onChunk({ items, files: byId, errors });
   }
+}
+
+/** The tab's ways in for photos (file and folder pickers, the drop zone, a paste): each calls onFiles(files). */
+export function wireUploadInputs(onFiles) {
+  for (const id of ["rev-files", "rev-folder"]) {
+    const input = $(id);
+    input.addEventListener("change", () => {
+      onFiles([...input.files]);
+      input.value = "";
+    });
+  }
+  const drop = $("rev-drop");
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    drop.classList.remove("over");
+    onFiles(await droppedFiles(e.dataTransfer));
+  });
+  document.addEventListener("paste", (e) => {
+    if ($("panel-review").hidden) return;
+    const files = [...(e.clipboardData?.files || [])];
+    if (!files.length) return;
+    e.preventDefault();
+    onFiles(files);
+  });
 }

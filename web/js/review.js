@@ -13,8 +13,8 @@ import { initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
 import { initSessionRetrain } from "./review-retrain.js";
 import { prefetchPhoto } from "./photos.js";
-import { uploadToSession } from "./review-upload.js";
-import { droppedFiles, screenFiles } from "./uploads.js";
+import { uploadToSession, wireUploadInputs } from "./review-upload.js";
+import { screenFiles } from "./uploads.js";
 
 const SESSION_KEY = "tagloop.review.session";
 const CURRENT_KEY = "tagloop.review.current.";
@@ -46,14 +46,13 @@ function track(promise) {
 
 export function initReview(options) {
   hooks = { ...hooks, ...options };
-  wireInputs();
+  wireUploadInputs(addFiles);
   wireButtons();
   initKeysDialog({ onChanged: draw });
   initExports(() => state.session?.id ?? null);
   initGrid({ state, reload: () => openSession(state.session.id), open: (i) => show(i) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
   document.addEventListener("keydown", onKey);
-  document.addEventListener("paste", onPaste);
 }
 
 /** The tab is shown: list the sessions and open the last one. */
@@ -351,36 +350,6 @@ async function patchSession(body, reorder) {
   } catch (err) {
     showMsg($("rev-msg"), err.message, "error");
   }
-}
-
-function wireInputs() {
-  for (const id of ["rev-files", "rev-folder"]) {
-    const input = $(id);
-    input.addEventListener("change", () => {
-      addFiles([...input.files]);
-      input.value = "";
-    });
-  }
-  const drop = $("rev-drop");
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", async (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    drop.classList.remove("over");
-    addFiles(await droppedFiles(e.dataTransfer));
-  });
-}
-
-function onPaste(e) {
-  if ($("panel-review").hidden) return;
-  const files = [...(e.clipboardData?.files || [])];
-  if (!files.length) return;
-  e.preventDefault();
-  addFiles(files);
 }
 
 /** Upload photos into the open session (a new one when none is open). */
