@@ -1,5 +1,6 @@
 """Retrain from a review session: the confirmation says what it will use, the outcome is in
-plain words, and the session's pending photos are predicted again and re-sorted."""
+plain words (a stored photo it could not read is said to be left out), and the session's
+pending photos are predicted again and re-sorted."""
 
 import re
 from collections.abc import Iterator
@@ -10,8 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from support.review import CARD, card_name, photo_files, start_session, type_labels
 from support.stack import Stack, running_stack
-from support.training import CONTRADICTING
+from support.training import CONTRADICTING, image_bytes
 from tagloop.classes import VOC_CLASSES
+from tagloop.uploads import UploadStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -43,6 +45,11 @@ def test_retrain_from_the_session_repredicts_and_resorts(page: Page, stack: Stac
     expect(page.locator("#rev-progress")).to_contain_text("6 / 10 reviewed")
     expect(page.locator("#rev-progress")).to_have_attribute("data-pending", "0")
 
+    # another upload, uncorrected (a retrain's anchor), whose stored bytes a bad disk cut short
+    reply = httpx.post(f"{stack.url}/predict", files={"file": ("cut.jpg", image_bytes(40)[-1], "image/jpeg")})
+    stored = UploadStore(stack.data_dir / "uploads").path_of(reply.json()["image_id"])
+    stored.write_bytes(stored.read_bytes()[:2000])
+
     page.locator("#rev-retrain").click()
     plan = page.locator("#retrain-plan")
     expect(plan).to_contain_text(
@@ -52,6 +59,7 @@ def test_retrain_from_the_session_repredicts_and_resorts(page: Page, stack: Stac
     msg = page.locator("#rev-retrain-msg")
     expect(msg).to_contain_text("re-sorted", timeout=RETRAIN_TIMEOUT_MS)
     assert re.search(r"Done: version \d+ learned from \d+ photos and is now in use\.", msg.text_content())
+    assert "1 stored photo(s) could not be read" in msg.text_content()
 
     after = httpx.get(f"{stack.url}/sessions/{sid}").json()["items"]
     new_version = after[0]["model_version"]

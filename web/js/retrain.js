@@ -5,7 +5,7 @@
 import { ApiError, getJson, postJson, request } from "./api.js";
 import { $, showMsg, sleep } from "./dom.js";
 import { t } from "./i18n.js";
-import { confirmRetrain } from "./review-retrain.js";
+import { confirmRetrain, skippedText } from "./review-retrain.js";
 
 const POLL_MS = 500;
 const MAX_POLL_FAILURES = 10;
@@ -170,7 +170,8 @@ function finished(result) {
     l: typeof result.final_loss === "number" ? result.final_loss.toFixed(4) : "?",
     reason: (result.reason || "").replace(/^not promoted: /, ""),
   };
-  showMsg(outcome, t(result.promoted ? "job.promoted" : "job.not_promoted", vars), result.promoted ? "ok" : "");
+  const said = [t(result.promoted ? "job.promoted" : "job.not_promoted", vars), skippedText(result)];
+  showMsg(outcome, said.filter(Boolean).join(" "), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
   const detail = [];
   if (result.reason) detail.push(result.reason); // the gate's figures, for whoever wants them

@@ -57,8 +57,15 @@ async function followJob(jobId, onStage) {
 
 /** The outcome of a retrain in plain words. */
 export function outcomeText(result) {
-  if (result.promoted) return t("retrain.plain_promoted", { v: result.version ?? "?", n: result.samples ?? "?" });
-  return t("retrain.plain_kept", { v: result.version ?? "?" });
+  const said = result.promoted
+    ? t("retrain.plain_promoted", { v: result.version ?? "?", n: result.samples ?? "?" })
+    : t("retrain.plain_kept", { v: result.version ?? "?" });
+  return [said, skippedText(result)].filter(Boolean).join(" ");
+}
+
+/** The stored photos a retrain could not decode and left out, in a sentence ("" when none). */
+export function skippedText(result) {
+  return result.skipped?.length ? t("retrain.skipped", { n: result.skipped.length }) : "";
 }
 
 /** Inference loads a new version in the background: wait until /health says it serves it. */
