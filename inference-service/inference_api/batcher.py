@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,8 +31,18 @@ from inference_api.engine import Batch, ModelSlot, ServedModel, as_batch, batch_
 
 log = logging.getLogger(__name__)
 
-Result = tuple[int, np.ndarray]
-"""(model_version, (N, 20) probabilities) of one job."""
+
+class Result(NamedTuple):
+    """One job's answer, and how long it took (for the Server-Timing header)."""
+
+    version: int
+    scores: np.ndarray
+    """(N, 20) probabilities."""
+    queued_s: float
+    """From `submit` to the start of the pass that took the job."""
+    forward_s: float
+    """That whole pass, which may have run other requests' images too."""
+    pass_images: int
 
 
 @dataclass(eq=False)
@@ -39,6 +50,7 @@ class _Job:
     images: Batch
     model: ServedModel | None
     future: Future[Result] = field(default_factory=Future)
+    submitted: float = field(default_factory=time.perf_counter)
 
     @property
     def rows(self) -> int:
@@ -128,6 +140,7 @@ class DynamicBatcher:
         return jobs, None
 
     def _run_pass(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
         try:
             model = jobs[0].model or self.slot.require()
             batch = concat_batches([j.images for j in jobs])
@@ -136,8 +149,12 @@ class DynamicBatcher:
             for job in jobs:
                 job.future.set_exception(exc)
             return
+        forward_s = time.perf_counter() - started
         self.observe(len(scores))
         start = 0
         for job in jobs:
-            job.future.set_result((model.version, scores[start : start + job.rows]))
+            rows = scores[start : start + job.rows]
+            job.future.set_result(
+                Result(model.version, rows, started - job.submitted, forward_s, len(scores))
+            )
             start += job.rows

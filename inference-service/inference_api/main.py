@@ -24,6 +24,7 @@ from inference_api.limits import BodySizeLimitMiddleware
 from inference_api.metrics import Metrics, RequestMetricsMiddleware
 from inference_api.predictions import Predictor, TooManyFilesError
 from inference_api.reloader import ModelReloader, store_for
+from inference_api.timing import ServerTimingMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         form_paths=("/predict", "/batch_predict"),
         allowed_origins=settings.allowed_origin_list,
     )
+    # Outermost: `total` runs from the request's arrival to its response headers.
+    app.add_middleware(ServerTimingMiddleware, paths=("/predict", "/batch_predict"))
     return app
 
 

@@ -1,10 +1,11 @@
 """What /predict and /batch_predict do: decode, store the upload, batch, threshold.
 
 Decoding and storing run in worker threads, the forward pass in the batcher's thread:
-the event loop only moves bytes.
+the event loop only moves bytes. Each phase goes into the request's Server-Timing.
 """
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from tagloop.uploads import UploadStore, clean_filename
 from inference_api.batcher import DynamicBatcher, Result
 from inference_api.engine import Batch, ModelSlot, ServedModel
 from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
+from inference_api.timing import ServerTiming
 
 
 class TooManyFilesError(TagloopError):
@@ -50,6 +52,8 @@ class PreparedImage:
     image_id: str
     arrays: dict[Size, np.ndarray]
     """The image at each input size of the model: (H, W, 3) float32 in [0, 1]."""
+    decode_s: float = 0.0
+    store_s: float = 0.0
 
 
 def stack(images: Sequence[dict[Size, np.ndarray]]) -> Batch:
@@ -85,9 +89,17 @@ class Predictor:
 
 def prepare_upload(upload: Upload, *, predictor: "Predictor", sizes: Sequence[Size]) -> PreparedImage:
     """Decode (ImageError if unusable), then store the bytes; nothing is stored on error."""
+    started = time.perf_counter()
     arrays = predictor.decode(upload.data, sizes)
+    decoded = time.perf_counter()
     image_id = predictor.uploads.put(upload.data, upload.filename)
-    return PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
+    return PreparedImage(
+        filename=upload.filename,
+        image_id=image_id,
+        arrays=arrays,
+        decode_s=decoded - started,
+        store_s=time.perf_counter() - decoded,
+    )
 
 
 def thresholds_of(model: ServedModel, threshold: float | None) -> dict[str, float]:
@@ -108,16 +120,23 @@ def image_result(prepared: PreparedImage, scores: np.ndarray, *, thresholds: dic
     )
 
 
-async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: float | None) -> PredictResponse:
+async def predict_upload(
+    *, predictor: Predictor, upload: Upload, threshold: float | None, timing: ServerTiming | None = None
+) -> PredictResponse:
     """One image through the dynamic batcher."""
+    timing = timing or ServerTiming()
     model = predictor.slot.require()
     sizes = model.sizes
     with predictor.batcher.expecting():
         arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
+    timing.lap("decode")
     future = predictor.batcher.submit(stack([arrays]))
     # Hash and store while the forward pass runs: off the request's critical path.
-    image_id = await anyio.to_thread.run_sync(predictor.uploads.put, upload.data, upload.filename)
-    version, scores = await asyncio.wrap_future(future)
+    image_id, store_s = await anyio.to_thread.run_sync(_store, predictor, upload)
+    version, scores, queued_s, forward_s, _ = await asyncio.wrap_future(future)
+    timing.add("queue", queued_s)
+    timing.add("forward", forward_s)  # the whole pass, other requests' images included
+    timing.add("store", store_s, "beside queue+forward")
     if model.version != version:  # a newer version was swapped in meanwhile and answered
         model = predictor.slot.current or model
     thresholds = thresholds_of(model, threshold)
@@ -127,7 +146,11 @@ async def predict_upload(*, predictor: Predictor, upload: Upload, threshold: flo
 
 
 async def predict_uploads(
-    *, predictor: Predictor, uploads: Sequence[Upload], threshold: float | None
+    *,
+    predictor: Predictor,
+    uploads: Sequence[Upload],
+    threshold: float | None,
+    timing: ServerTiming | None = None,
 ) -> BatchPredictResponse:
     """Many images, one forward pass per chunk, all on one model version; bad files reported.
 
@@ -150,7 +173,9 @@ async def predict_uploads(
         if good:
             images = stack([p.arrays for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
-    scores = await _collect(passes)
+    timing = timing or ServerTiming()
+    timing.lap("prepare")
+    scores = await _collect(passes, timing)
     thresholds = thresholds_of(model, threshold)
     results = [
         image_result(o, scores[o.image_id], thresholds=thresholds) if isinstance(o, PreparedImage) else o
@@ -176,16 +201,36 @@ async def _prepare_all(
     return [o for o in outcomes if o is not None]
 
 
-async def _collect(passes: list[tuple[list[PreparedImage], Future[Result]]]) -> dict[str, np.ndarray]:
+async def _collect(
+    passes: list[tuple[list[PreparedImage], Future[Result]]], timing: ServerTiming
+) -> dict[str, np.ndarray]:
+    """The passes' scores by image id; the wait for them, and what the passes and the
+    preparation took, summed, into `timing`."""
     scores: dict[str, np.ndarray] = {}
+    results = []
     for prepared, future in passes:
-        _, rows = await asyncio.wrap_future(future)
-        scores.update({p.image_id: row for p, row in zip(prepared, rows, strict=True)})
+        result = await asyncio.wrap_future(future)
+        results.append(result)
+        scores.update({p.image_id: row for p, row in zip(prepared, result.scores, strict=True)})
+    timing.lap("wait")
+    files = [p for prepared, _ in passes for p in prepared]
+    in_files, in_passes = f"summed over {len(files)} files", f"summed over {len(results)} passes"
+    timing.add("decode", sum(p.decode_s for p in files), in_files)
+    timing.add("store", sum(p.store_s for p in files), in_files)
+    timing.add("queue", sum(r.queued_s for r in results), in_passes)
+    timing.add("forward", sum(r.forward_s for r in results), in_passes)
     return scores
 
 
 def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
     return predictor.decode(upload.data, sizes)
+
+
+def _store(predictor: Predictor, upload: Upload) -> tuple[str, float]:
+    """The upload's image id, and how long hashing and storing it took."""
+    started = time.perf_counter()
+    image_id = predictor.uploads.put(upload.data, upload.filename)
+    return image_id, time.perf_counter() - started
 
 
 def _prepare_or_error(

@@ -34,9 +34,13 @@ def test_batcher_gathers_requests_that_are_still_decoding(tiny_model: ServedMode
     finally:
         batcher.stop()
     assert sum(sizes) == 3 and len(sizes) <= 2  # not three passes of one
-    assert [v for v, _ in results] == [7, 7, 7]
+    assert [r.version for r in results] == [7, 7, 7]
     alone = tiny_model.run(images(1, 0.9))
-    np.testing.assert_allclose(results[1][1], alone, atol=1e-3)  # float sums: order differs
+    np.testing.assert_allclose(results[1].scores, alone, atol=1e-3)  # float sums: order differs
+    # Each request learns how long it queued and how big and long the pass that took it was.
+    assert all(r.queued_s >= 0 and r.forward_s >= 0 for r in results)
+    assert {r.pass_images for r in results} <= set(sizes)
+    assert results[0].forward_s == results[1].forward_s  # gathered into one pass
 
 
 def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: ServedModel) -> None:
@@ -45,7 +49,7 @@ def test_batcher_does_not_wait_when_nothing_is_decoding(tiny_model: ServedModel)
     batcher = DynamicBatcher(slot=slot, max_batch=4, max_wait_s=60.0)
     batcher.start()
     try:
-        version, scores = batcher.submit(images(1)).result(timeout=10)  # far less than max_wait
+        version, scores, *_ = batcher.submit(images(1)).result(timeout=10)  # far less than max_wait
     finally:
         batcher.stop()
     assert version == 7 and scores.shape == (1, 20)
