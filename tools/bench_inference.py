@@ -9,7 +9,9 @@ Measures, on the same three ~1600x1200 JPEG photos, in one run:
     forward) per image at batch 1 and for 32 images in one pass;
   - the original design's path: Keras `model.predict`, one image per call, on the same
     version's model.h5 (TensorFlow is imported last, so it cannot slow the rows above);
-then prints a Markdown table and the ratios of the issue's targets.
+then prints a Markdown table, the ratios of the issue's targets, and where the 1-client
+/predict time goes: the p50 of each phase of the replies' Server-Timing header, and the
+client-side time minus the server's total (gateway, HTTP, client).
 
 Each measurement runs in `--rounds` short rounds, interleaved (gateway, bare, gateway...),
 so that load from elsewhere on the machine weighs on both sides of a ratio alike; the
@@ -33,6 +35,7 @@ import httpx
 import numpy as np
 from inference_api.config import Settings
 from inference_api.engine import load_version
+from inference_api.timing import parse_server_timing
 from PIL import Image
 from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
@@ -73,9 +76,10 @@ class RateLimitedError(RuntimeError):
     """The gateway answered 429: its per-address rate limit is below what is measured."""
 
 
-def post_predict(client: httpx.Client, image: tuple[str, bytes]) -> None:
+def post_predict(client: httpx.Client, image: tuple[str, bytes]) -> httpx.Response:
     reply = client.post("/predict", files={"file": (image[0], image[1], "image/jpeg")})
     _check(reply)
+    return reply
 
 
 def _check(reply: httpx.Response) -> None:
@@ -94,10 +98,22 @@ def post_batch(client: httpx.Client, images: list[tuple[str, bytes]]) -> None:
     assert all("error" not in r for r in reply.json()["results"])
 
 
-def gateway_single(url: str, images: list[tuple[str, bytes]], n: int) -> list[float]:
+def gateway_single(
+    url: str, images: list[tuple[str, bytes]], n: int, phases: list[dict[str, float]]
+) -> list[float]:
+    """Client-side seconds of `n` calls; each call's Server-Timing phases (ms) go to `phases`."""
+    seen: list[dict[str, float]] = []
     with httpx.Client(base_url=url, timeout=60) as client:
         it = iter(range(10**9))
-        return timed(lambda: post_predict(client, images[next(it) % len(images)]), n, warmup=5)
+
+        def one() -> None:
+            reply = post_predict(client, images[next(it) % len(images)])
+            timing = parse_server_timing(reply.headers.get("server-timing", "total;dur=0"))
+            seen.append({p.name: p.ms for p in timing})
+
+        durations = timed(one, n, warmup=5)
+    phases += seen[-n:]  # the warm-up calls left out
+    return durations
 
 
 def gateway_concurrent(url: str, images: list[tuple[str, bytes]], clients: int, seconds: float) -> float:
@@ -229,6 +245,8 @@ class Results:
     """Raw timings in seconds, gathered over interleaved rounds."""
 
     single: list[float] = field(default_factory=list)
+    single_phases: list[dict[str, float]] = field(default_factory=list)
+    """Server-Timing of each `single` call, in ms by phase, in the same order."""
     concurrent_ips: list[float] = field(default_factory=list)
     batch10: list[float] = field(default_factory=list)
     batch32: list[float] = field(default_factory=list)
@@ -248,7 +266,7 @@ def measure(
     model = load_version(folder=store.path(version), version=version, threads=args.bare_threads)
     per_round = max(args.requests // args.rounds, 5)
     for _ in range(args.rounds):
-        res.single += gateway_single(args.url, images, per_round)
+        res.single += gateway_single(args.url, images, per_round, res.single_phases)
         res.bare1 += bare_single(model, images, per_round)
         res.concurrent_ips.append(
             gateway_concurrent(args.url, images, args.clients, args.seconds / args.rounds)
@@ -326,6 +344,21 @@ def report(args: argparse.Namespace, res: Results) -> None:
     print("\n| target | measured | wanted | met |\n|---|---|---|---|")
     for name, value, wanted, met in targets:
         print(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    report_breakdown(res)
+
+
+def report_breakdown(res: Results) -> None:
+    """p50 of each Server-Timing phase of the 1-client /predict calls, and of what is left."""
+    med, runs = statistics.median, res.single_phases
+    names = list(dict.fromkeys(name for phases in runs for name in phases))
+    rows = [(f"server {n}" if n == "total" else n, med([ph.get(n, 0.0) for ph in runs])) for n in names]
+    outside = [s * 1e3 - ph["total"] for s, ph in zip(res.single, runs, strict=True)]
+    rows += [("client-side minus server total (gateway + HTTP + client)", med(outside))]
+    rows += [("client-side /predict", med(res.single) * 1e3)]
+    print("\n(store runs beside queue+forward; p50s of the parts need not add up to the p50 of the whole)")
+    print("\n| /predict via gateway, 1 client: Server-Timing phase | p50 |\n|---|---|")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.1f} ms |")
 
 
 def main() -> None:
