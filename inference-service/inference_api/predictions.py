@@ -133,16 +133,16 @@ async def predict_upload(
     future = predictor.batcher.submit(stack([arrays]))
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id, store_s = await anyio.to_thread.run_sync(_store, predictor, upload)
-    version, scores, queued_s, forward_s, _ = await asyncio.wrap_future(future)
-    timing.add("queue", queued_s)
-    timing.add("forward", forward_s)  # the whole pass, other requests' images included
+    answer = await asyncio.wrap_future(future)
+    timing.add("queue", answer.queued_s)
+    timing.add("forward", answer.forward_s)  # the whole pass, other requests' images included
     timing.add("store", store_s, "beside queue+forward")
-    if model.version != version:  # a newer version was swapped in meanwhile and answered
+    if model.version != answer.version:  # a newer version was swapped in meanwhile and answered
         model = predictor.slot.current or model
     thresholds = thresholds_of(model, threshold)
     prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
-    result = image_result(prepared, scores[0], thresholds=thresholds)
-    return PredictResponse(model_version=version, thresholds=thresholds, **result.model_dump())
+    result = image_result(prepared, answer.scores[0], thresholds=thresholds)
+    return PredictResponse(model_version=answer.version, thresholds=thresholds, **result.model_dump())
 
 
 async def predict_uploads(
