@@ -4,8 +4,9 @@
 
 (tests/ on the path for the test photos of tests/support/training.py.)
 
-A session of 50 photos (8 scikit-image photos and their flipped, cropped, tinted variants)
-is created from the Review tab as a person would, by choosing the files. Measured:
+A session of 50 photos, the repo's labelled fixture (tests/fixtures/photos and photos.csv:
+47 real photos) and mirrored variants of its first ones to make up the number, is created
+from the Review tab as a person would, by choosing the files. Measured:
   - time to first card: from choosing the files to the first card drawn with its photo;
   - next card: from Enter (save and next) to the next card drawn with its photo decoded,
     measured inside the page (p50 and p95 over the session);
@@ -15,17 +16,19 @@ is created from the Review tab as a person would, by choosing the files. Measure
 """
 
 import argparse
+import csv
 import statistics
 import sys
 import time
+from pathlib import Path
 
+from PIL import Image, ImageOps
 from playwright.sync_api import Page, sync_playwright
-from support.training import image_bytes
+from support.images import jpeg_bytes
 from tagloop.classes import VOC_CLASSES
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
-# The right labels of support.training.base_photos(), in its order; variants keep them.
-TRUE_LABELS = [{"cat"}, set(), {"person"}, set(), {"person"}, {"motorbike"}, {"horse"}, set()]
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 CHROMIUM = "/usr/bin/chromium"
 
 NEXT_CARD_JS = """async () => {
@@ -85,10 +88,24 @@ def review_all(page: Page, truth: dict[str, set[str]]) -> tuple[list[float], lis
     return times, keys
 
 
+def labelled_photos(n: int) -> tuple[list[dict], dict[str, set[str]]]:
+    """n photos to upload and their right labels: the fixture's, then mirrored variants (same labels)."""
+    with open(FIXTURE / "photos.csv", newline="") as f:
+        rows = [(name, {c for c in labels.split(";") if c}) for name, labels in list(csv.reader(f))[1:]]
+    files, truth = [], {}
+    for k in range(n):
+        name, labels = rows[k % len(rows)]
+        path = FIXTURE / "photos" / name
+        mirrored = k >= len(rows)
+        data = jpeg_bytes(ImageOps.mirror(Image.open(path).convert("RGB"))) if mirrored else path.read_bytes()
+        upload = f"bench{k:03d}-{name}"
+        files.append({"name": upload, "mimeType": "image/jpeg", "buffer": data})
+        truth[upload] = labels
+    return files, truth
+
+
 def run(url: str, n: int) -> dict[str, float]:
-    data = image_bytes(n)
-    files = [{"name": f"bench{k:03d}.jpg", "mimeType": "image/jpeg", "buffer": b} for k, b in enumerate(data)]
-    truth = {f["name"]: TRUE_LABELS[k % 8] for k, f in enumerate(files)}
+    files, truth = labelled_photos(n)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_context(
