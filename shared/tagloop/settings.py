@@ -97,8 +97,8 @@ class CommonSettings(BaseSettings):
     """Side of the detector's square input in a new version 1 (its second image input).
     320 rather than the published 512: 2.5x less compute, and the labelled fixture scored no
     worse. 256 is faster still (the only size that met the 8-client throughput target on a
-    quiet machine) but sees people less surely, and a retrain at 256 once moved a clear label
-    of a photo nobody corrected (README, "Version 1: two frozen priors", the curve)."""
+    quiet machine) but sees people less surely, and a retrain at 256 once changed the labels
+    of 2 of 12 photos nobody corrected (README, "Version 1: two frozen priors", the curve)."""
 
     max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     """Largest image (width x height), checked from the header before decoding: inference
