@@ -6,7 +6,7 @@ import { $, el, humanSize, showMsg } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { fetchPhotos, forgetRecord, giveUp, loadRecord, saveRecord } from "./batch-store.js";
-import { droppedFiles, screenFiles } from "./uploads.js";
+import { droppedFiles, screenFiles, wireDropZone } from "./uploads.js";
 
 // Requests are split so that none comes near the gateway's 16 MB body limit.
 const CHUNK_FILES = 16;
@@ -25,7 +25,7 @@ export function initBatch(options) {
     addFiles([...input.files]);
     input.value = "";
   });
-  wireDrop();
+  wireDropZone($("batch-drop"), async (dt) => addFiles(await droppedFiles(dt)));
   $("batch-threshold").addEventListener("input", () => {
     $("batch-threshold-out").textContent = threshold().toFixed(2);
     render();
@@ -71,20 +71,6 @@ export async function showBatch() {
 
 function threshold() {
   return Number($("batch-threshold").value);
-}
-
-function wireDrop() {
-  const drop = $("batch-drop");
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", async (e) => {
-    e.preventDefault();
-    drop.classList.remove("over");
-    addFiles(await droppedFiles(e.dataTransfer));
-  });
 }
 
 function addFiles(files) {

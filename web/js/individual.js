@@ -6,7 +6,7 @@ import { $, band, el, showMsg, sleep } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { followServerJob, isRetraining } from "./retrain.js";
-import { refusal } from "./uploads.js";
+import { refusal, wireDropZone } from "./uploads.js";
 
 const POLL_MS = 500;
 const SERVE_WAIT_MS = 60000; // how long to wait for inference to load a new version
@@ -86,16 +86,8 @@ function wirePicker() {
     if (input.files.length) choose(input.files[0]);
     input.value = "";
   });
-  const drop = $("ind-drop");
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    drop.classList.remove("over");
-    const file = [...(e.dataTransfer?.files || [])][0];
+  wireDropZone($("ind-drop"), (dt) => {
+    const file = [...(dt?.files || [])][0];
     if (file) choose(file);
   });
   document.addEventListener("paste", onPaste);

@@ -4,7 +4,7 @@
 import { postJson, uploadForm } from "./api.js";
 import { $ } from "./dom.js";
 import { scoresOf } from "./labels.js";
-import { droppedFiles } from "./uploads.js";
+import { droppedFiles, wireDropZone } from "./uploads.js";
 
 const FIRST_CHUNK = 1;
 const CHUNK_FILES = 8;
@@ -76,18 +76,7 @@ export function wireUploadInputs(onFiles) {
       input.value = "";
     });
   }
-  const drop = $("rev-drop");
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", async (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    drop.classList.remove("over");
-    onFiles(await droppedFiles(e.dataTransfer));
-  });
+  wireDropZone($("rev-drop"), async (dt) => onFiles(await droppedFiles(dt)));
   document.addEventListener("paste", (e) => {
     if ($("panel-review").hidden) return;
     const files = [...(e.clipboardData?.files || [])];

@@ -30,6 +30,20 @@ export function screenFiles(files) {
   return { ok, refused };
 }
 
+/** A drop zone: highlighted while something is dragged over it; onDrop(dataTransfer) on a drop. */
+export function wireDropZone(zone, onDrop) {
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    onDrop(e.dataTransfer);
+  });
+}
+
 /** Files of a drop, walking into dropped folders. */
 export async function droppedFiles(dt) {
   const entries = [...(dt?.items || [])].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
