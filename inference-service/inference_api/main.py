@@ -79,11 +79,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         slot=slot,
         batcher=batcher,
         uploads=UploadStore(settings.uploads_dir),
-        max_pixels=settings.max_image_pixels,
+        limits=settings.decode_limits,
         chunk_size=settings.batch_chunk_size,
         max_files=settings.max_batch_files,
         decode_threads=settings.decode_threads,
-        max_decode_bytes=settings.max_decode_bytes,
         decode_budget=DecodeBudget(settings.decode_memory_bytes),
     )
     try:

@@ -16,7 +16,7 @@ from tagloop.classes import VOC_CLASSES
 from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
 from tagloop.images import (
-    DEFAULT_MAX_DECODE_BYTES,
+    DecodeLimits,
     ImageError,
     Size,
     decode_image,
@@ -67,11 +67,11 @@ class Predictor:
     slot: ModelSlot
     batcher: DynamicBatcher
     uploads: UploadStore
-    max_pixels: int
+    limits: DecodeLimits
+    """The same two decode limits as training's (CommonSettings.decode_limits)."""
     chunk_size: int
     max_files: int
     decode_threads: int = 2
-    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
     decode_budget: DecodeBudget | None = None
 
     def decode(self, data: bytes, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
@@ -79,9 +79,9 @@ class Predictor:
         each input size (ImageError if unusable)."""
         img = decode_image(
             data,
-            max_pixels=self.max_pixels,
+            max_pixels=self.limits.max_pixels,
             draft=draft_size(sizes),
-            max_bytes=self.max_decode_bytes,
+            max_bytes=self.limits.max_bytes,
             budget=self.decode_budget,
         )
         return dict(zip(sizes, to_model_inputs(img, sizes), strict=True))
