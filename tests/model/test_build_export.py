@@ -12,7 +12,7 @@ from tagloop.model.build import (
     load_model,
     split_model,
 )
-from tagloop.model.export import (
+from tagloop.model.onnx_export import (
     INPUT_NAME,
     PARITY_TOLERANCE,
     ExportMismatchError,

@@ -20,7 +20,7 @@ from tagloop.model.detector import (
     detector_from_version,
     voc_indices,
 )
-from tagloop.model.export import PARITY_TOLERANCE
+from tagloop.model.onnx_export import PARITY_TOLERANCE
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from tagloop.contract import probe_images
 from tagloop.model.build import load_model, split_model
-from tagloop.model.export import (
+from tagloop.model.onnx_export import (
     BACKBONE_CACHE_DIR,
     INPUT_NAME,
     PARITY_TOLERANCE,
@@ -302,7 +302,7 @@ def test_top_only_probe_outputs_are_checked(fill, retrained, v1_h5, store, probe
     import shutil
 
     from tagloop.errors import ModelContractError
-    from tagloop.model.export import ExportMismatchError
+    from tagloop.model.onnx_export import ExportMismatchError
 
     cache = tmp_path / "cache"  # a failed parity check clears the cache: a copy of it
     shutil.copytree(export_cache, cache)

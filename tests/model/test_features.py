@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 from tagloop.model.build import split_model
-from tagloop.model.export import backbone_key, cached_backbone_path, split_parts
+from tagloop.model.onnx_export import backbone_key, cached_backbone_path, split_parts
 from tagloop.training.features import FEATURE_TOLERANCE, Backbone, FeatureCache, cached_features
 
 

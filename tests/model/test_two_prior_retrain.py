@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from tagloop.classes import CLASS_INDEX
-from tagloop.model.export import export_method
+from tagloop.model.onnx_export import export_method
 from tagloop.model.publish import MODEL_FILE, ONNX_FILE, publish_model
 from tagloop.store import ModelStore
 from tagloop.training.features import FeatureCache, cached_features

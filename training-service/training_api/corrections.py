@@ -74,7 +74,7 @@ def _last_filename(uploads: UploadStore, image_id: str) -> str | None:
     return names[-1] if names else None
 
 
-def save_correction(*, session: Session, uploads: UploadStore, body: CorrectionIn) -> Correction:
+def save_correction(*, db: Session, uploads: UploadStore, body: CorrectionIn) -> Correction:
     """Validate and append one correction; the image must be a stored upload."""
     labels = normalize_labels(body.corrected_labels)
     image_id, filename = resolve_image(uploads=uploads, image_id=body.image_id, filename=body.filename)
@@ -86,8 +86,8 @@ def save_correction(*, session: Session, uploads: UploadStore, body: CorrectionI
         threshold=body.threshold,
         predicted=None if body.predicted is None else [s.model_dump() for s in body.predicted],
     )
-    session.add(row)
-    session.commit()
+    db.add(row)
+    db.commit()
     return row
 
 
@@ -96,7 +96,7 @@ def _latest_ids():
 
 
 def list_corrections(
-    *, session: Session, limit: int, offset: int, label: str | None = None, every: bool = False
+    *, db: Session, limit: int, offset: int, label: str | None = None, every: bool = False
 ) -> tuple[int, list[Correction]]:
     """(total, page) newest first: the latest correction per image, or every row if `every`."""
     query = select(Correction)
@@ -106,30 +106,30 @@ def list_corrections(
         name = normalize_labels([label])[0]
         # Labels are stored as a JSON list of validated names, so '"name"' matches exactly.
         query = query.where(cast(Correction.corrected_labels, String).like(f'%"{name}"%'))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(query.order_by(Correction.id.desc()).limit(limit).offset(offset)).all()
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.scalars(query.order_by(Correction.id.desc()).limit(limit).offset(offset)).all()
     return total, list(page)
 
 
-def image_history(*, session: Session, uploads: UploadStore, image_id: str) -> list[Correction]:
+def image_history(*, db: Session, uploads: UploadStore, image_id: str) -> list[Correction]:
     """Every correction of one image, newest first (404 if the image was never uploaded)."""
     if not uploads.exists(image_id):
         raise UnknownImageError(f"no uploaded image has id {image_id}")
     query = select(Correction).where(Correction.image_id == image_id).order_by(Correction.id.desc())
-    return list(session.scalars(query).all())
+    return list(db.scalars(query).all())
 
 
-def latest_labels(*, session: Session) -> list[tuple[str, list[str]]]:
+def latest_labels(*, db: Session) -> list[tuple[str, list[str]]]:
     """(image_id, labels) of the latest correction of every image, oldest image first."""
     query = select(Correction).where(Correction.id.in_(_latest_ids())).order_by(Correction.id)
-    return [(row.image_id, list(row.corrected_labels)) for row in session.scalars(query).all()]
+    return [(row.image_id, list(row.corrected_labels)) for row in db.scalars(query).all()]
 
 
-def count_corrections(*, session: Session) -> int:
-    return session.scalar(select(func.count(Correction.id))) or 0
+def count_corrections(*, db: Session) -> int:
+    return db.scalar(select(func.count(Correction.id))) or 0
 
 
-def latest_corrections(*, session: Session) -> list[Correction]:
+def latest_corrections(*, db: Session) -> list[Correction]:
     """The latest correction of every image, oldest image first."""
     query = select(Correction).where(Correction.id.in_(_latest_ids())).order_by(Correction.id)
-    return list(session.scalars(query).all())
+    return list(db.scalars(query).all())

@@ -31,7 +31,7 @@ from tagloop.uploads import UploadStore
 from training_api.config import Settings
 from training_api.corrections import latest_labels
 from training_api.db import make_engine
-from training_api.trainer import WarmModels, retrain_from_corrections
+from training_api.retrain_runner import WarmModels, retrain_from_corrections
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
     redis = job.connection if job else Redis.from_url(authenticated_url(config))
     engine = make_engine(config.sqlalchemy_url())
     try:
-        with Session(engine) as session:
-            examples = latest_labels(session=session)
+        with Session(engine) as db:
+            examples = latest_labels(db=db)
     finally:
         engine.dispose()
     uploads = UploadStore(config.uploads_dir)

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis import Redis
 from rq import Queue
+from tagloop.dataset_export import NothingToExportError
 from tagloop.errors import ModelContractError
-from tagloop.export import NothingToExportError
 from tagloop.http import install_error_handlers
 from tagloop.images import ImageError
 from tagloop.redis_auth import authenticated_url
@@ -22,10 +22,10 @@ from training_api.config import Settings
 from training_api.corrections import AmbiguousFilenameError, MissingImageRefError, UnknownLabelsError
 from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
+from training_api.retrain_runner import NoCorrectionsError
 from training_api.review.repredict import InferenceUnavailableError
 from training_api.review.saving import LabelsMissingError, NothingSelectedError
 from training_api.review.sessions import ItemNotFoundError, SessionNotFoundError
-from training_api.trainer import NoCorrectionsError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 from tagloop.contract import check_input_shape, check_outputs, probe_images
 from tagloop.errors import ModelContractError
 from tagloop.model.detector import IMAGE_INPUT, DetectorScores
-from tagloop.model.export import INPUT_NAME, DetectorMissingError, Probes, export_checked, split_parts
+from tagloop.model.onnx_export import INPUT_NAME, DetectorMissingError, Probes, export_checked, split_parts
 from tagloop.model.onnx_graph import keras_input_names
 from tagloop.store import ModelStore
 from tagloop.version_meta import VersionMeta

@@ -63,7 +63,7 @@ class Backbone:
     ):
         from tagloop.model.build import split_model
         from tagloop.model.detector import DetectorScores
-        from tagloop.model.export import backbone_key, split_parts
+        from tagloop.model.onnx_export import backbone_key, split_parts
 
         self.model, _ = split_model(model)
         self.sizes: tuple[Size, ...] = SEED_SIZES
@@ -118,7 +118,7 @@ class Backbone:
     def _onnx_session(self, backbone: keras.Model, cache_dir: Path, key: str):
         import onnxruntime as ort
 
-        from tagloop.model.export import backbone_onnx
+        from tagloop.model.onnx_export import backbone_onnx
 
         options = ort.SessionOptions()
         # No spin-waiting threads after a batch: TensorFlow's training runs next, on the same cores.

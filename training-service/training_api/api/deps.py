@@ -38,7 +38,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
-SessionDep = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session)]
 
 
 def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:

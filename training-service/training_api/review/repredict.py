@@ -15,7 +15,7 @@ from tagloop.uploads import UploadStore
 from training_api.config import Settings
 from training_api.db import ReviewItem, ReviewSession, now
 from training_api.review.order import predicted_labels
-from training_api.review.schemas import Disagreement
+from training_api.review.session_schemas import Disagreement
 from training_api.review.sessions import items_of
 
 CHUNK = 32

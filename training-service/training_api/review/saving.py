@@ -9,7 +9,7 @@ from tagloop.errors import TagloopError
 from training_api.corrections import normalize_labels
 from training_api.db import Correction, ReviewItem, ReviewSession, now
 from training_api.review.order import is_confident, predicted_labels
-from training_api.review.schemas import BulkIn, ItemUpdate
+from training_api.review.session_schemas import BulkIn, ItemUpdate
 
 
 class LabelsMissingError(TagloopError):

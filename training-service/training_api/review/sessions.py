@@ -14,7 +14,7 @@ from tagloop.uploads import UnknownImageError, UploadStore, clean_filename
 from training_api.corrections import UnknownLabelsError
 from training_api.db import ReviewItem, ReviewSession, now
 from training_api.review.order import predicted_labels, sort_items
-from training_api.review.schemas import ItemIn, ItemOut, Progress, SessionIn, SessionOut, SessionPatch
+from training_api.review.session_schemas import ItemIn, ItemOut, Progress, SessionIn, SessionOut, SessionPatch
 
 MAX_GAP_S = 120.0
 """Gaps between two saves longer than this (a pause) do not count in the time per photo."""

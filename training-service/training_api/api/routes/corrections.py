@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from tagloop.http import error_responses
 
 from training_api import corrections, jobs
-from training_api.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
+from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.schemas import (
     INT64_MAX,
     CorrectionHistory,
@@ -26,10 +26,10 @@ router = APIRouter(tags=["corrections"])
     responses=error_responses(400, 401, 403, 404, 409, 415, 422),
 )
 def save_correction(
-    body: CorrectionIn, session: SessionDep, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
+    body: CorrectionIn, db: DbSession, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
 ) -> CorrectionSaved:
     """Append a correction of a stored upload's labels."""
-    row = corrections.save_correction(session=session, uploads=uploads, body=body)
+    row = corrections.save_correction(db=db, uploads=uploads, body=body)
     job_id = jobs.note_correction(queue=queue, settings=settings)
     return CorrectionSaved(correction=CorrectionOut.model_validate(row), auto_retrain_job=job_id)
 
@@ -41,16 +41,14 @@ def save_correction(
     responses=error_responses(401, 422),
 )
 def get_corrections(
-    session: SessionDep,
+    db: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     label: Annotated[str | None, Query(max_length=32)] = None,
     all: Annotated[bool, Query(description="every correction, not only the latest per image")] = False,
 ) -> CorrectionList:
     """Corrections, newest first: the latest per image unless all=true."""
-    total, rows = corrections.list_corrections(
-        session=session, limit=limit, offset=offset, label=label, every=all
-    )
+    total, rows = corrections.list_corrections(db=db, limit=limit, offset=offset, label=label, every=all)
     return CorrectionList(
         total=total, limit=limit, offset=offset, corrections=[CorrectionOut.model_validate(r) for r in rows]
     )
@@ -62,7 +60,7 @@ def get_corrections(
     dependencies=UserOnly,
     responses=error_responses(401, 404, 422),
 )
-def correction_history(image_id: str, session: SessionDep, uploads: UploadsDep) -> CorrectionHistory:
+def correction_history(image_id: str, db: DbSession, uploads: UploadsDep) -> CorrectionHistory:
     """Every correction of one image, newest first."""
-    rows = corrections.image_history(session=session, uploads=uploads, image_id=image_id)
+    rows = corrections.image_history(db=db, uploads=uploads, image_id=image_id)
     return CorrectionHistory(image_id=image_id, corrections=[CorrectionOut.model_validate(r) for r in rows])

@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from tagloop.export import coco_json, to_csv, voc_zip
+from tagloop.dataset_export import coco_json, to_csv, voc_zip
 from tagloop.http import error_responses
 
-from training_api.api.deps import SessionDep, UploadsDep, UserOnly
-from training_api.review.export import export_rows
+from training_api.api.deps import DbSession, UploadsDep, UserOnly
+from training_api.review.export_rows import export_rows
 
 router = APIRouter(tags=["export"])
 
@@ -26,7 +26,7 @@ SUFFIX = {"csv": "csv", "voc": "zip", "coco": "json"}
     },
 )
 def export(
-    db: SessionDep,
+    db: DbSession,
     uploads: UploadsDep,
     format: Annotated[Literal["csv", "voc", "coco"], Query()] = "csv",
     session: Annotated[

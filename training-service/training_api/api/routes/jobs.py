@@ -4,9 +4,9 @@ from fastapi import APIRouter, status
 from tagloop.http import error_responses
 
 from training_api import corrections, jobs
-from training_api.api.deps import AdminOnly, QueueDep, SessionDep, SettingsDep, UserOnly
+from training_api.api.deps import AdminOnly, DbSession, QueueDep, SettingsDep, UserOnly
+from training_api.retrain_runner import NoCorrectionsError
 from training_api.schemas import JobAccepted, JobState, RetrainIn
-from training_api.trainer import NoCorrectionsError
 
 router = APIRouter(tags=["jobs"])
 
@@ -19,11 +19,11 @@ router = APIRouter(tags=["jobs"])
     responses=error_responses(401, 403, 415, 422, 503),
 )
 def retrain(
-    queue: QueueDep, settings: SettingsDep, session: SessionDep, body: RetrainIn | None = None
+    queue: QueueDep, settings: SettingsDep, db: DbSession, body: RetrainIn | None = None
 ) -> JobAccepted:
     """Start a retrain, or return the one already queued or running."""
     body = body or RetrainIn()
-    if corrections.count_corrections(session=session) == 0:
+    if corrections.count_corrections(db=db) == 0:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
     job, created = jobs.enqueue_retrain(queue=queue, settings=settings, epochs=body.epochs, force=body.force)
     return JobAccepted(job_id=job.id, status=job.get_status().value, created=created)

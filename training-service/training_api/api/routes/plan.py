@@ -3,9 +3,9 @@
 from fastapi import APIRouter
 from tagloop.http import error_responses
 
-from training_api.api.deps import SessionDep, StoreDep, UserOnly
-from training_api.review.plan import retrain_plan
-from training_api.review.schemas import RetrainPlan
+from training_api.api.deps import DbSession, StoreDep, UserOnly
+from training_api.retrain_plan import retrain_plan
+from training_api.review.session_schemas import RetrainPlan
 
 router = APIRouter(tags=["jobs"])
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["jobs"])
 @router.get(
     "/retrain/plan", response_model=RetrainPlan, dependencies=UserOnly, responses=error_responses(401)
 )
-def plan(db: SessionDep, store: StoreDep) -> RetrainPlan:
+def plan(db: DbSession, store: StoreDep) -> RetrainPlan:
     """Corrections a retrain uses (the latest per image), how many are new since the active
     version was made, and a rough duration in seconds."""
     return retrain_plan(db, store)

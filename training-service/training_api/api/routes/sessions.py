@@ -6,13 +6,13 @@ from fastapi import APIRouter, Path, Query
 from tagloop.http import error_responses
 
 from training_api import jobs
-from training_api.api.deps import QueueDep, SessionDep, SettingsDep, UploadsDep, UserOnly
+from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.config import Settings
 from training_api.db import ReviewSession
 from training_api.review import saving
 from training_api.review import sessions as review
 from training_api.review.repredict import disagreements, repredict
-from training_api.review.schemas import (
+from training_api.review.session_schemas import (
     BulkDone,
     BulkIn,
     ItemsAdded,
@@ -44,20 +44,20 @@ READ_ERRORS = error_responses(401, 404, 422)
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def create_session(body: SessionIn, db: SessionDep, uploads: UploadsDep) -> SessionCreated:
+def create_session(body: SessionIn, db: DbSession, uploads: UploadsDep) -> SessionCreated:
     """A new session, with the photos already uploaded and predicted (more can be added later)."""
     created, added = review.create_session(db, uploads, body)
     return SessionCreated(session=review.session_out(db, created), added=added)
 
 
 @router.get("", response_model=SessionList, dependencies=UserOnly, responses=error_responses(401))
-def list_sessions(db: SessionDep) -> SessionList:
+def list_sessions(db: DbSession) -> SessionList:
     """Every session with its progress, the most recently used first."""
     return SessionList(sessions=[review.session_out(db, s) for s in review.list_sessions(db)])
 
 
 @router.get("/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS)
-def get_session(session_id: SessionId, db: SessionDep) -> SessionDetail:
+def get_session(session_id: SessionId, db: DbSession) -> SessionDetail:
     """The session and all its cards, in its order."""
     found = review.require_session(db, session_id)
     items = [review.item_out(i, found) for i in review.items_of(db, found)]
@@ -70,7 +70,7 @@ def get_session(session_id: SessionId, db: SessionDep) -> SessionDetail:
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def patch_session(session_id: SessionId, body: SessionPatch, db: SessionDep) -> SessionDetail:
+def patch_session(session_id: SessionId, body: SessionPatch, db: DbSession) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
     found = review.update_session(db, review.require_session(db, session_id), body)
     return get_session(found.id, db)
@@ -78,7 +78,7 @@ def patch_session(session_id: SessionId, body: SessionPatch, db: SessionDep) -> 
 
 @router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
 def next_item(
-    session_id: SessionId, db: SessionDep, after: Annotated[str | None, Query(max_length=64)] = None
+    session_id: SessionId, db: DbSession, after: Annotated[str | None, Query(max_length=64)] = None
 ) -> NextItem:
     """The next card to review (pending first, then skipped), after `after` in the order; null when done."""
     found = review.require_session(db, session_id)
@@ -92,7 +92,7 @@ def next_item(
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def add_items(session_id: SessionId, body: ItemsIn, db: SessionDep, uploads: UploadsDep) -> ItemsAdded:
+def add_items(session_id: SessionId, body: ItemsIn, db: DbSession, uploads: UploadsDep) -> ItemsAdded:
     """Add uploaded, predicted photos to the session."""
     found = review.require_session(db, session_id)
     added = review.add_items(db, uploads, found, body.items)
@@ -110,7 +110,7 @@ def update_item(
     session_id: SessionId,
     image_id: ImageIdPath,
     body: ItemUpdate,
-    db: SessionDep,
+    db: DbSession,
     queue: QueueDep,
     settings: SettingsDep,
 ) -> ItemSaved:
@@ -130,7 +130,7 @@ def update_item(
     responses=BODY_ERRORS,
 )
 def bulk(
-    session_id: SessionId, body: BulkIn, db: SessionDep, queue: QueueDep, settings: SettingsDep
+    session_id: SessionId, body: BulkIn, db: DbSession, queue: QueueDep, settings: SettingsDep
 ) -> BulkDone:
     """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
     found = review.require_session(db, session_id)
@@ -146,7 +146,7 @@ def bulk(
     responses=error_responses(401, 404, 422, 503),
 )
 def repredict_session(
-    session_id: SessionId, db: SessionDep, uploads: UploadsDep, settings: SettingsDep
+    session_id: SessionId, db: DbSession, uploads: UploadsDep, settings: SettingsDep
 ) -> Repredicted:
     """Predict the session's photos again with the version inference serves now, and re-sort them.
 
@@ -161,7 +161,7 @@ def repredict_session(
     )
 
 
-def _auto_retrain(db: SessionDep, found: ReviewSession, *, queue: QueueDep, settings: Settings) -> str | None:
+def _auto_retrain(db: DbSession, found: ReviewSession, *, queue: QueueDep, settings: Settings) -> str | None:
     """A retrain once the session has `auto_retrain_after` new saves (its counter restarts)."""
     if found.auto_retrain_after <= 0 or found.saves_since_retrain < found.auto_retrain_after:
         return None

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from tagloop.store import ModelStore
 
 from training_api.corrections import latest_corrections
-from training_api.review.schemas import RetrainPlan
+from training_api.review.session_schemas import RetrainPlan
 
 SECONDS_BASE, SECONDS_PER_NEW, SECONDS_PER_KNOWN = 2.0, 0.05, 0.01
 """A rough duration: measured ~1.2 s for 20 new images, ~0.5 s when their features are cached,
@@ -14,7 +14,7 @@ plus the time until inference serves the new version."""
 
 
 def retrain_plan(db: Session, store: ModelStore) -> RetrainPlan:
-    rows = latest_corrections(session=db)
+    rows = latest_corrections(db=db)
     since = _active_created(store)
     new = sum(1 for r in rows if since is None or _utc(r.timestamp) > since)
     seconds = SECONDS_BASE + SECONDS_PER_NEW * new + SECONDS_PER_KNOWN * (len(rows) - new)

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tagloop.export import ExportRow
+from tagloop.dataset_export import ExportRow
 
 from training_api.corrections import latest_corrections
 from training_api.db import ReviewItem
@@ -12,8 +12,7 @@ from training_api.review.sessions import require_session
 def export_rows(db: Session, session_id: int | None) -> list[ExportRow]:
     if session_id is None:
         return [
-            ExportRow(r.image_id, r.filename, tuple(r.corrected_labels))
-            for r in latest_corrections(session=db)
+            ExportRow(r.image_id, r.filename, tuple(r.corrected_labels)) for r in latest_corrections(db=db)
         ]
     require_session(db, session_id)
     query = (
