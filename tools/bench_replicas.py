@@ -1,7 +1,7 @@
 """Capacity of the inference replicas of a running system (it starts nothing itself).
 
     TAGLOOP_PREDICT_RATE=1000r/s TAGLOOP_PREDICT_BURST=1000 TAGLOOP_INFERENCE_REPLICAS=N make run
-    PYTHONPATH=inference-service .venv/bin/python tools/bench_replicas.py --url http://127.0.0.1:8080
+    .venv/bin/python -m tools.bench_replicas --url http://127.0.0.1:8080
 
 Reads the replicas from the gateway's /health, then sends /predict back to back from
 `--clients` threads for `--seconds` through the gateway and prints images/s for the whole
@@ -12,12 +12,10 @@ replica on a core of its own gives).
 
 import argparse
 import os
-import sys
 
 import httpx
 
-sys.path.insert(0, os.path.dirname(__file__))
-from bench_inference import gateway_concurrent, inference_rss_mib, test_images
+from tools.bench_inference import gateway_concurrent, inference_rss_mib, test_images
 
 
 def main() -> None:

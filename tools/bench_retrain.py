@@ -1,6 +1,6 @@
 """Retrain benchmark against a running system (it starts nothing itself).
 
-    .venv/bin/python training-service/bench.py --url http://127.0.0.1:8080
+    .venv/bin/python -m tools.bench_retrain --url http://127.0.0.1:8080
 
 In one run, on the same 20 new images (photos shipped by scikit-image, made unique by a
 random tint so that no feature is cached yet):

@@ -1,6 +1,6 @@
 """Review benchmark against a running system (it starts nothing itself), in Chromium.
 
-    PYTHONPATH=tests .venv/bin/python tools/bench_review.py --url http://127.0.0.1:8080
+    .venv/bin/python -m tools.bench_review --url http://127.0.0.1:8080
 
 (tests/ on the path for the test photos of tests/support/training.py.)
 
@@ -24,8 +24,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 from playwright.sync_api import Page, sync_playwright
-from support.images import jpeg_bytes
 from tagloop.classes import VOC_CLASSES
+
+from tools.images import jpeg_bytes
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures"

@@ -1,6 +1,6 @@
 """The README's screenshot of the Review tab, taken in Chromium against a running system.
 
-    PYTHONPATH=tests .venv/bin/python tools/screenshot_review.py --url URL --out docs/screenshot-review.png
+    .venv/bin/python -m tools.screenshot_review --url URL --out docs/screenshot-review.png
 
 A new session of four real photos (scikit-image's chelsea the cat first, in upload order);
 the shot shows chelsea's card. Its ticks must be the right labels ({cat}): if the model
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 from skimage import data
-from support.images import jpeg_bytes
 from tagloop.classes import VOC_CLASSES
+
+from tools.images import jpeg_bytes
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
 PHOTOS = {

@@ -28,9 +28,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
-from procs import rss_mb, service_pids
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
+
+from tools.procs import rss_mb, service_pids
 
 DEFAULT_RSS_GROWTH_MB = 100.0
 """Bound on each service's RSS growth across reloads: the floor (lowest reading) of the last

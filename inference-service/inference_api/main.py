@@ -1,6 +1,6 @@
 """The inference service's app factory.
 
-uvicorn --factory inference_api.main:create_app --app-dir inference-service --port 8001
+uvicorn --factory inference_api.main:create_app --port 8001
 """
 
 import functools

@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from inference_api.main import create_app
 from support.images import png_bytes
 from support.inference import MODEL_NAME, make_settings, publish_tiny
-from support.stack import REPO
 from tagloop.store import ModelStore
 
 
@@ -81,10 +80,9 @@ def test_service_never_imports_tensorflow(tmp_path: Path) -> None:
         "    c.get('/health')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"
     )
-    path = f"{REPO / 'shared'}:{REPO / 'inference-service'}"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,

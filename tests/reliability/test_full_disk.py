@@ -1,7 +1,6 @@
 """A full disk during publish: an error, no version visible, no staging left behind."""
 
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from support.full_disk import scenario
-from support.stack import REPO
 
 DISK_BYTES = 3 * 1024 * 1024
 
@@ -45,7 +43,6 @@ def run_with_file_size_limit(root: Path, v1_dir: Path) -> dict:
         capture_output=True,
         text=True,
         preexec_fn=limit,
-        env={**os.environ, "PYTHONPATH": str(REPO / "shared")},
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

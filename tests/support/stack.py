@@ -141,7 +141,6 @@ class Stack:
         kind, _, number = name.partition(".")
         env["HONCHO_PROCESS_NAME"] = f"{kind}.{number or 1}"
         env["PATH"] = f"{env.get('PATH', '')}:/usr/sbin"
-        env["PYTHONPATH"] = f"{REPO / 'inference-service'}:{REPO / 'training-service'}"
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return env

@@ -3,7 +3,6 @@ migrations: the schema the code expects, several processes starting at once, a d
 made before the migrations, and the corrections API on each (`pytest -k postgres` runs
 the PostgreSQL half)."""
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
-from support.stack import REPO
 from support.training import image_bytes, make_settings, store_images
 from training_api import migrate
 from training_api.db import Base, make_engine
@@ -63,11 +61,8 @@ MIGRATE_AND_EXIT = "import sys; from training_api.db import make_engine; make_en
 
 
 def test_processes_starting_together_migrate_once(database_url: str) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'training-service'}:{REPO / 'shared'}"}
     starts = [
-        subprocess.Popen(
-            [sys.executable, "-c", MIGRATE_AND_EXIT, database_url], env=env, stderr=subprocess.PIPE
-        )
+        subprocess.Popen([sys.executable, "-c", MIGRATE_AND_EXIT, database_url], stderr=subprocess.PIPE)
         for _ in range(4)
     ]
     errors = [proc.communicate(timeout=120)[1].decode() for proc in starts]

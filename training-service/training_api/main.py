@@ -1,4 +1,4 @@
-"""The training API: `uvicorn --factory training_api.main:create_app --app-dir training-service`."""
+"""The training API: `uvicorn --factory training_api.main:create_app`."""
 
 import logging
 from collections.abc import AsyncIterator
