@@ -1,6 +1,6 @@
 """Inference benchmark against a running system (it starts nothing itself).
 
-    .venv/bin/python inference-service/bench.py --url http://127.0.0.1:8080
+    .venv/bin/python -m tools.bench_inference --url http://127.0.0.1:8080
 
 Measures, on the same three ~1600x1200 JPEG photos, in one run:
   - through the gateway: /predict with 1 client (p50, p95), 8 concurrent clients (images/s),
@@ -9,7 +9,8 @@ Measures, on the same three ~1600x1200 JPEG photos, in one run:
     forward) per image at batch 1 and for 32 images in one pass;
   - the original design's path: Keras `model.predict`, one image per call, on the same
     version's model.h5 (TensorFlow is imported last, so it cannot slow the rows above);
-then prints a Markdown table, the ratios of the issue's targets, and where the 1-client
+then prints a Markdown table, the ratios the README's Performance section states as targets
+(each beside what was measured), and where the 1-client
 /predict time goes: the p50 of each phase of the replies' Server-Timing header, and the
 client-side time minus the server's total (gateway, HTTP, client).
 

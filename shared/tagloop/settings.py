@@ -95,10 +95,9 @@ class CommonSettings(BaseSettings):
 
     detector_size: int = Field(default=320, ge=128, le=1024, multiple_of=32)
     """Side of the detector's square input in a new version 1 (its second image input).
-    320 rather than the published 512: 2.5x less compute, and the labelled fixture scored no
-    worse. 256 is faster still (the only size that met the 8-client throughput target on a
-    quiet machine) but sees people less surely, and a retrain at 256 once changed the labels
-    of 2 of 12 photos nobody corrected (README, "Version 1: two frozen priors", the curve)."""
+    Smaller is faster and sees small objects less surely; the README ("Version 1: two frozen
+    priors") has the measured curve of speed and quality against this size and why the
+    default is what it is."""
 
     max_image_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1)
     """Largest image (width x height), checked from the header before decoding: inference
