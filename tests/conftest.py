@@ -3,7 +3,6 @@
 import fcntl
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import redis
 from support import postgres
 from support.stack import MODEL_NAME, REPO, Stack, free_port, port_open, running_stack, seed_models_dir
+from support.waiting import wait_until
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
 
@@ -40,10 +40,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while not port_open(port):
-        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
+
+    def listening() -> bool:
+        assert proc.poll() is None, "redis-server exited"
+        return port_open(port)
+
+    wait_until(listening, timeout=10, what="redis-server listening")
     yield f"redis://:{password}@127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)

@@ -3,10 +3,10 @@ upload -> predict -> move threshold -> tick a box -> save -> retrain -> progress
 new version shown -> re-predicted labels changed."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -33,8 +33,8 @@ def watch_job(page: Page, timeout_s: float) -> tuple[set[str], list[str]]:
     stages: set[str] = set()
     details: list[str] = []
     outcome = page.locator("#job-outcome")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:
         stage = page.locator("#job-stage").get_attribute("data-stage")
         if stage:
             stages.add(stage)
@@ -42,10 +42,15 @@ def watch_job(page: Page, timeout_s: float) -> tuple[set[str], list[str]]:
         if detail and (not details or details[-1] != detail):
             details.append(detail)
         done = outcome.get_attribute("data-promoted") is not None
-        if done or outcome.get_attribute("data-kind") == "error":
-            return stages, details
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no retrain outcome after {timeout_s}s; stages seen {stages}, details {details}")
+        return done or outcome.get_attribute("data-kind") == "error"
+
+    wait_until(
+        ended,
+        timeout=timeout_s,
+        interval=0.1,
+        what=lambda: f"a retrain outcome; stages seen {stages}, details {details}",
+    )
+    return stages, details
 
 
 def test_journey_predict_correct_retrain_repredict(page: Page, photos, shoot) -> None:

@@ -1,11 +1,10 @@
 """Models tab: versions with their metrics; "Activate" rolls back and the header follows."""
 
-import time
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from support.stack import Stack
+from support.stack_checks import wait_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -22,12 +21,7 @@ def ensure_two_versions(stack: Stack, photo: bytes) -> None:
         saved = api.post("/save_correction", json=correction)
         assert saved.status_code == 200, saved.text
         job_id = api.post("/retrain", json={}).json()["job_id"]
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            job = api.get(f"/jobs/{job_id}").json()
-            if job["status"] in ("finished", "failed", "stopped", "canceled"):
-                break
-            time.sleep(0.5)
+        job = wait_job(api, job_id, timeout=240)
         assert job["status"] == "finished", job
         # promoted or not, a second version now exists; rollback is what these tests are about
         assert len(api.get("/models").json()["versions"]) >= 2

@@ -2,13 +2,13 @@
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from inference_api.main import create_app
 from support.images import png_bytes
 from support.inference import MODEL_NAME, make_settings, publish_tiny
+from support.waiting import wait_until
 from tagloop.store import ModelStore
 
 
@@ -45,10 +45,11 @@ def test_predict_is_503_until_a_version_is_published(tmp_path: Path, redis_url: 
             "code": "model_not_ready",
         }
         publish_tiny(ModelStore(models, MODEL_NAME))
-        deadline = time.monotonic() + 5
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "the first published version was not picked up"
-            time.sleep(0.05)
+        wait_until(
+            lambda: client.get("/health").status_code == 200,
+            timeout=5,
+            what="the first published version picked up",
+        )
         assert client.post("/predict", files={"file": ("a.png", png_bytes(), "image/png")}).status_code == 200
 
 

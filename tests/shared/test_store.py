@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.waiting import wait_until
 from tagloop.errors import NoActiveVersionError, VersionNotFoundError
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.version_meta import VersionMeta
@@ -133,10 +134,7 @@ def test_publisher_killed_mid_write_leaves_no_version(tmp_path: Path) -> None:
     proc = ctx.Process(target=_publish_slowly, args=(str(tmp_path),))
     proc.start()
     staging = tmp_path / "voc" / ".staging"
-    deadline = time.monotonic() + 30
-    while not any(staging.iterdir()):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: any(staging.iterdir()), timeout=30, what="the slow publisher's staging folder")
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     assert store.version_numbers() == [1] and store.active_version() == 1

@@ -3,12 +3,12 @@
 import gzip
 import io
 import signal
-import time
 
 import httpx
 import pytest
 from PIL import Image
 from support.stack import MODEL_NAME, REPO, Stack
+from support.waiting import wait_until
 from tagloop.store import ModelStore
 
 pytestmark = pytest.mark.integration
@@ -100,13 +100,13 @@ def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
 def health_once_down(stack: Stack, part: str, timeout: float = 60) -> tuple[int, dict]:
     """/health as soon as it reports `part` down (a SIGKILLed worker is only noticed
     when its heartbeat is overdue)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def down() -> tuple[int, dict] | None:
         reply = httpx.get(f"{stack.url}/health", timeout=10)
         body = reply.json()
-        if not body.get("parts", {}).get(part, {}).get("ok", True) or time.monotonic() > deadline:
-            return reply.status_code, body
-        time.sleep(0.5)
+        return None if body.get("parts", {}).get(part, {}).get("ok", True) else (reply.status_code, body)
+
+    return wait_until(down, timeout=timeout, interval=0.5, what=f"/health reports {part} down")
 
 
 @pytest.mark.parametrize(

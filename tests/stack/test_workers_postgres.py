@@ -4,7 +4,6 @@ requests, its progress readable while one of the workers runs it, and what it le
 read from PostgreSQL."""
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,17 +81,18 @@ def follow(gateway: httpx.Client, queue: Queue, job_id: str) -> tuple[dict, list
     """Polls the job until it ends: (final state, progress stages seen, most busy workers)."""
     stages: list[str] = []
     most_busy = 0
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+
+    def ended() -> dict | None:
+        nonlocal most_busy
         state = gateway.get(f"/jobs/{job_id}").json()
         stage = state["progress"].get("stage")
         if stage and (not stages or stages[-1] != stage):
             stages.append(stage)
         most_busy = max(most_busy, sum(w.get_state() == "busy" for w in Worker.all(queue=queue)))
-        if state["status"] in stack_checks.ENDED:
-            return state, stages, most_busy
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end: {state}")
+        return state if state["status"] in stack_checks.ENDED else None
+
+    state = wait_until(ended, timeout=300, interval=0.1, what=f"job {job_id} ended")
+    return state, stages, most_busy
 
 
 def test_health_counts_every_worker(gateway: httpx.Client) -> None:

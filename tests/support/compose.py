@@ -9,10 +9,10 @@ import json
 import os
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 from support.stack import REPO
+from support.waiting import wait_until
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SERVICES = ("redis", "inference", "training-api", "worker", "gateway")
@@ -47,12 +47,17 @@ def start_engine(log: Path, timeout: float = 60) -> subprocess.Popen:
         proc = subprocess.Popen(
             DOCKERD, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-    deadline = time.monotonic() + timeout
-    while not engine_answers():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_engine(proc)
-            raise RuntimeError(f"dockerd did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.5)
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dockerd exited:\n{log.read_text(errors='replace')[-3000:]}")
+        return engine_answers()
+
+    try:
+        wait_until(answers, timeout=timeout, interval=0.5, what="dockerd answers", error=RuntimeError)
+    except RuntimeError:
+        stop_engine(proc)
+        raise
     return proc
 
 
@@ -112,14 +117,20 @@ class ComposeProject:
         return {s: st.get("Health", {}).get("Status") or st["Status"] for s, st in states.items()}
 
     def wait_healthy(self, timeout: float = 300) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
         health: dict[str, str] = {}
-        while time.monotonic() < deadline:
+
+        def all_healthy() -> dict[str, str] | None:
+            nonlocal health
             health = self.health()
-            if all(status == "healthy" for status in health.values()):
-                return health
-            time.sleep(1)
-        raise TimeoutError(f"not all healthy after {timeout}s: {health}\n{self.logs()}")
+            return health if all(status == "healthy" for status in health.values()) else None
+
+        return wait_until(
+            all_healthy,
+            timeout=timeout,
+            interval=1,
+            what=lambda: f"every service healthy: {health}\n{self.logs()}",
+            error=TimeoutError,
+        )
 
     def logs(self, lines: int = 40) -> str:
         try:

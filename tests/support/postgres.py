@@ -11,7 +11,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from support.stack import free_port, port_open
+from support.waiting import wait_until
 
 USER = "tagloop"
 SERVER_OPTIONS = ("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200")
@@ -97,15 +97,19 @@ def postgres_server() -> Iterator[str]:
 
 
 def _wait_accepting(server: subprocess.Popen, port: int, datadir: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if server.poll() is not None or time.monotonic() > deadline:
-            log = (datadir / "server.log").read_text(errors="replace")
-            raise RuntimeError(f"postgres did not start:\n{log[-2000:]}")
+
+    def log() -> str:
+        return "postgres started:\n" + (datadir / "server.log").read_text(errors="replace")[-2000:]
+
+    def accepting() -> bool:
+        if server.poll() is not None:
+            raise RuntimeError(f"postgres exited with {server.returncode}; {log()}")
         if port_open(port):
             with contextlib.suppress(psycopg.OperationalError), _admin(port):
-                return
-        time.sleep(0.1)
+                return True
+        return False
+
+    wait_until(accepting, timeout=30, interval=0.1, what=log, error=RuntimeError)
 
 
 def _admin(port: int) -> psycopg.Connection:

@@ -9,6 +9,7 @@ from tagloop.store import ModelStore
 from support import publishing
 from support.stack import Stack
 from support.testfiles import photo_jpeg
+from support.waiting import wait_until
 
 MODEL_NAME = "voc"
 
@@ -89,16 +90,18 @@ ENDED = {"finished", "failed", "stopped", "canceled"}
 
 def wait_job(client: httpx.Client, job_id: str, *, timeout: float, until: set[str] = ENDED) -> dict:
     """Poll GET /jobs/{id} until its status is in `until`; returns the last state."""
-    deadline = time.monotonic() + timeout
     state: dict = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict | None:
+        nonlocal state
         reply = client.get(f"/jobs/{job_id}")
         if reply.status_code == 200:
             state = reply.json()
-            if state["status"] in until:
-                return state
-        time.sleep(0.25)
-    raise AssertionError(f"job {job_id} not in {until} after {timeout}s: {state}")
+        return state if state.get("status") in until else None
+
+    return wait_until(
+        reached, timeout=timeout, interval=0.25, what=lambda: f"job {job_id} in {until}: {state}"
+    )
 
 
 def predict_new_images(client: httpx.Client, seeds: list[int]) -> list[str]:
