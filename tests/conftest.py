@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from support import postgres
@@ -127,6 +128,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
     """
     with running_stack(tmp_path_factory.mktemp("stack"), v1_model_dir) as system:
         yield system
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    """A client of the system (the session's stack, or a module's own), through the gateway."""
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,11 @@ Structure and consistency only (no timed thresholds): the phases a request goes 
 are named, none is negative, and the sequential ones (no `desc`) add up to at most `total`.
 """
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from inference_api.timing import Phase, parse_server_timing
 from support.images import jpeg_bytes
-from support.stack import Stack
 
 PREDICT_PHASES = ["read", "decode", "queue", "forward", "store", "total"]
 BATCH_PHASES = ["read", "prepare", "wait", "decode", "store", "queue", "forward", "total"]
@@ -67,12 +64,6 @@ def test_other_routes_have_no_server_timing(tiny_client: TestClient) -> None:
 
 
 # -- through the gateway -------------------------------------------------------------
-
-
-@pytest.fixture
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
 
 
 @pytest.mark.integration

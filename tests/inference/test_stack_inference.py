@@ -32,12 +32,6 @@ def cat_jpeg() -> bytes:
 
 
 @pytest.fixture
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
 def store(stack: Stack) -> Iterator[ModelStore]:
     """The stack's model store, announcing on its Redis; the active version is restored after."""
     client = redis.Redis.from_url(stack.redis_url, socket_connect_timeout=1)

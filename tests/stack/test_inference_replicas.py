@@ -35,12 +35,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
         yield system
 
 
-@pytest.fixture
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def photo() -> bytes:
     return jpeg_bytes(size=(640, 480))

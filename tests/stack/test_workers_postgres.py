@@ -40,12 +40,6 @@ def worker_count(stack: Stack) -> int:
 
 
 @pytest.fixture
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
 def queue(stack: Stack) -> Iterator[Queue]:
     connection = redis.Redis.from_url(stack.redis_url)
     yield Queue(QUEUE, connection=connection)

@@ -26,12 +26,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
         yield system
 
 
-@pytest.fixture
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
-
 def labels_of(reply: dict) -> list[str]:
     return sorted(label for label, p in reply["scores"].items() if p >= 0.5)
 
