@@ -89,14 +89,6 @@ def test_unknown_path_answers_json_404(stack: Stack) -> None:
     assert reply.json() == {"success": False, "error": "not found", "code": "not_found"}
 
 
-def test_body_over_16mb_refused_at_gateway_with_json(stack: Stack) -> None:
-    body = b"\xff\xd8" + b"\0" * (17 * 1024 * 1024)
-    reply = httpx.post(f"{stack.url}/predict", files={"file": ("big.jpg", body, "image/jpeg")}, timeout=60)
-    assert reply.status_code == 413
-    assert reply.json()["success"] is False
-    assert "16 MB" in reply.json()["error"]
-
-
 def health_once_down(stack: Stack, part: str, timeout: float = 60) -> tuple[int, dict]:
     """/health as soon as it reports `part` down (a SIGKILLed worker is only noticed
     when its heartbeat is overdue)."""
