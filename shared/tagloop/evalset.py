@@ -1,0 +1,93 @@
+"""The evaluation set: real photos from pinned packages, hand-labelled, split once into a
+*tuning* part (thresholds and settings may be chosen on it) and a *held-out* part (only
+ever measured). The labels, sources and split live in tests/fixtures/evalset.csv; the photos
+themselves are fetched into .cache/evalset by tests/fixtures/make_eval_set.py.
+
+The split is a pure function of the photos' file names and labels (`assign_splits`), so it
+cannot drift: a test recomputes it and compares it with the CSV's column. Fitting code takes
+its rows through `tuning_only`, which refuses a held-out row.
+"""
+
+import csv
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagloop.classes import CLASS_INDEX
+from tagloop.errors import TagloopError
+
+TUNING, HELDOUT = "tuning", "heldout"
+SPLIT_SEED = "tagloop-evalset-1"
+"""Changing it reshuffles the split: never, once figures have been reported on it."""
+
+COLUMNS = ("filename", "labels", "split", "package", "version", "path", "sha256", "licence")
+
+
+class EvalSetError(TagloopError):
+    """The evaluation set's CSV is malformed, or a fitting step was handed held-out photos."""
+
+
+@dataclass(frozen=True)
+class EvalPhoto:
+    filename: str
+    labels: tuple[str, ...]
+    split: str
+    package: str
+    version: str
+    path: str
+    """The file's path inside the package (a .deb's data, or an npm tarball)."""
+    sha256: str
+    """Of the file as the package ships it, before it is shrunk into .cache/evalset."""
+    licence: str
+
+
+def read_evalset(csv_path: Path) -> list[EvalPhoto]:
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    photos = []
+    for row in rows:
+        labels = tuple(sorted(x for x in row["labels"].split(";") if x))
+        unknown = [x for x in labels if x not in CLASS_INDEX]
+        if unknown or row["split"] not in (TUNING, HELDOUT):
+            raise EvalSetError(f"{csv_path}: {row['filename']}: labels {unknown} or split {row['split']!r}")
+        photos.append(EvalPhoto(**{**row, "labels": labels}))  # type: ignore[arg-type]
+    return photos
+
+
+def assign_splits(photos: list[tuple[str, tuple[str, ...]]]) -> dict[str, str]:
+    """{file name: tuning|heldout}, about half each, balanced by class.
+
+    Each photo is filed under its rarest label (or "none"); the groups are walked from the
+    smallest, each group in the order of a seeded hash of its file names, and the photos
+    are dealt alternately to held-out and tuning, so a class with two photos has one in
+    each part and singletons alternate between the parts.
+    """
+    counts = Counter(label for _, labels in photos for label in labels)
+    groups: dict[str, list[str]] = {}
+    for name, labels in photos:
+        key = min(labels, key=lambda x: (counts[x], x)) if labels else "none"
+        groups.setdefault(key, []).append(name)
+    splits: dict[str, str] = {}
+    turn = 0
+    for key in sorted(groups, key=lambda k: (len(groups[k]), k)):
+        for name in sorted(groups[key], key=_seeded):
+            splits[name] = HELDOUT if turn % 2 == 0 else TUNING
+            turn += 1
+    return splits
+
+
+def _seeded(name: str) -> str:
+    return hashlib.sha256(f"{SPLIT_SEED}:{name}".encode()).hexdigest()
+
+
+def of_split(photos: list[EvalPhoto], split: str) -> list[EvalPhoto]:
+    return [p for p in photos if p.split == split]
+
+
+def tuning_only(photos: list[EvalPhoto]) -> list[EvalPhoto]:
+    """The photos unchanged, or EvalSetError if any is held-out: the gate of every fitting step."""
+    held = [p.filename for p in photos if p.split != TUNING]
+    if held:
+        raise EvalSetError(f"held-out photos may not be fitted on: {', '.join(held[:5])}")
+    return photos
