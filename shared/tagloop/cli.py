@@ -3,7 +3,7 @@
     tagloop bootstrap
     tagloop models list | activate V | import PATH [--activate]
     tagloop train --voc-dir PATH/VOC2007 [--epochs N] [--lr X] [--activate yes|no|auto]
-    tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV)
+    tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV | --set)
     tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL]
 
 Settings come from TAGLOOP_* variables (tagloop.settings); --models-dir and --data-dir
@@ -170,6 +170,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tagloop.evaluation import format_report
     from tagloop.training.offline import csv_images, evaluate_version, voc_images
 
+    if args.set:
+        return evaluate_on_set(args)
     if args.voc_dir:
         data = voc_images(args.voc_dir, args.split)
     elif args.images and args.labels:
@@ -186,6 +188,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({"version": version, **metrics}, indent=2))
     else:
         print(f"version {version}\n{format_report(metrics)}")
+    return 0
+
+
+def evaluate_on_set(args: argparse.Namespace) -> int:
+    """The evaluation set (tests/fixtures/evalset.csv): held-out figures, tuning figures beside."""
+    import numpy as np
+
+    from tagloop.evalset import evaluate_parts, read_evalset
+    from tagloop.evaluation import format_parts
+
+    settings = _settings(args)
+    store = _store(settings)
+    version = args.version or store.require_active()
+    at = np.array(store.meta(version).threshold_list()) if args.threshold is None else args.threshold
+    parts = evaluate_parts(read_evalset(args.set_csv), args.set_dir, store.path(version) / "model.onnx", at)
+    if args.json:
+        print(json.dumps({"version": version, **parts}, indent=2))
+    else:
+        print(f"version {version} on the evaluation set (tuning: chosen on, not a result)")
+        print(format_parts(parts))
     return 0
 
 
@@ -273,6 +295,9 @@ def _add_evaluate_command(sub: Any) -> None:
     ev.add_argument("--split", default="test")
     ev.add_argument("--images", type=Path, help="a folder of images (with --labels)")
     ev.add_argument("--labels", type=Path, help="CSV: filename,labels (labels separated by ; | or spaces)")
+    ev.add_argument("--set", action="store_true", help="the evaluation set: held-out and tuning figures")
+    ev.add_argument("--set-csv", type=Path, default=Path("tests/fixtures/evalset.csv"), help="with --set")
+    ev.add_argument("--set-dir", type=Path, default=Path(".cache/evalset"), help="with --set")
     ev.add_argument("--threshold", type=float, help="default: the version's per-class thresholds")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)

@@ -13,6 +13,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from tagloop.classes import CLASS_INDEX
 from tagloop.errors import TagloopError
@@ -91,3 +94,25 @@ def tuning_only(photos: list[EvalPhoto]) -> list[EvalPhoto]:
     if held:
         raise EvalSetError(f"held-out photos may not be fitted on: {', '.join(held[:5])}")
     return photos
+
+
+def evaluate_parts(
+    photos: list[EvalPhoto], images_dir: Path, onnx_file: Path, thresholds: np.ndarray | float
+) -> dict[str, dict[str, Any]]:
+    """{"held-out": figures, "tuning": figures} of one model at `thresholds` (the set's
+    photos must be in images_dir: tests/fixtures/make_eval_set.py)."""
+    from tagloop.evaluation import decisions, evaluate
+    from tagloop.training.offline import onnx_scores
+    from tagloop.training.voc import label_matrix
+
+    missing = [p.filename for p in photos if not (images_dir / p.filename).is_file()]
+    if missing:
+        fetch = "tests/fixtures/make_eval_set.py"
+        raise EvalSetError(f"{len(missing)} photos missing from {images_dir}: run {fetch}")
+    parts = {}
+    for label, split in (("held-out", HELDOUT), ("tuning", TUNING)):
+        part = of_split(photos, split)
+        y = label_matrix([list(p.labels) for p in part])
+        scores = onnx_scores(onnx_file, [images_dir / p.filename for p in part])
+        parts[label] = evaluate(y, scores, threshold=thresholds) | decisions(y, scores, threshold=thresholds)
+    return parts

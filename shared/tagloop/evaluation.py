@@ -163,3 +163,49 @@ def label_changes(
         unchanged_wrong=int(np.sum(~right_before & ~right_after)),
         per_class=per_class,
     )
+
+
+def decisions(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> dict[str, Any]:
+    """Micro precision and recall, labels ("keys") per photo, and per class: positives,
+    precision, recall at `threshold` (precision None where nothing was predicted)."""
+    truth = np.asarray(y_true) > 0.5
+    predicted = np.asarray(scores) >= threshold
+    tp, fp, fn = (np.sum(a, axis=0) for a in (truth & predicted, ~truth & predicted, truth & ~predicted))
+
+    def ratio(hits: float, total: float) -> float | None:
+        return float(hits / total) if total else None
+
+    return {
+        "precision": ratio(tp.sum(), tp.sum() + fp.sum()),
+        "recall": ratio(tp.sum(), tp.sum() + fn.sum()),
+        "keys_per_photo": float(predicted.sum(axis=1).mean()) if len(truth) else 0.0,
+        "per_class_positives": {name: int(truth[:, i].sum()) for i, name in enumerate(VOC_CLASSES)},
+        "per_class_precision": {name: ratio(tp[i], tp[i] + fp[i]) for i, name in enumerate(VOC_CLASSES)},
+        "per_class_recall": {name: ratio(tp[i], tp[i] + fn[i]) for i, name in enumerate(VOC_CLASSES)},
+    }
+
+
+def format_parts(parts: dict[str, dict[str, Any]]) -> str:
+    """Side-by-side figures of several parts of a set (e.g. held-out, then tuning): the
+    totals, then per class the positives, AP, precision, recall and F1 of each part."""
+
+    def num(x: float | None) -> str:
+        return "  n/a" if x is None else f"{x:.3f}"
+
+    names = list(parts)
+    lines = []
+    for name, m in parts.items():
+        lines.append(
+            f"{name:<9} photos {m['samples']:>3}  mAP {num(m['mAP'])}  P {num(m['precision'])}  "
+            f"R {num(m['recall'])}  F1 {num(m['f1_micro'])}  keys/photo {m['keys_per_photo']:.2f}"
+        )
+    head = f"| {'pos':>3} {'AP':>5} {'P':>5} {'R':>5} {'F1':>5} "
+    lines.append(f"{'class':<15}" + "".join(f"| {n:<{len(head) - 2}}" for n in names))
+    lines.append(" " * 15 + head * len(names))
+    for c in VOC_CLASSES:
+        cells = []
+        for m in parts.values():
+            figures = (m[f"per_class_{k}"][c] for k in ("ap", "precision", "recall", "f1"))
+            cells.append(f"| {m['per_class_positives'][c]:>3} " + "".join(f"{num(x)} " for x in figures))
+        lines.append(f"{c:<15}" + "".join(cells))
+    return "\n".join(lines)
