@@ -1,9 +1,21 @@
 """Per-class thresholds from out-of-sample scores, and the fixed/broke report (numpy only)."""
 
+import json
+
 import numpy as np
+import pytest
+from support.stack import REPO
 from tagloop.classes import VOC_CLASSES
+from tagloop.evalset import HELDOUT, TUNING, EvalSetError, of_split, read_evalset
 from tagloop.evaluation import label_changes
-from tagloop.training.thresholds import best_f1_threshold, calibrate_thresholds, threshold_vector
+from tagloop.model.v1_thresholds import fit_v1_thresholds, stored_thresholds
+from tagloop.training.thresholds import (
+    best_f1_threshold,
+    calibrate_thresholds,
+    global_threshold,
+    shrink,
+    threshold_vector,
+)
 
 CAT, DOG = VOC_CLASSES.index("cat"), VOC_CLASSES.index("dog")
 
@@ -47,3 +59,50 @@ def test_label_changes_counts_fixed_broken_and_unchanged_photos():
     assert (changes.fixed, changes.broke, changes.unchanged_right, changes.unchanged_wrong) == (1, 1, 1, 1)
     cat = changes.per_class["cat"]
     assert cat.positives == 4 and cat.f1_before == cat.f1_after == 2 / 3
+
+
+def test_shrink_pulls_a_class_with_few_positives_toward_the_global_threshold():
+    assert shrink(0.2, 0.4, positives=2, strength=10) == pytest.approx((2 * 0.2 + 10 * 0.4) / 12, abs=1e-4)
+    assert shrink(0.2, 0.4, positives=200, strength=10) == pytest.approx(0.2095, abs=1e-4)
+    assert shrink(0.2, 0.4, positives=3, strength=0) == 0.2
+
+
+def test_calibrate_thresholds_shrinks_a_small_class_more_than_a_large_one():
+    """Two classes whose own best thresholds are both 0.15 (positives at 0.2, negatives at 0.1),
+    among decisions whose global best threshold is 0.75 (person: 100 positives at 0.9, 100
+    negatives at 0.6): the class with 2 positives moves nearer to it than the class with 40."""
+    y = np.zeros((200, 20), np.float32)
+    y[:40, CAT] = 1
+    y[:2, DOG] = 1
+    scores = np.full(y.shape, 0.1, np.float32)
+    scores[:40, CAT] = scores[:2, DOG] = 0.2
+    person = VOC_CLASSES.index("person")
+    y[:, person] = np.arange(200) % 2
+    scores[:, person] = np.where(y[:, person] > 0.5, 0.9, 0.6)
+    own, _ = calibrate_thresholds(y, scores, min_positives=1, min_negatives=1, strength=0)
+    shrunk, why = calibrate_thresholds(y, scores, min_positives=1, min_negatives=1, strength=10)
+    assert own["cat"] == own["dog"] == pytest.approx(0.15)
+    assert global_threshold(y, scores) == pytest.approx(0.75)
+    assert shrunk["cat"] == pytest.approx((40 * 0.15 + 10 * 0.75) / 50, abs=1e-4)
+    assert shrunk["dog"] == pytest.approx((2 * 0.15 + 10 * 0.75) / 12, abs=1e-4)
+    assert why["dog"].positives == 2
+
+
+def test_fit_v1_thresholds_refuses_a_heldout_photo():
+    photos = read_evalset(REPO / "tests" / "fixtures" / "evalset.csv")
+    tuning, heldout = of_split(photos, TUNING), of_split(photos, HELDOUT)
+    rows = tuning + heldout[:1]
+    y = np.zeros((len(rows), 20), np.float32)
+    with pytest.raises(EvalSetError, match="held-out photos may not be fitted on"):
+        fit_v1_thresholds(rows, y, np.zeros_like(y))
+    assert len(fit_v1_thresholds(tuning, y[:-1], np.zeros_like(y[:-1]))["thresholds"]) == 20
+
+
+def test_stored_thresholds_apply_only_to_the_version_1_they_were_fitted_for(tmp_path):
+    stored = tmp_path / "v1_thresholds.json"
+    assert stored_thresholds("imagenet+coco", 320, stored) == {}  # none kept: 0.5 everywhere
+    fitted = {"prior": "imagenet+coco", "detector_size": 320, "thresholds": {"cat": 0.3}}
+    stored.write_text(json.dumps(fitted))
+    assert stored_thresholds("imagenet+coco", 320, stored) == {"cat": 0.3}
+    assert stored_thresholds("imagenet+coco", 512, stored) == {}
+    assert stored_thresholds("imagenet", 320, stored) == {}
