@@ -166,8 +166,9 @@ def label_changes(
 
 
 def decisions(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> dict[str, Any]:
-    """Micro precision and recall, labels ("keys") per photo, and per class: positives,
-    precision, recall at `threshold` (precision None where nothing was predicted)."""
+    """Micro precision and recall, keys per photo (the wrong labels to toggle, plus the key
+    that saves), and per class: positives, precision, recall at `threshold` (precision None
+    where nothing was predicted)."""
     truth = np.asarray(y_true) > 0.5
     predicted = np.asarray(scores) >= threshold
     tp, fp, fn = (np.sum(a, axis=0) for a in (truth & predicted, ~truth & predicted, truth & ~predicted))
@@ -178,7 +179,7 @@ def decisions(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 
     return {
         "precision": ratio(tp.sum(), tp.sum() + fp.sum()),
         "recall": ratio(tp.sum(), tp.sum() + fn.sum()),
-        "keys_per_photo": float(predicted.sum(axis=1).mean()) if len(truth) else 0.0,
+        "keys_per_photo": float((truth != predicted).sum(axis=1).mean() + 1) if len(truth) else 0.0,
         "per_class_positives": {name: int(truth[:, i].sum()) for i, name in enumerate(VOC_CLASSES)},
         "per_class_precision": {name: ratio(tp[i], tp[i] + fp[i]) for i, name in enumerate(VOC_CLASSES)},
         "per_class_recall": {name: ratio(tp[i], tp[i] + fn[i]) for i, name in enumerate(VOC_CLASSES)},

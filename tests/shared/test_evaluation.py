@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from tagloop.classes import NUM_CLASSES, VOC_CLASSES
-from tagloop.evaluation import average_precision, evaluate, f1_scores, format_report, mean_log_loss
+from tagloop.evaluation import average_precision, decisions, evaluate, f1_scores, format_report, mean_log_loss
 
 
 def test_average_precision_matches_hand_computed_value():
@@ -48,3 +48,15 @@ def test_evaluate_skips_classes_without_positives_in_map():
     assert metrics["samples"] == 3 and metrics["exact_match"] == pytest.approx(1 / 3)
     report = format_report(metrics)
     assert "mAP: 0.833" in report and f"{VOC_CLASSES[1]:<15}   n/a" in report
+
+
+def test_decisions_counts_precision_recall_and_keys_per_photo():
+    y = np.zeros((2, NUM_CLASSES))
+    p = np.zeros((2, NUM_CLASSES))
+    y[0, 0] = y[1, 1] = 1
+    p[0, 0] = p[0, 2] = 0.9  # photo 0: right, plus one false label; photo 1: its label missed
+    d = decisions(y, p, threshold=0.5)
+    assert d["precision"] == 0.5 and d["recall"] == 0.5
+    assert d["keys_per_photo"] == 2.0  # (1 + 1 toggles) / 2 photos, plus the save key
+    assert d["per_class_recall"][VOC_CLASSES[1]] == 0.0 and d["per_class_precision"][VOC_CLASSES[1]] is None
+    assert d["per_class_positives"][VOC_CLASSES[0]] == 1
