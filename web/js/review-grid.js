@@ -7,10 +7,12 @@ import { className, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { showPhoto } from "./photos.js";
 import { predictedOf } from "./review-card.js";
+import { actionFor } from "./review-keys.js";
 
-let ctx = null; // {state, reload, open}
+let ctx = null; // {state, reload, open, close}
 const selected = new Set();
 let anchor = -1;
+let cursor = 0; // the tile the keyboard is on
 
 export function initGrid(context) {
   ctx = context;
@@ -27,6 +29,49 @@ export function initGrid(context) {
   });
 }
 
+/** Columns of the grid as laid out now (tiles on the first row). */
+function columns() {
+  const tiles = [...$("rev-grid").children];
+  const top = tiles[0]?.offsetTop;
+  return Math.max(1, tiles.filter((el) => el.offsetTop === top).length);
+}
+
+/**
+ * A key pressed while the grid is open (review.js takes it before any focused control):
+ * arrows move, Space selects, Shift+arrows extend the selection, Enter opens the card,
+ * Esc closes the grid. Returns whether the key was the grid's.
+ */
+export function gridKey(e) {
+  const items = ctx.state.items;
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns() };
+  if (e.key === "Escape") {
+    ctx.close();
+    return true;
+  }
+  if (!items.length) return e.key === "Enter" || e.key === " ";
+  cursor = Math.min(Math.max(cursor, 0), items.length - 1);
+  if (e.key in moves) {
+    cursor = Math.min(Math.max(cursor + moves[e.key], 0), items.length - 1);
+    if (e.shiftKey) selected.add(items[cursor].image_id);
+  } else if (e.key === " ") {
+    const id = items[cursor].image_id;
+    if (selected.has(id)) selected.delete(id);
+    else selected.add(id);
+    anchor = cursor;
+  } else if (e.key === "Enter") {
+    ctx.open(cursor);
+    return true;
+  } else {
+    const hit = actionFor(e.key);
+    if (hit?.kind !== "class") return false;
+    if (selected.size) labelKey(hit.name);
+    return true;
+  }
+  renderGrid();
+  $("rev-grid").children[cursor]?.scrollIntoView({ block: "nearest" });
+  return true;
+}
+
 function labelsOf(item) {
   return item.status === "saved" && item.labels ? item.labels : predictedOf(item, ctx.state.session.threshold);
 }
@@ -35,6 +80,7 @@ export function renderGrid() {
   const items = ctx.state.items;
   for (const id of [...selected]) if (!items.some((i) => i.image_id === id)) selected.delete(id);
   $("rev-grid").replaceChildren(...items.map((item, index) => tile(item, index)));
+  if (items.length) $("rev-grid").setAttribute("aria-activedescendant", `rev-tile-${Math.min(cursor, items.length - 1)}`);
   $("rev-selected").textContent = t("rev.selected", { n: selected.size });
   $("rev-bulk-label").querySelectorAll("option").forEach((o) => {
     o.textContent = className(o.value);
@@ -47,9 +93,10 @@ function tile(item, index) {
   return el(
     "li",
     {
-      class: "tile rev-tile",
       role: "option",
       "aria-selected": selected.has(item.image_id) ? "true" : "false",
+      id: `rev-tile-${index}`,
+      class: index === cursor ? "tile rev-tile is-cursor" : "tile rev-tile",
       dataset: { filename: item.filename || "", imageId: item.image_id, status: item.status },
       onclick: (e) => pick(e, index),
       ondblclick: () => ctx.open(index),
@@ -86,6 +133,7 @@ function pick(e, index) {
     selected.add(id);
     anchor = index;
   }
+  cursor = index;
   renderGrid();
 }
 
@@ -100,4 +148,12 @@ async function bulk(body) {
   } catch (err) {
     showMsg($("rev-bulk-msg"), err.message, "error");
   }
+}
+
+/** A label's hotkey on the selection: unset it when every selected card has it, else set it. */
+function labelKey(label) {
+  const chosen = ctx.state.items.filter((i) => selected.has(i.image_id));
+  const all = chosen.every((i) => labelsOf(i).includes(label));
+  $("rev-bulk-label").value = label;
+  bulk(all ? { remove: [label] } : { add: [label] });
 }

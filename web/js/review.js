@@ -9,7 +9,7 @@ import { $, el, showMsg } from "./dom.js";
 import { initExports, syncExports } from "./exports.js";
 import { t } from "./i18n.js";
 import { drawCard, drawPlaceholder, predictedOf, setChecks } from "./review-card.js";
-import { initGrid, renderGrid } from "./review-grid.js";
+import { gridKey, initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
 import { initSessionRetrain } from "./review-retrain.js";
 import { prefetchPhoto } from "./photos.js";
@@ -34,6 +34,9 @@ const state = {
   inFlight: 0, // writes sent and not yet answered
   writes: new Map(), // image_id -> the newest write to it; the next one waits for it
   opening: Promise.resolve(), // the session being created or opened; uploads wait for it
+  uploadLeft: 0, // photos chosen and not yet uploaded and predicted
+  changes: 0, // counts the changes made on this page (saves, skips, undos)
+  local: new Map(), // image_id -> {status, labels, v}: this page's change, until the server is known to have it
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
@@ -50,9 +53,13 @@ export function initReview(options) {
   wireButtons();
   initKeysDialog({ onChanged: draw });
   initExports(() => state.session?.id ?? null);
-  initGrid({ state, reload: () => openSession(state.session.id), open: (i) => show(i) });
+  initGrid({ state, reload: () => openSession(state.session.id, { keep: true }), open: (i) => show(i), close: () => show(state.index) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
-  document.addEventListener("keydown", onKey);
+  document.addEventListener("keydown", onKey, { capture: true });
+  // focus moves (and dialogs close) all over the page: the sign follows them
+  document.addEventListener("focusin", drawKeysSign);
+  document.addEventListener("focusout", () => setTimeout(drawKeysSign, 0));
+  document.addEventListener("close", () => setTimeout(focusWork, 0), { capture: true });
 }
 
 /** The tab is shown: list the sessions and open the last one. */
@@ -80,13 +87,15 @@ async function loadSessions() {
   select.value = state.session ? String(state.session.id) : "";
 }
 
-export async function openSession(id, { keep = false, imageId = null } = {}) {
+export async function openSession(id, { keep = false, imageId = null, first = false } = {}) {
   const mine = ++openSeq;
+  const asked = state.changes;
   const reply = await getJson(`/sessions/${id}`);
   if (mine !== openSeq) return;
-  const currentId = imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
+  const currentId = first ? null : imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
+  if (state.session?.id !== id) state.local.clear();
   state.session = reply.session;
-  state.items = reply.items;
+  state.items = withLocal(reply.items, asked);
   localStorage.setItem(SESSION_KEY, String(id));
   const at = state.items.findIndex((i) => i.image_id === currentId);
   state.index = at >= 0 ? at : firstOpen(0);
@@ -134,6 +143,26 @@ function firstOpen(start) {
   return -1;
 }
 
+/** Note a change this page made to a card, so that a reply read before the server had it cannot undo it on screen. */
+function noteLocal(item) {
+  state.changes += 1;
+  state.local.set(item.image_id, { status: item.status, labels: item.labels, v: state.changes });
+}
+
+/**
+ * The server's cards with this page's newer changes on top: a reply asked for before a save
+ * was answered still says "pending", and the card would come back (and be saved twice).
+ */
+function withLocal(items, asked) {
+  for (const [id, change] of state.local) {
+    if (change.v <= asked && !state.writes.has(id)) state.local.delete(id); // the server had it when asked
+  }
+  return items.map((item) => {
+    const change = state.local.get(item.image_id);
+    return change ? { ...item, status: change.status, labels: change.labels } : item;
+  });
+}
+
 function checkedFor(item) {
   if (state.edits.has(item.image_id)) return state.edits.get(item.image_id);
   if (item.status === "saved" && item.labels) return new Set(item.labels);
@@ -149,8 +178,8 @@ function draw() {
   const has = Boolean(state.session);
   $("rev-grid-box").hidden = !has || $("rev-view").getAttribute("aria-pressed") !== "true";
   const item = currentItem();
-  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length;
-  if (state.waiting && !item) drawPlaceholder(state.waiting);
+  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length || state.uploadLeft > 0;
+  if ((state.waiting || state.uploadLeft) && !item) drawPlaceholder(state.waiting || "");
   else if (!item || !$("rev-grid-box").hidden) $("rev-card").hidden = true;
   else {
     drawCard(item, { checked: checkedFor(item), slider: slider(), imageUrl: imageUrl(item), onToggle: toggle });
@@ -164,6 +193,7 @@ function draw() {
   $("rev-prev").disabled = !item || state.index <= 0;
   drawProgress();
   if (!$("rev-grid-box").hidden) renderGrid();
+  drawKeysSign();
 }
 
 function prefetch() {
@@ -183,7 +213,9 @@ function drawProgress() {
   const left = total - saved;
   const per = localPace() ?? state.session.progress.seconds_per_item;
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}`;
+  const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: state.uploadLeft })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}${uploading}`;
+  $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
   const option = $("rev-session").selectedOptions[0];
@@ -238,10 +270,11 @@ async function save(labels) {
   if (!item || $("rev-save").disabled) return;
   const before = { status: item.status, labels: item.labels };
   Object.assign(item, { status: "saved", labels: [...labels] });
+  noteLocal(item);
   state.edits.delete(item.image_id);
   state.undo.push(item.image_id);
   state.saveTimes.push(Date.now());
-  show(firstOpen(state.index + 1));
+  show(firstOpen(0)); // the first pending card in the order, wherever the cursor was
   showMsg($("rev-msg"), "");
   try {
     const reply = await send(item.image_id, { status: "saved", labels });
@@ -250,6 +283,7 @@ async function save(labels) {
     if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
   } catch (err) {
     Object.assign(item, before);
+    noteLocal(item);
     state.undo = state.undo.filter((id) => id !== item.image_id);
     showMsg($("rev-msg"), `${item.filename}: ${err.message}`, "error");
     drawProgress();
@@ -263,6 +297,7 @@ async function undo() {
   const item = state.items[index];
   state.edits.set(imageId, new Set(item.labels || []));
   Object.assign(item, { status: "pending", labels: null });
+  noteLocal(item);
   show(index);
   try {
     await send(imageId, { status: "pending" });
@@ -278,6 +313,7 @@ function skip(step) {
   if (!item || index < 0 || index >= state.items.length) return;
   if (step > 0 && item.status === "pending") {
     item.status = "skipped";
+    noteLocal(item);
     send(item.image_id, { status: "skipped" }).catch((err) => showMsg($("rev-msg"), err.message, "error"));
   }
   show(index);
@@ -299,20 +335,58 @@ const ACTION_RUN = {
   undo: () => state.undo.length && undo(),
 };
 
+/** Fields where a key types or chooses something: keys pressed there stay there. */
+const TEXT_ENTRY =
+  "input:not([type]), input[type=text], input[type=number], input[type=search], input[type=email], input[type=password], input[type=url], select, textarea, [contenteditable=''], [contenteditable=true]";
+
+/** Whether a key pressed now goes to the card (or the grid): the Review panel is shown, no dialog is open, focus is not in a text field or a select. */
+function keysActive(target = document.activeElement) {
+  if ($("panel-review").hidden || document.querySelector("dialog[open]")) return false;
+  return !target?.matches?.(TEXT_ENTRY);
+}
+
+/**
+ * Document-level, capture phase: the card's keys are taken before a focused button, tab,
+ * slider or file input acts on them (Enter would click "New session" or "Grid", arrows would
+ * move the slider or the tabs). Enter and Space never reach such a control while the panel is
+ * shown, so no key ever creates a session.
+ */
 function onKey(e) {
-  if ($("panel-review").hidden || document.querySelector("dialog[open]") || !state.session) return;
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
-  const target = e.target;
-  if (target.matches?.("input[type=text], input[type=number], input[type=range], select, textarea")) return;
-  if (target.closest?.("[role=tablist], .topbar")) return; // arrows there move between tabs
-  if (!$("rev-grid-box").hidden) return;
+  if (!keysActive(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!$("rev-grid-box").hidden) {
+    if (gridKey(e)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+    return;
+  }
   const hit = actionFor(e.key);
-  if (!hit) return;
-  if (hit.name === "save" && target.matches?.("button:not(#rev-save), a")) return; // Enter on a button clicks it
+  if (!hit && e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
+  e.stopPropagation();
+  if (!hit || !state.session) return;
   if (hit.kind === "class") {
     if (!$("rev-save").disabled) toggle(hit.name);
   } else ACTION_RUN[hit.name]();
+}
+
+/**
+ * Focus back on the work (the card, or the grid when it is open) unless the person is typing
+ * somewhere; `from` is the control whose job is done (a select once chosen), which may be left.
+ */
+function focusWork(from = null) {
+  const active = document.activeElement;
+  if (!keysActive(from instanceof Element && active === from ? document.body : active)) return;
+  const target = !$("rev-grid-box").hidden ? $("rev-grid") : $("rev-card").hidden ? null : $("rev-card");
+  target?.focus({ preventScroll: true });
+  drawKeysSign();
+}
+
+/** The "keys active" sign: shown while a key pressed now acts on the card or the grid. */
+function drawKeysSign() {
+  const on = keysActive() && Boolean(state.session) && !($("rev-card").hidden && $("rev-grid-box").hidden);
+  $("rev-keys-active").hidden = !on;
+  $("rev-keys-active").textContent = t($("rev-grid-box").hidden ? "rev.keys_active" : "rev.keys_active_grid");
 }
 
 function wireButtons() {
@@ -323,9 +397,15 @@ function wireButtons() {
   $("rev-reset").addEventListener("click", ACTION_RUN.reset);
   $("rev-undo").addEventListener("click", ACTION_RUN.undo);
   $("rev-card").tabIndex = -1;
-  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id))));
-  $("rev-session").addEventListener("change", (e) => e.target.value && openSession(Number(e.target.value)));
-  $("rev-order").addEventListener("change", () => patchSession({ order: $("rev-order").value }, true));
+  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id)).then(focusWork)));
+  $("rev-session").addEventListener("change", async (e) => {
+    if (e.target.value) await openSession(Number(e.target.value));
+    focusWork(e.target);
+  });
+  $("rev-order").addEventListener("change", async (e) => {
+    await patchSession({ order: $("rev-order").value }, true);
+    focusWork(e.target);
+  });
   $("rev-auto").addEventListener("change", () => patchSession({ auto_retrain_after: Math.max(0, Number($("rev-auto").value) || 0) }));
   $("rev-threshold").addEventListener("input", () => {
     $("rev-threshold-out").textContent = slider().toFixed(2);
@@ -335,10 +415,12 @@ function wireButtons() {
     clearTimeout(patchTimer);
     patchTimer = setTimeout(() => patchSession({ threshold: slider() }, false), PATCH_DELAY_MS);
   });
+  $("rev-threshold").addEventListener("change", focusWork);
   $("rev-view").addEventListener("click", () => {
     const grid = $("rev-view").getAttribute("aria-pressed") !== "true";
     $("rev-view").setAttribute("aria-pressed", String(grid));
     draw();
+    focusWork();
   });
 }
 
@@ -361,21 +443,35 @@ export async function addFiles(files) {
   if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "").then((id) => openSession(id)));
   const sid = state.session.id;
   if (!currentItem()) state.waiting = ok[0].name;
+  state.uploadLeft += ok.length;
   draw();
   const errors = [...refused];
-  await uploadToSession(sid, ok, {
-    onProgress: (done, total) => showMsg($("rev-upload-msg"), t("rev.uploaded", { done, total })),
-    onChunk: async ({ items, files: byId, errors: bad }) => {
-      errors.push(...bad);
-      for (const [id, file] of Object.entries(byId)) state.files.set(id, URL.createObjectURL(file));
-      if (state.session?.id !== sid || !items.length) return;
-      const wasEmpty = !currentItem();
-      state.waiting = null;
-      await openSession(sid, { keep: !wasEmpty });
-    },
-  });
+  let counted = 0;
+  try {
+    await uploadToSession(sid, ok, {
+      onProgress: (done, total) => {
+        state.uploadLeft -= done - counted;
+        counted = done;
+        showMsg($("rev-upload-msg"), t("rev.uploaded", { done, total }));
+      },
+      onChunk: async ({ items, files: byId, errors: bad }) => {
+        errors.push(...bad);
+        for (const [id, file] of Object.entries(byId)) state.files.set(id, URL.createObjectURL(file));
+        if (state.session?.id !== sid) return;
+        if (!items.length) return draw();
+        const wasEmpty = !currentItem();
+        state.waiting = null;
+        // a card on screen stays there; an empty screen gets the first pending card in the order
+        await openSession(sid, wasEmpty ? { first: true } : { keep: true });
+        if (wasEmpty) focusWork();
+      },
+    });
+  } finally {
+    state.uploadLeft -= ok.length - counted;
+  }
   state.waiting = null;
   draw();
+  focusWork();
   showMsg($("rev-upload-msg"), errors.length ? errors.join(" ") : t("rev.upload_done", { n: ok.length }), errors.length ? "error" : "ok");
   loadSessions();
 }
