@@ -159,6 +159,8 @@ def test_bulk_accept_and_set_a_label_in_the_grid(page: Page, stack: Stack, photo
     tiles = page.locator("#rev-grid li.rev-tile")
     expect(tiles).to_have_count(3)
     page.locator("#rev-bulk-confident").click()
+    expect(page.locator("#rev-bulk-question")).to_have_text("Save the predictions of 2 confident cards as they are?")
+    page.locator("#rev-bulk-ok").click()
     expect(page.locator("#rev-bulk-msg")).to_contain_text("2 cards saved")
     rows = httpx.get(f"{stack.url}/get_corrections?limit=500").json()["corrections"]
     mine = {r["image_id"]: r for r in rows if r["image_id"] in ids.values()}
@@ -172,6 +174,8 @@ def test_bulk_accept_and_set_a_label_in_the_grid(page: Page, stack: Stack, photo
     expect(page.locator("#rev-grid li[aria-selected=true]")).to_have_count(3)
     page.locator("#rev-bulk-label").select_option("sofa")
     page.locator("#rev-bulk-set").click()
+    expect(page.locator("#rev-bulk-question")).to_contain_text("Add “sofa” to 3 cards?")
+    page.locator("#rev-bulk-ok").click()
     expect(page.locator("#rev-bulk-msg")).to_contain_text("3 cards saved")
     labels = session_labels(stack, sid)
     assert labels == {

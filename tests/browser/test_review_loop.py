@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Route, expect
-from support.review import CARD, card_name, photo_files, start_session, type_labels
+from playwright.sync_api import Browser, Page, Route, expect
+from support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
 from support.stack import Stack, running_stack
 from support.training import CONTRADICTING
 
@@ -148,3 +148,77 @@ def test_cards_follow_the_order_while_photos_upload(page: Page, stack: Stack) ->
     ours = {i["image_id"] for i in items}
     saves = Counter(r["image_id"] for r in rows if r["image_id"] in ours)
     assert set(saves.values()) == {1}, "a card was saved twice"
+
+
+def labels_now(stack: Stack, sid: int) -> dict[str, set[str]]:
+    """Each card's labels as a person sees them: saved ones, else the predicted ones."""
+    return {
+        i["image_id"]: set(i["labels"] if i["status"] == "saved" else i["predicted"])
+        for i in session_items(stack, sid)
+    }
+
+
+def test_bulk_set_and_unset_change_one_label_and_undo_restores(page: Page, stack: Stack) -> None:
+    sid = start_session(page, photo_files("bulk", 4, offset=72))
+    type_labels(page, {"cat", "sofa"})
+    page.keyboard.press("Enter")
+    answered(page)
+    before = labels_now(stack, sid)
+    label = next(c for c in KEYS if not any(c in labels for labels in before.values()))
+
+    # the grid from the keyboard: Space selects, arrows move, the label's key sets it on the selection
+    page.locator("#rev-view").click()
+    expect(page.locator("#rev-grid")).to_be_focused()
+    for key in ["Space", "ArrowRight", "Space", "ArrowRight", "Space"]:
+        page.keyboard.press(key)
+    chosen = page.locator("#rev-grid li[aria-selected=true]")
+    expect(chosen).to_have_count(3)
+    picked = set(chosen.evaluate_all("els => els.map(e => e.dataset.imageId)"))
+    page.keyboard.press(KEYS[label])
+    expect(page.locator("#rev-bulk-question")).to_contain_text("to 3 cards?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#rev-bulk-msg")).to_contain_text("3 cards saved")
+    after_set = labels_now(stack, sid)
+    assert after_set == {k: v | {label} if k in picked else v for k, v in before.items()}
+
+    # the same key again: every selected card has it, so it is unset, and only it
+    page.keyboard.press(KEYS[label])
+    expect(page.locator("#rev-bulk-question")).to_contain_text("from 3 cards?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#rev-bulk-msg")).to_contain_text("3 cards saved")
+    assert labels_now(stack, sid) == before
+
+    # Undo puts back the state before the unset, and deletes the corrections it wrote
+    page.locator("#rev-bulk-undo").click()
+    expect(page.locator("#rev-bulk-msg")).to_contain_text("3 cards put back")
+    assert labels_now(stack, sid) == after_set
+    rows = httpx.get(f"{stack.url}/get_corrections?limit=500").json()["corrections"]
+    latest = {r["image_id"]: set(r["corrected_labels"]) for r in rows if r["image_id"] in picked}
+    assert latest == {k: after_set[k] for k in picked}
+
+
+def test_two_browsers_on_one_session_never_show_the_same_card(
+    page: Page, stack: Stack, browser: Browser, console
+) -> None:
+    console.expect_http_error(409)  # a card the other browser holds is refused, as it should be
+    sid = start_session(page, photo_files("share", 8, offset=90))
+    context = browser.new_context(base_url=stack.url, locale="en-US", viewport={"width": 1280, "height": 900})
+    try:
+        other = context.new_page()
+        other.add_init_script(f"localStorage.setItem('tagloop.review.session', '{sid}')")
+        other.goto("/#review")
+        expect(other.locator("#rev-session")).to_have_value(str(sid))
+        seen: dict[str, list[str]] = {"first": [], "second": []}
+        saved = 0
+        for _ in range(3):
+            for who, me, them in (("first", page, other), ("second", other, page)):
+                mine, theirs = card_name(me), card_name(them)
+                assert mine != theirs, "both browsers show the same card"
+                seen[who].append(mine)
+                me.keyboard.press("Enter")
+                saved += 1
+                answered(me)  # the server has the save: the other browser shows it within 2 s
+                expect(them.locator("#rev-progress")).to_contain_text(f"{saved} / 8 reviewed", timeout=2_000)
+        assert not set(seen["first"]) & set(seen["second"])
+    finally:
+        context.close()

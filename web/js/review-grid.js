@@ -9,10 +9,13 @@ import { showPhoto } from "./photos.js";
 import { predictedOf } from "./review-card.js";
 import { actionFor } from "./review-keys.js";
 
+const CONFIDENT_LOW = 0.1;
+const CONFIDENT_HIGH = 0.9; // the server's "confident" card (review/order.py)
 let ctx = null; // {state, reload, open, close}
 const selected = new Set();
 let anchor = -1;
 let cursor = 0; // the tile the keyboard is on
+let lastBulk = null; // {sid, id}: the bulk change the Undo button puts back
 
 export function initGrid(context) {
   ctx = context;
@@ -20,6 +23,7 @@ export function initGrid(context) {
   $("rev-bulk-set").addEventListener("click", () => bulk({ add: [$("rev-bulk-label").value] }));
   $("rev-bulk-unset").addEventListener("click", () => bulk({ remove: [$("rev-bulk-label").value] }));
   $("rev-bulk-confident").addEventListener("click", () => bulk({ confident: true }));
+  $("rev-bulk-undo").addEventListener("click", undoBulk);
   $("rev-grid").addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a") {
       e.preventDefault();
@@ -137,13 +141,55 @@ function pick(e, index) {
   renderGrid();
 }
 
+function isConfident(item) {
+  return Object.values(item.scores).every((p) => p > CONFIDENT_HIGH || p < CONFIDENT_LOW);
+}
+
+/** The question asked before a bulk write, with the number of cards it changes. */
+function question(body) {
+  if (body.confident) {
+    const n = ctx.state.items.filter((i) => i.status !== "saved" && isConfident(i)).length;
+    return t("rev.bulk_ask_confident", { n });
+  }
+  const [label] = body.add || body.remove;
+  return t(body.add ? "rev.bulk_ask_set" : "rev.bulk_ask_unset", { n: selected.size, label: className(label) });
+}
+
+/** Ask first; resolves true when the person confirms. */
+function confirmBulk(text) {
+  const dialog = $("rev-bulk-dialog");
+  $("rev-bulk-question").textContent = text;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
 async function bulk(body) {
   const sid = ctx.state.session.id;
+  if (!(await confirmBulk(question(body)))) return;
   const payload = body.confident ? body : { ...body, image_ids: [...selected] };
   try {
     const reply = await postJson(`/sessions/${sid}/bulk`, payload);
+    lastBulk = reply.bulk_id ? { sid, id: reply.bulk_id } : null;
     showMsg($("rev-bulk-msg"), t("rev.bulk_done", { n: reply.saved }), "ok");
-    selected.clear();
+    $("rev-bulk-undo").hidden = !lastBulk;
+    await ctx.reload();
+  } catch (err) {
+    showMsg($("rev-bulk-msg"), err.message, "error");
+  }
+}
+
+/** One Undo for the last bulk change: every card back as it was, its corrections deleted. */
+async function undoBulk() {
+  if (!lastBulk) return;
+  const { sid, id } = lastBulk;
+  try {
+    const reply = await postJson(`/sessions/${sid}/bulk/${id}/undo`, {});
+    lastBulk = null;
+    $("rev-bulk-undo").hidden = true;
+    showMsg($("rev-bulk-msg"), t("rev.bulk_undone", { n: reply.restored }), "ok");
     await ctx.reload();
   } catch (err) {
     showMsg($("rev-bulk-msg"), err.message, "error");

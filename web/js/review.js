@@ -13,6 +13,7 @@ import { gridKey, initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
 import { initSessionRetrain } from "./review-retrain.js";
 import { prefetchPhoto } from "./photos.js";
+import { claim, clientId, holds, POLL_MS, release, renewDue } from "./review-share.js";
 import { uploadToSession, wireUploadInputs } from "./review-upload.js";
 import { screenFiles } from "./uploads.js";
 
@@ -35,6 +36,7 @@ const state = {
   writes: new Map(), // image_id -> the newest write to it; the next one waits for it
   opening: Promise.resolve(), // the session being created or opened; uploads wait for it
   uploadLeft: 0, // photos chosen and not yet uploaded and predicted
+  refreshing: false, // a poll is on its way
   changes: 0, // counts the changes made on this page (saves, skips, undos)
   local: new Map(), // image_id -> {status, labels, v}: this page's change, until the server is known to have it
 };
@@ -56,6 +58,7 @@ export function initReview(options) {
   initGrid({ state, reload: () => openSession(state.session.id, { keep: true }), open: (i) => show(i), close: () => show(state.index) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
   document.addEventListener("keydown", onKey, { capture: true });
+  setInterval(refresh, POLL_MS);
   // focus moves (and dialogs close) all over the page: the sign follows them
   document.addEventListener("focusin", drawKeysSign);
   document.addEventListener("focusout", () => setTimeout(drawKeysSign, 0));
@@ -90,7 +93,7 @@ async function loadSessions() {
 export async function openSession(id, { keep = false, imageId = null, first = false } = {}) {
   const mine = ++openSeq;
   const asked = state.changes;
-  const reply = await getJson(`/sessions/${id}`);
+  const reply = await getJson(sessionPath(id));
   if (mine !== openSeq) return;
   const currentId = first ? null : imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
   if (state.session?.id !== id) state.local.clear();
@@ -102,6 +105,79 @@ export async function openSession(id, { keep = false, imageId = null, first = fa
   syncControls();
   $("rev-session").value = String(id);
   draw();
+  holdShown();
+}
+
+function sessionPath(id) {
+  return `/sessions/${id}?client=${clientId()}`;
+}
+
+/**
+ * Every POLL_MS (1 s) while the tab is shown: the session as the server has it now (the other
+ * browsers' saves, which cards they hold), merged under this page's own newer changes. The
+ * card on screen stays; the held leases are renewed.
+ */
+async function refresh() {
+  if (!state.session || $("panel-review").hidden || document.hidden || state.refreshing) return;
+  const sid = state.session.id;
+  const seq = openSeq;
+  const asked = state.changes;
+  state.refreshing = true;
+  try {
+    const reply = await getJson(sessionPath(sid));
+    if (seq !== openSeq || state.session?.id !== sid) return;
+    const shown = currentItem();
+    const before = signature(state.items);
+    state.session = reply.session;
+    state.items = withLocal(reply.items, asked);
+    const at = shown ? state.items.findIndex((i) => i.image_id === shown.image_id) : -1;
+    if (at >= 0 && !state.items[at].leased) {
+      state.index = at;
+      if (signature(state.items) !== before) {
+        drawProgress();
+        if (!$("rev-grid-box").hidden) renderGrid();
+      }
+    } else {
+      const next = firstOpen(0); // nothing on screen (or taken meanwhile): the first free card
+      if (next !== state.index || signature(state.items) !== before) {
+        state.index = next;
+        draw();
+      }
+    }
+    holdShown();
+  } catch {
+    // polling again in a moment is the answer to a failed poll
+  } finally {
+    state.refreshing = false;
+  }
+}
+
+/** What a poll may change: which cards there are, their status and labels, who holds them. */
+function signature(items) {
+  return items.map((i) => `${i.image_id}:${i.status}:${i.leased ? 1 : 0}:${(i.labels || []).join()}`).join("|");
+}
+
+/**
+ * Lease the card on screen to this browser, and the one after it (so that the next card shows
+ * at once). When another browser has the card on screen, move on to the first free one.
+ */
+async function holdShown() {
+  const sid = state.session?.id;
+  const item = currentItem();
+  if (!sid || !item) return;
+  if ((!holds(item.image_id) || renewDue(item.image_id)) && !(await claim(sid, item))) {
+    if (currentItem() !== item) return;
+    showMsg($("rev-msg"), t("rev.leased_elsewhere", { file: item.filename || "" }));
+    show(firstOpen(0));
+    return;
+  }
+  const ahead = nextFree(item);
+  if (ahead && (!holds(ahead.image_id) || renewDue(ahead.image_id))) await claim(sid, ahead);
+}
+
+/** The card a save would show after `item`: the first pending one in order that is not `item`. */
+function nextFree(item) {
+  return state.items.find((i) => i !== item && i.status === "pending" && !i.leased) || null;
 }
 
 /** Create a session (optionally with items already predicted), and open it. */
@@ -137,7 +213,7 @@ function firstOpen(start) {
   for (const wanted of ["pending", "skipped"]) {
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
-      if (state.items[i].status === wanted) return i;
+      if (state.items[i].status === wanted && !state.items[i].leased) return i;
     }
   }
   return -1;
@@ -243,6 +319,7 @@ function show(index) {
   $("rev-view").setAttribute("aria-pressed", "false");
   draw();
   $("rev-card").focus({ preventScroll: true });
+  holdShown();
 }
 
 /** Send one write to a photo of the session, after every earlier write to the same photo. */
@@ -274,6 +351,7 @@ async function save(labels) {
   state.edits.delete(item.image_id);
   state.undo.push(item.image_id);
   state.saveTimes.push(Date.now());
+  release(item.image_id);
   show(firstOpen(0)); // the first pending card in the order, wherever the cursor was
   showMsg($("rev-msg"), "");
   try {
