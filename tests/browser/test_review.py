@@ -242,7 +242,7 @@ def test_spanish_error_messages_and_files_refused_before_upload(page: Page, cons
 
 def test_no_stale_labels_while_a_photo_is_predicting(page: Page, stack: Stack, photos) -> None:
     held = []
-    page.goto("/")
+    page.goto("/#individual")
     page.locator("#ind-file").set_input_files(
         files=[{"name": "gato.jpg", "mimeType": "image/jpeg", "buffer": photos["cat"]}]
     )

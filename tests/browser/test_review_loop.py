@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 from support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
-from support.stack import Stack, running_stack
+from support.stack import REPO, Stack, running_stack
 from support.training import CONTRADICTING
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -222,3 +222,45 @@ def test_two_browsers_on_one_session_never_show_the_same_card(
         assert not set(seen["first"]) & set(seen["second"])
     finally:
         context.close()
+
+
+def bottom(page: Page, selector: str) -> float:
+    box = page.locator(selector).bounding_box()
+    assert box, f"{selector} is not laid out"
+    return box["y"] + box["height"]
+
+
+def screen(page: Page, name: str) -> None:
+    """What the viewport shows (not the whole page), for a person to look at."""
+    folder = REPO / "artifacts" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_the_card_fits_a_laptop_screen_and_buttons_keep_words_on_a_phone(page: Page, stack: Stack) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    start_session(page, photo_files("fit", 3, offset=110))
+    expect(page.locator(CARD)).to_have_attribute("data-status", "pending")
+    page.evaluate("window.scrollTo(0, 0)")
+    screen(page, "review-1280x800")
+    rows = page.locator("#rev-rows li")
+    expect(rows).to_have_count(20)
+    for k in range(20):
+        expect(rows.nth(k)).to_be_in_viewport(ratio=1)
+    for selector in ("#rev-save", "#rev-img"):
+        expect(page.locator(selector)).to_be_in_viewport(ratio=1)
+    # the sticky bar covers neither the photo nor the last row
+    bar_top = page.locator("#rev-actions").bounding_box()["y"]
+    assert bottom(page, "#rev-rows li:last-child") <= bar_top + 1
+    assert bottom(page, "#rev-img") <= bar_top + 1
+
+    page.set_viewport_size({"width": 375, "height": 812})
+    screen(page, "review-375x812")
+    for button in page.locator("#rev-actions button").all():
+        words = button.evaluate("b => b.innerText.replace(/[←→↵⎋]|Esc|Enter|\\b[A-Za-z0-9]\\b/g, '').trim()")
+        assert len(words) >= 3, f"{button.get_attribute('id')} shows only a key symbol"
+    # every tab can be reached: on screen, or in a bar that scrolls sideways
+    tabs = page.locator("[role=tablist]")
+    scrolls = tabs.evaluate("t => t.scrollWidth > t.clientWidth && getComputedStyle(t).overflowX !== 'hidden'")
+    for tab in page.locator("[role=tab]").all():
+        assert scrolls or tab.is_visible() and tab.bounding_box()["x"] + tab.bounding_box()["width"] <= 376

@@ -252,6 +252,7 @@ function imageUrl(item) {
 
 function draw() {
   const has = Boolean(state.session);
+  $("panel-review").classList.toggle("has-cards", has && (state.items.length > 0 || Boolean(state.waiting)));
   $("rev-grid-box").hidden = !has || $("rev-view").getAttribute("aria-pressed") !== "true";
   const item = currentItem();
   $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length || state.uploadLeft > 0;
@@ -438,11 +439,11 @@ function onKey(e) {
     }
     return;
   }
-  const hit = actionFor(e.key);
+  const hit = state.session ? actionFor(e.key) : null; // no session: arrows still move between tabs
   if (!hit && e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
   e.stopPropagation();
-  if (!hit || !state.session) return;
+  if (!hit) return;
   if (hit.kind === "class") {
     if (!$("rev-save").disabled) toggle(hit.name);
   } else ACTION_RUN[hit.name]();
