@@ -159,7 +159,9 @@ def test_bulk_accept_and_set_a_label_in_the_grid(page: Page, stack: Stack, photo
     tiles = page.locator("#rev-grid li.rev-tile")
     expect(tiles).to_have_count(3)
     page.locator("#rev-bulk-confident").click()
-    expect(page.locator("#rev-bulk-question")).to_have_text("Save the predictions of 2 confident cards as they are?")
+    expect(page.locator("#rev-bulk-question")).to_have_text(
+        "Save the predictions of 2 confident cards as they are?"
+    )
     page.locator("#rev-bulk-ok").click()
     expect(page.locator("#rev-bulk-msg")).to_contain_text("2 cards saved")
     rows = httpx.get(f"{stack.url}/get_corrections?limit=500").json()["corrections"]

@@ -7,7 +7,7 @@
 import { getJson, postJson, request } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { initExports, syncExports } from "./exports.js";
-import { t } from "./i18n.js";
+import { formatNumber, sessionName, t } from "./i18n.js";
 import { drawCard, drawPlaceholder, predictedOf, setChecks } from "./review-card.js";
 import { gridKey, initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
@@ -85,7 +85,7 @@ async function loadSessions() {
   const select = $("rev-session");
   select.replaceChildren(
     el("option", { value: "" }, t("rev.no_session")),
-    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${s.name} · ${s.progress.saved} / ${s.progress.total}`)),
+    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${sessionName(s.name)} · ${s.progress.saved} / ${s.progress.total}`)),
   );
   select.value = state.session ? String(state.session.id) : "";
 }
@@ -194,7 +194,7 @@ export async function createSession(name, items = [], files = new Map(), current
 function syncControls() {
   $("rev-order").value = state.session.order;
   $("rev-threshold").value = String(state.session.threshold);
-  $("rev-threshold-out").textContent = state.session.threshold.toFixed(2);
+  $("rev-threshold-out").textContent = formatNumber(state.session.threshold, 2);
   $("rev-auto").value = String(state.session.auto_retrain_after);
   syncExports();
 }
@@ -252,6 +252,7 @@ function imageUrl(item) {
 
 function draw() {
   const has = Boolean(state.session);
+  $("rev-threshold-out").textContent = formatNumber(slider(), 2);
   $("panel-review").classList.toggle("has-cards", has && (state.items.length > 0 || Boolean(state.waiting)));
   $("rev-grid-box").hidden = !has || $("rev-view").getAttribute("aria-pressed") !== "true";
   const item = currentItem();
@@ -296,7 +297,7 @@ function drawProgress() {
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
   const option = $("rev-session").selectedOptions[0];
-  if (option?.value) option.textContent = `${state.session.name} · ${saved} / ${total}`;
+  if (option?.value) option.textContent = `${sessionName(state.session.name)} · ${saved} / ${total}`;
 }
 
 function localPace() {
@@ -487,7 +488,7 @@ function wireButtons() {
   });
   $("rev-auto").addEventListener("change", () => patchSession({ auto_retrain_after: Math.max(0, Number($("rev-auto").value) || 0) }));
   $("rev-threshold").addEventListener("input", () => {
-    $("rev-threshold-out").textContent = slider().toFixed(2);
+    $("rev-threshold-out").textContent = formatNumber(slider(), 2);
     if (!state.session) return;
     state.session.threshold = slider();
     draw(); // untouched cards follow the slider; touched ones keep their ticks
