@@ -293,3 +293,14 @@ def test_spanish_shows_no_english_sentence_after_a_file_error(page: Page, stack:
     expect(error).to_have_text("La imagen está dañada o incompleta y no se puede leer.")
     panel = page.locator("#panel-batch").inner_text()
     assert not ENGLISH.search(panel), f"English on the Batch tab: {ENGLISH.search(panel)}"
+
+
+def test_first_visit_lands_on_review_and_the_last_tab_is_remembered(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#panel-review")).to_be_visible()
+    expect(page.locator("[data-tab=review]")).to_have_attribute("aria-selected", "true")
+    page.locator("[data-tab=corrections]").click()
+    page.goto("/")  # no hash: where the person was last
+    expect(page.locator("#panel-corrections")).to_be_visible()
+    page.goto("/#batch")  # a link to a tab still wins
+    expect(page.locator("#panel-batch")).to_be_visible()

@@ -256,7 +256,9 @@ function draw() {
   $("panel-review").classList.toggle("has-cards", has && (state.items.length > 0 || Boolean(state.waiting)));
   $("rev-grid-box").hidden = !has || $("rev-view").getAttribute("aria-pressed") !== "true";
   const item = currentItem();
-  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length || state.uploadLeft > 0;
+  // not "done" while photos upload or another browser still has cards of the session on screen
+  const open = state.uploadLeft > 0 || heldElsewhere() > 0;
+  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length || open;
   if ((state.waiting || state.uploadLeft) && !item) drawPlaceholder(state.waiting || "");
   else if (!item || !$("rev-grid-box").hidden) $("rev-card").hidden = true;
   else {
@@ -281,6 +283,11 @@ function prefetch() {
   }
 }
 
+/** Cards not saved yet that another browser has on screen. */
+function heldElsewhere() {
+  return state.items.filter((i) => i.status !== "saved" && i.leased).length;
+}
+
 function drawProgress() {
   if (!state.session) {
     $("rev-progress").textContent = "";
@@ -292,7 +299,9 @@ function drawProgress() {
   const per = localPace() ?? state.session.progress.seconds_per_item;
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
   const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: state.uploadLeft })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}${uploading}`;
+  const held = heldElsewhere();
+  const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: held })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}${uploading}${elsewhere}`;
   $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
