@@ -67,6 +67,10 @@ export function gridKey(e) {
     return true;
   } else {
     const hit = actionFor(e.key);
+    if (hit?.name === "undo") {
+      undoBulk(); // in the grid, the undo key takes back the last bulk change
+      return true;
+    }
     if (hit?.kind !== "class") return false;
     if (selected.size) labelKey(hit.name);
     return true;

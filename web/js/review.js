@@ -449,6 +449,7 @@ function onKey(e) {
     }
     return;
   }
+  if (e.key === " " && e.target.matches?.("#rev-rows input[type=checkbox]")) return; // Space ticks the box: it is the card's own
   const hit = state.session ? actionFor(e.key) : null; // no session: arrows still move between tabs
   if (!hit && e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
