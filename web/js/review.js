@@ -450,7 +450,17 @@ function onKey(e) {
     return;
   }
   if (e.key === " " && e.target.matches?.("#rev-rows input[type=checkbox]")) return; // Space ticks the box: it is the card's own
-  const hit = state.session ? actionFor(e.key) : null; // no session: arrows still move between tabs
+  if (!currentItem()) {
+    // No card to act on: the controls keep their keys (Enter opens the file picker, arrows
+    // move between tabs), except "New session": a session is never made by a key.
+    if ((e.key === "Enter" || e.key === " ") && e.target.id === "rev-new") e.preventDefault();
+    else if (state.session && state.undo.length && actionFor(e.key)?.name === "undo") {
+      e.preventDefault(); // every card saved: the undo key still brings the last one back
+      undo();
+    }
+    return;
+  }
+  const hit = actionFor(e.key);
   if (!hit && e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
   e.stopPropagation();
