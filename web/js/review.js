@@ -37,8 +37,8 @@ const state = {
   opening: Promise.resolve(), // the session being created or opened; uploads wait for it
   uploadLeft: 0, // photos chosen and not yet uploaded and predicted
   refreshing: false, // a poll is on its way
-  changes: 0, // counts the changes made on this page (saves, skips, undos)
-  local: new Map(), // image_id -> {status, labels, v}: this page's change, until the server is known to have it
+  answers: 0, // counts the writes answered by the server (a clock for `local`)
+  local: new Map(), // image_id -> {status, labels, answered}: this page's change, until the server is known to have it
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
@@ -92,7 +92,7 @@ async function loadSessions() {
 
 export async function openSession(id, { keep = false, imageId = null, first = false } = {}) {
   const mine = ++openSeq;
-  const asked = state.changes;
+  const asked = state.answers;
   const reply = await getJson(sessionPath(id));
   if (mine !== openSeq) return;
   const currentId = first ? null : imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
@@ -121,7 +121,7 @@ async function refresh() {
   if (!state.session || $("panel-review").hidden || document.hidden || state.refreshing) return;
   const sid = state.session.id;
   const seq = openSeq;
-  const asked = state.changes;
+  const asked = state.answers;
   state.refreshing = true;
   try {
     const reply = await getJson(sessionPath(sid));
@@ -221,8 +221,7 @@ function firstOpen(start) {
 
 /** Note a change this page made to a card, so that a reply read before the server had it cannot undo it on screen. */
 function noteLocal(item) {
-  state.changes += 1;
-  state.local.set(item.image_id, { status: item.status, labels: item.labels, v: state.changes });
+  state.local.set(item.image_id, { status: item.status, labels: item.labels, answered: null });
 }
 
 /**
@@ -231,7 +230,8 @@ function noteLocal(item) {
  */
 function withLocal(items, asked) {
   for (const [id, change] of state.local) {
-    if (change.v <= asked && !state.writes.has(id)) state.local.delete(id); // the server had it when asked
+    // answered before the read was sent: the server had it when asked
+    if (change.answered !== null && change.answered <= asked) state.local.delete(id);
   }
   return items.map((item) => {
     const change = state.local.get(item.image_id);
@@ -348,7 +348,11 @@ async function send(imageId, body) {
     return await write;
   } finally {
     state.inFlight -= 1;
-    if (state.writes.get(imageId) === write) state.writes.delete(imageId);
+    if (state.writes.get(imageId) === write) {
+      state.writes.delete(imageId);
+      const change = state.local.get(imageId);
+      if (change) change.answered = ++state.answers; // the newest write to it is answered
+    }
     drawProgress();
   }
 }
@@ -372,7 +376,7 @@ async function save(labels) {
     if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
   } catch (err) {
     Object.assign(item, before);
-    noteLocal(item);
+    state.local.delete(item.image_id); // the save did not land: the server's word stands
     state.undo = state.undo.filter((id) => id !== item.image_id);
     showMsg($("rev-msg"), `${item.filename}: ${err.message}`, "error");
     drawProgress();
