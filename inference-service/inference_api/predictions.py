@@ -15,6 +15,7 @@ import numpy as np
 from tagloop.classes import VOC_CLASSES
 from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
+from tagloop.http import error_code
 from tagloop.images import (
     DecodeLimits,
     ImageError,
@@ -239,4 +240,4 @@ def _prepare_or_error(
     try:
         return prepare_upload(upload, predictor=predictor, sizes=sizes)
     except ImageError as exc:
-        return FileError(filename=upload.filename, error=str(exc))
+        return FileError(filename=upload.filename, error=str(exc), code=error_code(exc))

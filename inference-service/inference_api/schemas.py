@@ -32,6 +32,7 @@ class PredictResponse(BaseModel):
 class FileError(BaseModel):
     filename: str | None
     error: str
+    code: str | None = Field(default=None, description="the error's stable code, as in an error reply")
 
 
 class BatchPredictResponse(BaseModel):

@@ -56,7 +56,7 @@ def expect_all_scores(page: Page, above: set[str]) -> None:
 
 
 def test_photo_under_every_threshold_still_shows_all_scores(page: Page, photos, shoot) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     reply = predict(page, "coffee.jpg", photos["coffee"])
     assert not at_or_over(reply), "precondition: the coffee photo reaches no threshold"
     expect_all_scores(page, above=set())
@@ -66,7 +66,7 @@ def test_photo_under_every_threshold_still_shows_all_scores(page: Page, photos, 
 
 
 def test_ticks_follow_the_slider_until_a_box_is_touched(page: Page, photos) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     reply = predict(page, "astronaut.jpg", photos["astronaut"])
     start = at_or_over(reply)  # the version's per-class thresholds, the slider untouched
     low = at_or_over(reply, 0.1)

@@ -54,7 +54,7 @@ def watch_job(page: Page, timeout_s: float) -> tuple[set[str], list[str]]:
 
 
 def test_journey_predict_correct_retrain_repredict(page: Page, photos, shoot) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     before_version = header_version(page)
     expect(page.locator("#health-dot")).to_have_attribute("data-state", "ok")
 

@@ -15,7 +15,7 @@ def selected_tab(page: Page) -> str:
 
 
 def test_tabs_move_with_arrow_keys(page: Page) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     page.locator("#tab-individual").focus()
     page.keyboard.press("ArrowRight")
     assert selected_tab(page) == "review"
@@ -62,7 +62,7 @@ def test_spanish_browser_gets_spanish(browser, stack) -> None:
 def test_api_error_shown_as_a_sentence(page: Page, console) -> None:
     console.expect_http_error(415)
     console.expect_http_error(400)
-    page.goto("/")
+    page.goto("/#individual")
     page.locator("#ind-file").set_input_files(
         files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"these are not pixels" * 20}]
     )
@@ -125,7 +125,7 @@ def put_file_in_page(page: Page, name: str, content: bytes):
 
 
 def test_drop_an_image_on_individual(page: Page, photos) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     dt = put_file_in_page(page, "dropped.jpg", photos["coffee"])
     page.locator("#ind-drop").dispatch_event("drop", {"dataTransfer": dt})
     expect(page.locator("#ind-model-used")).to_contain_text("dropped.jpg")
@@ -133,7 +133,7 @@ def test_drop_an_image_on_individual(page: Page, photos) -> None:
 
 
 def test_paste_an_image_on_individual(page: Page, photos) -> None:
-    page.goto("/")
+    page.goto("/#individual")
     dt = put_file_in_page(page, "clip.jpg", photos["rocket"])
     page.evaluate("dt => document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }))", dt)
     expect(page.locator("#ind-model-used")).to_contain_text("pasted.jpg")
@@ -161,7 +161,7 @@ def test_drop_many_images_on_batch(page: Page, photos) -> None:
 def test_retrain_dialog_cancel_or_escape_starts_nothing(page: Page) -> None:
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-    page.goto("/")
+    page.goto("/#individual")
     dialog = page.locator("#retrain-dialog")
     page.locator("#ind-retrain").click()
     expect(dialog).to_be_visible()

@@ -187,7 +187,8 @@ def test_batch_predict_returns_each_file_and_reports_the_bad_one(
     assert cat["image_id"] == hashlib.sha256(cat_jpeg).hexdigest()
     assert len(red["scores"]) == 20
     assert all(p["confidence"] >= 0.3 for p in red["predictions"])
-    assert set(broken) == {"filename", "error"} and "truncated" in broken["error"]
+    assert set(broken) == {"filename", "error", "code"} and "truncated" in broken["error"]
+    assert broken["code"] == "corrupt_image"  # the UI translates the sentence by its code
     assert "found: text" in notes["error"]
     assert len(uploads_in(v1_client)) == 2
 

@@ -91,7 +91,8 @@ def test_gateway_batch_predict_returns_the_others_when_one_file_is_corrupt(
     assert body["success"] is True and isinstance(body["model_version"], int)
     cat, cut, coffee = body["results"]
     assert "cat" in [p["label"] for p in cat["predictions"]]
-    assert cut == {"filename": "cut.jpg", "error": cut["error"]} and "truncated" in cut["error"]
+    assert cut == {"filename": "cut.jpg", "error": cut["error"], "code": "corrupt_image"}
+    assert "truncated" in cut["error"]
     assert len(coffee["scores"]) == 20 and coffee["filename"] == "coffee.png"
 
 

@@ -6,13 +6,17 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
-from support.training import image_bytes, store_images
+from support.training import image_bytes, make_settings, store_images
 from tagloop.classes import VOC_CLASSES
 from tagloop.training.offline import default_splits
 from tagloop.training.voc import read_split
+from training_api import migrate
 from training_api.config import Settings
 from training_api.main import create_app
+
+BROWSER_A, BROWSER_B = "browser-aaaa", "browser-bbbb"
 
 
 def _scores(**high: float) -> dict[str, float]:
@@ -150,6 +154,39 @@ def test_bulk_sets_and_unsets_a_label_on_selected_cards(client: TestClient, sett
     assert nothing.status_code == 422 and nothing.json()["code"] == "nothing_selected"
 
 
+def test_bulk_set_adds_one_label_and_undo_puts_every_card_back(client: TestClient, settings: Settings):
+    sid, ids = _session(client, settings, [_scores(car=0.8, person=0.7), _scores(dog=0.6), _scores(cat=0.9)])
+    _save(client, sid, ids[2], ["cat", "sofa"])
+    before = {i["image_id"]: i for i in client.get(f"/sessions/{sid}").json()["items"]}
+    done = client.post(f"/sessions/{sid}/bulk", json={"image_ids": ids, "add": ["bus"]}).json()
+    assert done["saved"] == 3 and done["bulk_id"]
+    after = {i["image_id"]: i["labels"] for i in client.get(f"/sessions/{sid}").json()["items"]}
+    assert after == {ids[0]: ["bus", "car", "person"], ids[1]: ["bus", "dog"], ids[2]: ["bus", "cat", "sofa"]}
+
+    undone = client.post(f"/sessions/{sid}/bulk/{done['bulk_id']}/undo")
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["restored"] == 3 and undone.json()["progress"]["saved"] == 1
+    back = {i["image_id"]: i for i in client.get(f"/sessions/{sid}").json()["items"]}
+    assert {k: (v["status"], v["labels"]) for k, v in back.items()} == {
+        k: (v["status"], v["labels"]) for k, v in before.items()
+    }
+    rows = client.get("/get_corrections").json()["corrections"]
+    assert [(r["image_id"], r["corrected_labels"], r["source"]) for r in rows] == [
+        (ids[2], ["cat", "sofa"], "review")
+    ]
+    again = client.post(f"/sessions/{sid}/bulk/{done['bulk_id']}/undo")
+    assert again.status_code == 409 and again.json()["code"] == "bulk_undone"
+    missing = client.post(f"/sessions/{sid}/bulk/999/undo")
+    assert missing.status_code == 404 and missing.json()["code"] == "bulk_not_found"
+
+
+def test_bulk_unset_removes_one_label_only(client: TestClient, settings: Settings):
+    sid, ids = _session(client, settings, [_scores(car=0.8, person=0.7), _scores(person=0.6, dog=0.9)])
+    client.post(f"/sessions/{sid}/bulk", json={"image_ids": ids, "remove": ["person"]})
+    after = {i["image_id"]: i["labels"] for i in client.get(f"/sessions/{sid}").json()["items"]}
+    assert after == {ids[0]: ["car"], ids[1]: ["dog"]}
+
+
 def test_errors_carry_stable_codes(client: TestClient, settings: Settings):
     missing = client.get("/sessions/999")
     assert missing.status_code == 404
@@ -231,3 +268,48 @@ def test_a_session_can_start_a_retrain_after_n_saves(client: TestClient, setting
     assert second["auto_retrain_job"]
     assert client.get(f"/jobs/{second['auto_retrain_job']}").json()["status"] == "queued"
     assert _save(client, sid, ids[2], ["horse"]).json()["auto_retrain_job"] is None  # counting again
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_client(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str):
+    """The API on an empty database of each kind."""
+    url = f"sqlite:///{tmp_path / 'tagloop.db'}" if request.param == "sqlite" else None
+    url = url or request.getfixturevalue("postgres_url")
+    migrate._migrated.clear()
+    settings = make_settings(
+        models_dir=tmp_path / "models", data_dir=tmp_path / "data", redis_url=redis_url, database_url=url
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client, settings
+    migrate._migrated.clear()
+
+
+def test_a_card_handed_to_one_browser_is_not_handed_to_another(any_db_client) -> None:
+    client, settings = any_db_client
+    sid, ids = _session(client, settings, [_scores(dog=0.52), _scores(horse=0.7), _scores(cat=0.97)])
+    first = client.get(f"/sessions/{sid}/next", params={"client": BROWSER_A}).json()["item"]
+    second = client.get(f"/sessions/{sid}/next", params={"client": BROWSER_B}).json()["item"]
+    assert (first["image_id"], second["image_id"]) == (ids[0], ids[1])
+    # the same browser asking again gets its own card back; the other sees it as leased
+    assert (
+        client.get(f"/sessions/{sid}/next", params={"client": BROWSER_A}).json()["item"]["image_id"] == ids[0]
+    )
+    seen_by_b = {
+        i["image_id"]: i["leased"] for i in client.get(f"/sessions/{sid}?client={BROWSER_B}").json()["items"]
+    }
+    assert seen_by_b == {ids[0]: True, ids[1]: False, ids[2]: False}
+
+    taken = client.post(f"/sessions/{sid}/items/{ids[0]}/lease", json={"client": BROWSER_B})
+    assert taken.status_code == 409 and taken.json()["code"] == "card_leased"
+    renewed = client.post(f"/sessions/{sid}/items/{ids[0]}/lease", json={"client": BROWSER_A})
+    assert renewed.status_code == 200 and renewed.json()["lease_until"]
+
+    # a save frees the card: it is done, and the other browser may look at it
+    _save(client, sid, ids[0], ["dog"])
+    assert client.post(f"/sessions/{sid}/items/{ids[0]}/lease", json={"client": BROWSER_B}).json() == {
+        "success": True,
+        "lease_until": None,
+    }
+    assert (
+        client.get(f"/sessions/{sid}/next", params={"client": BROWSER_A}).json()["item"]["image_id"] == ids[2]
+    )

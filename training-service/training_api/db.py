@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Engine,
     Float,
@@ -93,6 +94,22 @@ class ReviewItem(Base):
     correction_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The correction its save wrote; an undo deletes that one."""
     saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    leased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The browser (its client id) the card was handed out to, until `lease_until`."""
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BulkChange(Base):
+    """One bulk write on a session, kept so that one Undo can put every card back."""
+
+    __tablename__ = "review_bulk_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("review_sessions.id", ondelete="CASCADE"), index=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+    cards: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """Per card: image_id; status, labels, correction_id and saved_at before; the correction written."""
 
 
 def make_engine(url: str, *, migrated: bool = True) -> Engine:

@@ -24,8 +24,13 @@ from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
 from training_api.retrain_runner import NoCorrectionsError
 from training_api.review.repredict import InferenceUnavailableError
-from training_api.review.saving import LabelsMissingError, NothingSelectedError
-from training_api.review.sessions import ItemNotFoundError, SessionNotFoundError
+from training_api.review.saving import (
+    BulkNotFoundError,
+    BulkUndoneError,
+    LabelsMissingError,
+    NothingSelectedError,
+)
+from training_api.review.sessions import CardLeasedError, ItemNotFoundError, SessionNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ItemNotFoundError: 404,
     LabelsMissingError: 422,
     NothingSelectedError: 422,
+    CardLeasedError: 409,
+    BulkNotFoundError: 404,
+    BulkUndoneError: 409,
     NothingToExportError: 404,
     InferenceUnavailableError: 503,
 }

@@ -12,6 +12,8 @@ import { initRetrain } from "./retrain.js";
 import { createSession, initReview, openSession, render as renderReview, showReview } from "./review.js";
 
 const TABS = ["individual", "review", "batch", "corrections", "models"];
+const FIRST_TAB = "review"; // a first visit lands on the work the README leads with
+const TAB_KEY = "tagloop.tab"; // the last tab used, where the next visit opens
 const ON_SHOW = { batch: showBatch, corrections: showCorrections, models: showModels, review: showReview };
 
 function tabButton(name) {
@@ -21,7 +23,8 @@ function tabButton(name) {
 const scrollOf = {}; // each tab comes back where the person left it (e.g. Batch after "Correct")
 
 function selectTab(name, { focus = false } = {}) {
-  if (!TABS.includes(name)) name = TABS[0];
+  if (!TABS.includes(name)) name = FIRST_TAB;
+  localStorage.setItem(TAB_KEY, name);
   const leaving = TABS.find((tab) => !$(`panel-${tab}`).hidden);
   if (leaving && leaving !== name) scrollOf[leaving] = window.scrollY;
   for (const tab of TABS) {
@@ -116,7 +119,7 @@ function main() {
   initCorrections();
   initModels({ onModelChanged: modelChanged });
   wireTabs();
-  selectTab(location.hash.slice(1) || "individual");
+  selectTab(location.hash.slice(1) || localStorage.getItem(TAB_KEY) || FIRST_TAB);
   startHealth();
 }
 

@@ -3,7 +3,7 @@
 
 import { uploadForm } from "./api.js";
 import { $, el, humanSize, showMsg } from "./dom.js";
-import { className, formatPercent, t } from "./i18n.js";
+import { className, formatPercent, serverText, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { fetchPhotos, forgetRecord, giveUp, loadRecord, saveRecord } from "./batch-store.js";
 import { droppedFiles, screenFiles, wireDropZone } from "./uploads.js";
@@ -154,7 +154,7 @@ async function sendChunk(chunk, onProgress) {
 
 function resultOf(r, modelVersion) {
   if (!r) return { error: "?" };
-  if (r.error) return { error: r.error };
+  if (r.error) return { error: r.error, code: r.code }; // translated when shown (the language may change)
   return { imageId: r.image_id, scores: scoresOf(r), modelVersion: r.model_version ?? modelVersion };
 }
 
@@ -189,7 +189,7 @@ function card(it) {
   const r = it.result;
   const body = [el("p", { class: "card-name", title: it.name }, it.name)];
   if (it.missing) body.push(el("p", { class: "card-error", dataset: { testid: "batch-missing" } }, t("batch.photo_missing")));
-  if (r?.error) body.push(el("p", { class: "card-error", role: "alert" }, r.error));
+  if (r?.error) body.push(el("p", { class: "card-error", role: "alert" }, serverText(r.error, r.code)));
   else if (r?.corrected) body.push(...correctedBody(r));
   else if (r) body.push(...predictedBody(it, r));
   return el("li", { class: "tile", dataset: { filename: it.name, state: tileState(it), imageId: r?.imageId || "", modelVersion: r?.modelVersion ?? "" } },

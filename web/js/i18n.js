@@ -372,6 +372,30 @@ export function formatDate(iso) {
   });
 }
 
+/** A number with `digits` decimals in the UI's language (es: a decimal comma). */
+export function formatNumber(x, digits) {
+  return Number(x).toLocaleString(current === "es" ? "es-ES" : "en-GB", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** A sentence the server sent with its stable code: its translation when the UI is not in English. */
+export function serverText(message, code) {
+  return code && current !== "en" && hasText(`code.${code}`) ? t(`code.${code}`) : message;
+}
+
+/**
+ * A review session's name as shown: the names the app gives ("Review 3", "Batch <date>") in
+ * the UI's language, a name a person typed as it is.
+ */
+export function sessionName(name) {
+  const review = /^Review (\d+)$/.exec(name || "");
+  if (review) return t("rev.session_name", { n: review[1] });
+  const batch = /^Batch (.+)$/.exec(name || "");
+  return batch ? t("rev.batch_session_name", { when: batch[1] }) : name;
+}
+
 export function formatPercent(p) {
   return `${Math.round(p * 100)} %`;
 }

@@ -2,7 +2,7 @@
 // its bar (a mark at its threshold), score, checkbox and hotkey.
 
 import { $, band, el } from "./dom.js";
-import { className, formatPercent, t } from "./i18n.js";
+import { className, formatNumber, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { showPhoto } from "./photos.js";
 import { keyLabel, keyOf } from "./review-keys.js";
@@ -56,7 +56,7 @@ function row(label, score, limit, checked, onToggle) {
   const key = keyOf(label);
   const fill = el("span", { class: "bar-fill" });
   fill.style.width = `${Math.max(1, Math.round(score * 100))}%`;
-  const mark = el("span", { class: "bar-mark", title: `${t("common.threshold")} ${limit.toFixed(2)}` });
+  const mark = el("span", { class: "bar-mark", title: `${t("common.threshold")} ${formatNumber(limit, 2)}` });
   mark.style.left = `${Math.round(limit * 100)}%`;
   const box = el("input", {
     type: "checkbox",

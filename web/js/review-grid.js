@@ -7,10 +7,15 @@ import { className, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { showPhoto } from "./photos.js";
 import { predictedOf } from "./review-card.js";
+import { actionFor } from "./review-keys.js";
 
-let ctx = null; // {state, reload, open}
+const CONFIDENT_LOW = 0.1;
+const CONFIDENT_HIGH = 0.9; // the server's "confident" card (review/order.py)
+let ctx = null; // {state, reload, open, close}
 const selected = new Set();
 let anchor = -1;
+let cursor = 0; // the tile the keyboard is on
+let lastBulk = null; // {sid, id}: the bulk change the Undo button puts back
 
 export function initGrid(context) {
   ctx = context;
@@ -18,6 +23,7 @@ export function initGrid(context) {
   $("rev-bulk-set").addEventListener("click", () => bulk({ add: [$("rev-bulk-label").value] }));
   $("rev-bulk-unset").addEventListener("click", () => bulk({ remove: [$("rev-bulk-label").value] }));
   $("rev-bulk-confident").addEventListener("click", () => bulk({ confident: true }));
+  $("rev-bulk-undo").addEventListener("click", undoBulk);
   $("rev-grid").addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a") {
       e.preventDefault();
@@ -25,6 +31,53 @@ export function initGrid(context) {
       renderGrid();
     }
   });
+}
+
+/** Columns of the grid as laid out now (tiles on the first row). */
+function columns() {
+  const tiles = [...$("rev-grid").children];
+  const top = tiles[0]?.offsetTop;
+  return Math.max(1, tiles.filter((el) => el.offsetTop === top).length);
+}
+
+/**
+ * A key pressed while the grid is open (review.js takes it before any focused control):
+ * arrows move, Space selects, Shift+arrows extend the selection, Enter opens the card,
+ * Esc closes the grid. Returns whether the key was the grid's.
+ */
+export function gridKey(e) {
+  const items = ctx.state.items;
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns() };
+  if (e.key === "Escape") {
+    ctx.close();
+    return true;
+  }
+  if (!items.length) return e.key === "Enter" || e.key === " ";
+  cursor = Math.min(Math.max(cursor, 0), items.length - 1);
+  if (e.key in moves) {
+    cursor = Math.min(Math.max(cursor + moves[e.key], 0), items.length - 1);
+    if (e.shiftKey) selected.add(items[cursor].image_id);
+  } else if (e.key === " ") {
+    const id = items[cursor].image_id;
+    if (selected.has(id)) selected.delete(id);
+    else selected.add(id);
+    anchor = cursor;
+  } else if (e.key === "Enter") {
+    ctx.open(cursor);
+    return true;
+  } else {
+    const hit = actionFor(e.key);
+    if (hit?.name === "undo") {
+      undoBulk(); // in the grid, the undo key takes back the last bulk change
+      return true;
+    }
+    if (hit?.kind !== "class") return false;
+    if (selected.size) labelKey(hit.name);
+    return true;
+  }
+  renderGrid();
+  $("rev-grid").children[cursor]?.scrollIntoView({ block: "nearest" });
+  return true;
 }
 
 function labelsOf(item) {
@@ -35,6 +88,7 @@ export function renderGrid() {
   const items = ctx.state.items;
   for (const id of [...selected]) if (!items.some((i) => i.image_id === id)) selected.delete(id);
   $("rev-grid").replaceChildren(...items.map((item, index) => tile(item, index)));
+  if (items.length) $("rev-grid").setAttribute("aria-activedescendant", `rev-tile-${Math.min(cursor, items.length - 1)}`);
   $("rev-selected").textContent = t("rev.selected", { n: selected.size });
   $("rev-bulk-label").querySelectorAll("option").forEach((o) => {
     o.textContent = className(o.value);
@@ -47,9 +101,10 @@ function tile(item, index) {
   return el(
     "li",
     {
-      class: "tile rev-tile",
       role: "option",
       "aria-selected": selected.has(item.image_id) ? "true" : "false",
+      id: `rev-tile-${index}`,
+      class: index === cursor ? "tile rev-tile is-cursor" : "tile rev-tile",
       dataset: { filename: item.filename || "", imageId: item.image_id, status: item.status },
       onclick: (e) => pick(e, index),
       ondblclick: () => ctx.open(index),
@@ -86,18 +141,69 @@ function pick(e, index) {
     selected.add(id);
     anchor = index;
   }
+  cursor = index;
   renderGrid();
+}
+
+function isConfident(item) {
+  return Object.values(item.scores).every((p) => p > CONFIDENT_HIGH || p < CONFIDENT_LOW);
+}
+
+/** The question asked before a bulk write, with the number of cards it changes. */
+function question(body) {
+  if (body.confident) {
+    const n = ctx.state.items.filter((i) => i.status !== "saved" && isConfident(i)).length;
+    return t("rev.bulk_ask_confident", { n });
+  }
+  const [label] = body.add || body.remove;
+  return t(body.add ? "rev.bulk_ask_set" : "rev.bulk_ask_unset", { n: selected.size, label: className(label) });
+}
+
+/** Ask first; resolves true when the person confirms. */
+function confirmBulk(text) {
+  const dialog = $("rev-bulk-dialog");
+  $("rev-bulk-question").textContent = text;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
 }
 
 async function bulk(body) {
   const sid = ctx.state.session.id;
+  if (!(await confirmBulk(question(body)))) return;
   const payload = body.confident ? body : { ...body, image_ids: [...selected] };
   try {
     const reply = await postJson(`/sessions/${sid}/bulk`, payload);
+    lastBulk = reply.bulk_id ? { sid, id: reply.bulk_id } : null;
     showMsg($("rev-bulk-msg"), t("rev.bulk_done", { n: reply.saved }), "ok");
-    selected.clear();
+    $("rev-bulk-undo").hidden = !lastBulk;
     await ctx.reload();
   } catch (err) {
     showMsg($("rev-bulk-msg"), err.message, "error");
   }
+}
+
+/** One Undo for the last bulk change: every card back as it was, its corrections deleted. */
+async function undoBulk() {
+  if (!lastBulk) return;
+  const { sid, id } = lastBulk;
+  try {
+    const reply = await postJson(`/sessions/${sid}/bulk/${id}/undo`, {});
+    lastBulk = null;
+    $("rev-bulk-undo").hidden = true;
+    showMsg($("rev-bulk-msg"), t("rev.bulk_undone", { n: reply.restored }), "ok");
+    await ctx.reload();
+  } catch (err) {
+    showMsg($("rev-bulk-msg"), err.message, "error");
+  }
+}
+
+/** A label's hotkey on the selection: unset it when every selected card has it, else set it. */
+function labelKey(label) {
+  const chosen = ctx.state.items.filter((i) => selected.has(i.image_id));
+  const all = chosen.every((i) => labelsOf(i).includes(label));
+  $("rev-bulk-label").value = label;
+  bulk(all ? { remove: [label] } : { add: [label] });
 }

@@ -3,6 +3,7 @@
 
 import { postJson, uploadForm } from "./api.js";
 import { $ } from "./dom.js";
+import { serverText } from "./i18n.js";
 import { scoresOf } from "./labels.js";
 import { droppedFiles, wireDropZone } from "./uploads.js";
 
@@ -45,7 +46,7 @@ export async function uploadToSession(sessionId, files, { onChunk, onProgress })
       const reply = await uploadForm("/batch_predict", form, () => {});
       (reply.results || []).forEach((r, k) => {
         if (r.error) {
-          errors.push(`${r.filename || chunk[k].name}: ${r.error}`);
+          errors.push(`${r.filename || chunk[k].name}: ${serverText(r.error, r.code)}`);
           return;
         }
         byId[r.image_id] = chunk[k];

@@ -7,12 +7,13 @@
 import { getJson, postJson, request } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { initExports, syncExports } from "./exports.js";
-import { t } from "./i18n.js";
+import { formatNumber, sessionName, t } from "./i18n.js";
 import { drawCard, drawPlaceholder, predictedOf, setChecks } from "./review-card.js";
-import { initGrid, renderGrid } from "./review-grid.js";
+import { gridKey, initGrid, renderGrid } from "./review-grid.js";
 import { actionFor, initKeysDialog, keyLabel, keyOf } from "./review-keys.js";
 import { initSessionRetrain } from "./review-retrain.js";
 import { prefetchPhoto } from "./photos.js";
+import { claim, clientId, holds, POLL_MS, release, renewDue } from "./review-share.js";
 import { uploadToSession, wireUploadInputs } from "./review-upload.js";
 import { screenFiles } from "./uploads.js";
 
@@ -34,6 +35,10 @@ const state = {
   inFlight: 0, // writes sent and not yet answered
   writes: new Map(), // image_id -> the newest write to it; the next one waits for it
   opening: Promise.resolve(), // the session being created or opened; uploads wait for it
+  uploadLeft: 0, // photos chosen and not yet uploaded and predicted
+  refreshing: false, // a poll is on its way
+  answers: 0, // counts the writes answered by the server (a clock for `local`)
+  local: new Map(), // image_id -> {status, labels, answered}: this page's change, until the server is known to have it
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
@@ -50,9 +55,14 @@ export function initReview(options) {
   wireButtons();
   initKeysDialog({ onChanged: draw });
   initExports(() => state.session?.id ?? null);
-  initGrid({ state, reload: () => openSession(state.session.id), open: (i) => show(i) });
+  initGrid({ state, reload: () => openSession(state.session.id, { keep: true }), open: (i) => show(i), close: () => show(state.index) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
-  document.addEventListener("keydown", onKey);
+  document.addEventListener("keydown", onKey, { capture: true });
+  setInterval(refresh, POLL_MS);
+  // focus moves (and dialogs close) all over the page: the sign follows them
+  document.addEventListener("focusin", drawKeysSign);
+  document.addEventListener("focusout", () => setTimeout(drawKeysSign, 0));
+  document.addEventListener("close", () => setTimeout(focusWork, 0), { capture: true });
 }
 
 /** The tab is shown: list the sessions and open the last one. */
@@ -75,24 +85,99 @@ async function loadSessions() {
   const select = $("rev-session");
   select.replaceChildren(
     el("option", { value: "" }, t("rev.no_session")),
-    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${s.name} · ${s.progress.saved} / ${s.progress.total}`)),
+    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${sessionName(s.name)} · ${s.progress.saved} / ${s.progress.total}`)),
   );
   select.value = state.session ? String(state.session.id) : "";
 }
 
-export async function openSession(id, { keep = false, imageId = null } = {}) {
+export async function openSession(id, { keep = false, imageId = null, first = false } = {}) {
   const mine = ++openSeq;
-  const reply = await getJson(`/sessions/${id}`);
+  const asked = state.answers;
+  const reply = await getJson(sessionPath(id));
   if (mine !== openSeq) return;
-  const currentId = imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
+  const currentId = first ? null : imageId || (keep ? currentItem()?.image_id : localStorage.getItem(CURRENT_KEY + id));
+  if (state.session?.id !== id) state.local.clear();
   state.session = reply.session;
-  state.items = reply.items;
+  state.items = withLocal(reply.items, asked);
   localStorage.setItem(SESSION_KEY, String(id));
   const at = state.items.findIndex((i) => i.image_id === currentId);
   state.index = at >= 0 ? at : firstOpen(0);
   syncControls();
   $("rev-session").value = String(id);
   draw();
+  holdShown();
+}
+
+function sessionPath(id) {
+  return `/sessions/${id}?client=${clientId()}`;
+}
+
+/**
+ * Every POLL_MS (1 s) while the tab is shown: the session as the server has it now (the other
+ * browsers' saves, which cards they hold), merged under this page's own newer changes. The
+ * card on screen stays; the held leases are renewed.
+ */
+async function refresh() {
+  if (!state.session || $("panel-review").hidden || document.hidden || state.refreshing) return;
+  const sid = state.session.id;
+  const seq = openSeq;
+  const asked = state.answers;
+  state.refreshing = true;
+  try {
+    const reply = await getJson(sessionPath(sid));
+    if (seq !== openSeq || state.session?.id !== sid) return;
+    const shown = currentItem();
+    const before = signature(state.items);
+    state.session = reply.session;
+    state.items = withLocal(reply.items, asked);
+    const at = shown ? state.items.findIndex((i) => i.image_id === shown.image_id) : -1;
+    if (at >= 0 && !state.items[at].leased) {
+      state.index = at;
+      if (signature(state.items) !== before) {
+        drawProgress();
+        if (!$("rev-grid-box").hidden) renderGrid();
+      }
+    } else {
+      const next = firstOpen(0); // nothing on screen (or taken meanwhile): the first free card
+      if (next !== state.index || signature(state.items) !== before) {
+        state.index = next;
+        draw();
+      }
+    }
+    holdShown();
+  } catch {
+    // polling again in a moment is the answer to a failed poll
+  } finally {
+    state.refreshing = false;
+  }
+}
+
+/** What a poll may change: which cards there are, their status and labels, who holds them. */
+function signature(items) {
+  return items.map((i) => `${i.image_id}:${i.status}:${i.leased ? 1 : 0}:${(i.labels || []).join()}`).join("|");
+}
+
+/**
+ * Lease the card on screen to this browser, and the one after it (so that the next card shows
+ * at once). When another browser has the card on screen, move on to the first free one.
+ */
+async function holdShown() {
+  const sid = state.session?.id;
+  const item = currentItem();
+  if (!sid || !item) return;
+  if ((!holds(item.image_id) || renewDue(item.image_id)) && !(await claim(sid, item))) {
+    if (currentItem() !== item) return;
+    showMsg($("rev-msg"), t("rev.leased_elsewhere", { file: item.filename || "" }));
+    show(firstOpen(0));
+    return;
+  }
+  const ahead = nextFree(item);
+  if (ahead && (!holds(ahead.image_id) || renewDue(ahead.image_id))) await claim(sid, ahead);
+}
+
+/** The card a save would show after `item`: the first pending one in order that is not `item`. */
+function nextFree(item) {
+  return state.items.find((i) => i !== item && i.status === "pending" && !i.leased) || null;
 }
 
 /** Create a session (optionally with items already predicted), and open it. */
@@ -109,7 +194,7 @@ export async function createSession(name, items = [], files = new Map(), current
 function syncControls() {
   $("rev-order").value = state.session.order;
   $("rev-threshold").value = String(state.session.threshold);
-  $("rev-threshold-out").textContent = state.session.threshold.toFixed(2);
+  $("rev-threshold-out").textContent = formatNumber(state.session.threshold, 2);
   $("rev-auto").value = String(state.session.auto_retrain_after);
   syncExports();
 }
@@ -128,10 +213,30 @@ function firstOpen(start) {
   for (const wanted of ["pending", "skipped"]) {
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n;
-      if (state.items[i].status === wanted) return i;
+      if (state.items[i].status === wanted && !state.items[i].leased) return i;
     }
   }
   return -1;
+}
+
+/** Note a change this page made to a card, so that a reply read before the server had it cannot undo it on screen. */
+function noteLocal(item) {
+  state.local.set(item.image_id, { status: item.status, labels: item.labels, answered: null });
+}
+
+/**
+ * The server's cards with this page's newer changes on top: a reply asked for before a save
+ * was answered still says "pending", and the card would come back (and be saved twice).
+ */
+function withLocal(items, asked) {
+  for (const [id, change] of state.local) {
+    // answered before the read was sent: the server had it when asked
+    if (change.answered !== null && change.answered <= asked) state.local.delete(id);
+  }
+  return items.map((item) => {
+    const change = state.local.get(item.image_id);
+    return change ? { ...item, status: change.status, labels: change.labels } : item;
+  });
 }
 
 function checkedFor(item) {
@@ -147,10 +252,14 @@ function imageUrl(item) {
 
 function draw() {
   const has = Boolean(state.session);
+  $("rev-threshold-out").textContent = formatNumber(slider(), 2);
+  $("panel-review").classList.toggle("has-cards", has && (state.items.length > 0 || Boolean(state.waiting)));
   $("rev-grid-box").hidden = !has || $("rev-view").getAttribute("aria-pressed") !== "true";
   const item = currentItem();
-  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length;
-  if (state.waiting && !item) drawPlaceholder(state.waiting);
+  // not "done" while photos upload or another browser still has cards of the session on screen
+  const open = state.uploadLeft > 0 || heldElsewhere() > 0;
+  $("rev-done").hidden = !has || Boolean(item) || Boolean(state.waiting) || !state.items.length || open;
+  if ((state.waiting || state.uploadLeft) && !item) drawPlaceholder(state.waiting || "");
   else if (!item || !$("rev-grid-box").hidden) $("rev-card").hidden = true;
   else {
     drawCard(item, { checked: checkedFor(item), slider: slider(), imageUrl: imageUrl(item), onToggle: toggle });
@@ -164,6 +273,7 @@ function draw() {
   $("rev-prev").disabled = !item || state.index <= 0;
   drawProgress();
   if (!$("rev-grid-box").hidden) renderGrid();
+  drawKeysSign();
 }
 
 function prefetch() {
@@ -171,6 +281,11 @@ function prefetch() {
     const next = state.items[state.index + k];
     if (next && !imageUrl(next)) prefetchPhoto(next.image_id);
   }
+}
+
+/** Cards not saved yet that another browser has on screen. */
+function heldElsewhere() {
+  return state.items.filter((i) => i.status !== "saved" && i.leased).length;
 }
 
 function drawProgress() {
@@ -183,11 +298,15 @@ function drawProgress() {
   const left = total - saved;
   const per = localPace() ?? state.session.progress.seconds_per_item;
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}`;
+  const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: state.uploadLeft })}` : "";
+  const held = heldElsewhere();
+  const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: held })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}${uploading}${elsewhere}`;
+  $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
   const option = $("rev-session").selectedOptions[0];
-  if (option?.value) option.textContent = `${state.session.name} · ${saved} / ${total}`;
+  if (option?.value) option.textContent = `${sessionName(state.session.name)} · ${saved} / ${total}`;
 }
 
 function localPace() {
@@ -211,6 +330,7 @@ function show(index) {
   $("rev-view").setAttribute("aria-pressed", "false");
   draw();
   $("rev-card").focus({ preventScroll: true });
+  holdShown();
 }
 
 /** Send one write to a photo of the session, after every earlier write to the same photo. */
@@ -228,7 +348,11 @@ async function send(imageId, body) {
     return await write;
   } finally {
     state.inFlight -= 1;
-    if (state.writes.get(imageId) === write) state.writes.delete(imageId);
+    if (state.writes.get(imageId) === write) {
+      state.writes.delete(imageId);
+      const change = state.local.get(imageId);
+      if (change) change.answered = ++state.answers; // the newest write to it is answered
+    }
     drawProgress();
   }
 }
@@ -238,10 +362,12 @@ async function save(labels) {
   if (!item || $("rev-save").disabled) return;
   const before = { status: item.status, labels: item.labels };
   Object.assign(item, { status: "saved", labels: [...labels] });
+  noteLocal(item);
   state.edits.delete(item.image_id);
   state.undo.push(item.image_id);
   state.saveTimes.push(Date.now());
-  show(firstOpen(state.index + 1));
+  release(item.image_id);
+  show(firstOpen(0)); // the first pending card in the order, wherever the cursor was
   showMsg($("rev-msg"), "");
   try {
     const reply = await send(item.image_id, { status: "saved", labels });
@@ -250,6 +376,7 @@ async function save(labels) {
     if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
   } catch (err) {
     Object.assign(item, before);
+    state.local.delete(item.image_id); // the save did not land: the server's word stands
     state.undo = state.undo.filter((id) => id !== item.image_id);
     showMsg($("rev-msg"), `${item.filename}: ${err.message}`, "error");
     drawProgress();
@@ -263,6 +390,7 @@ async function undo() {
   const item = state.items[index];
   state.edits.set(imageId, new Set(item.labels || []));
   Object.assign(item, { status: "pending", labels: null });
+  noteLocal(item);
   show(index);
   try {
     await send(imageId, { status: "pending" });
@@ -278,6 +406,7 @@ function skip(step) {
   if (!item || index < 0 || index >= state.items.length) return;
   if (step > 0 && item.status === "pending") {
     item.status = "skipped";
+    noteLocal(item);
     send(item.image_id, { status: "skipped" }).catch((err) => showMsg($("rev-msg"), err.message, "error"));
   }
   show(index);
@@ -299,20 +428,69 @@ const ACTION_RUN = {
   undo: () => state.undo.length && undo(),
 };
 
+/** Fields where a key types or chooses something: keys pressed there stay there. */
+const TEXT_ENTRY =
+  "input:not([type]), input[type=text], input[type=number], input[type=search], input[type=email], input[type=password], input[type=url], select, textarea, [contenteditable=''], [contenteditable=true]";
+
+/** Whether a key pressed now goes to the card (or the grid): the Review panel is shown, no dialog is open, focus is not in a text field or a select. */
+function keysActive(target = document.activeElement) {
+  if ($("panel-review").hidden || document.querySelector("dialog[open]")) return false;
+  return !target?.matches?.(TEXT_ENTRY);
+}
+
+/**
+ * Document-level, capture phase: the card's keys are taken before a focused button, tab,
+ * slider or file input acts on them (Enter would click "New session" or "Grid", arrows would
+ * move the slider or the tabs). Enter and Space never reach such a control while the panel is
+ * shown, so no key ever creates a session.
+ */
 function onKey(e) {
-  if ($("panel-review").hidden || document.querySelector("dialog[open]") || !state.session) return;
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
-  const target = e.target;
-  if (target.matches?.("input[type=text], input[type=number], input[type=range], select, textarea")) return;
-  if (target.closest?.("[role=tablist], .topbar")) return; // arrows there move between tabs
-  if (!$("rev-grid-box").hidden) return;
+  if (!keysActive(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!$("rev-grid-box").hidden) {
+    if (gridKey(e)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+    return;
+  }
+  if (e.key === " " && e.target.matches?.("#rev-rows input[type=checkbox]")) return; // Space ticks the box: it is the card's own
+  if (!currentItem()) {
+    // No card to act on: the controls keep their keys (Enter opens the file picker, arrows
+    // move between tabs), except "New session": a session is never made by a key.
+    if ((e.key === "Enter" || e.key === " ") && e.target.id === "rev-new") e.preventDefault();
+    else if (state.session && state.undo.length && actionFor(e.key)?.name === "undo") {
+      e.preventDefault(); // every card saved: the undo key still brings the last one back
+      undo();
+    }
+    return;
+  }
   const hit = actionFor(e.key);
-  if (!hit) return;
-  if (hit.name === "save" && target.matches?.("button:not(#rev-save), a")) return; // Enter on a button clicks it
+  if (!hit && e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
+  e.stopPropagation();
+  if (!hit) return;
   if (hit.kind === "class") {
     if (!$("rev-save").disabled) toggle(hit.name);
   } else ACTION_RUN[hit.name]();
+}
+
+/**
+ * Focus back on the work (the card, or the grid when it is open) unless the person is typing
+ * somewhere; `from` is the control whose job is done (a select once chosen), which may be left.
+ */
+function focusWork(from = null) {
+  const active = document.activeElement;
+  if (!keysActive(from instanceof Element && active === from ? document.body : active)) return;
+  const target = !$("rev-grid-box").hidden ? $("rev-grid") : $("rev-card").hidden ? null : $("rev-card");
+  target?.focus({ preventScroll: true });
+  drawKeysSign();
+}
+
+/** The "keys active" sign: shown while a key pressed now acts on the card or the grid. */
+function drawKeysSign() {
+  const on = keysActive() && Boolean(state.session) && !($("rev-card").hidden && $("rev-grid-box").hidden);
+  $("rev-keys-active").hidden = !on;
+  $("rev-keys-active").textContent = t($("rev-grid-box").hidden ? "rev.keys_active" : "rev.keys_active_grid");
 }
 
 function wireButtons() {
@@ -323,22 +501,30 @@ function wireButtons() {
   $("rev-reset").addEventListener("click", ACTION_RUN.reset);
   $("rev-undo").addEventListener("click", ACTION_RUN.undo);
   $("rev-card").tabIndex = -1;
-  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id))));
-  $("rev-session").addEventListener("change", (e) => e.target.value && openSession(Number(e.target.value)));
-  $("rev-order").addEventListener("change", () => patchSession({ order: $("rev-order").value }, true));
+  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id)).then(focusWork)));
+  $("rev-session").addEventListener("change", async (e) => {
+    if (e.target.value) await openSession(Number(e.target.value));
+    focusWork(e.target);
+  });
+  $("rev-order").addEventListener("change", async (e) => {
+    await patchSession({ order: $("rev-order").value }, true);
+    focusWork(e.target);
+  });
   $("rev-auto").addEventListener("change", () => patchSession({ auto_retrain_after: Math.max(0, Number($("rev-auto").value) || 0) }));
   $("rev-threshold").addEventListener("input", () => {
-    $("rev-threshold-out").textContent = slider().toFixed(2);
+    $("rev-threshold-out").textContent = formatNumber(slider(), 2);
     if (!state.session) return;
     state.session.threshold = slider();
     draw(); // untouched cards follow the slider; touched ones keep their ticks
     clearTimeout(patchTimer);
     patchTimer = setTimeout(() => patchSession({ threshold: slider() }, false), PATCH_DELAY_MS);
   });
+  $("rev-threshold").addEventListener("change", focusWork);
   $("rev-view").addEventListener("click", () => {
     const grid = $("rev-view").getAttribute("aria-pressed") !== "true";
     $("rev-view").setAttribute("aria-pressed", String(grid));
     draw();
+    focusWork();
   });
 }
 
@@ -361,21 +547,35 @@ export async function addFiles(files) {
   if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "").then((id) => openSession(id)));
   const sid = state.session.id;
   if (!currentItem()) state.waiting = ok[0].name;
+  state.uploadLeft += ok.length;
   draw();
   const errors = [...refused];
-  await uploadToSession(sid, ok, {
-    onProgress: (done, total) => showMsg($("rev-upload-msg"), t("rev.uploaded", { done, total })),
-    onChunk: async ({ items, files: byId, errors: bad }) => {
-      errors.push(...bad);
-      for (const [id, file] of Object.entries(byId)) state.files.set(id, URL.createObjectURL(file));
-      if (state.session?.id !== sid || !items.length) return;
-      const wasEmpty = !currentItem();
-      state.waiting = null;
-      await openSession(sid, { keep: !wasEmpty });
-    },
-  });
+  let counted = 0;
+  try {
+    await uploadToSession(sid, ok, {
+      onProgress: (done, total) => {
+        state.uploadLeft -= done - counted;
+        counted = done;
+        showMsg($("rev-upload-msg"), t("rev.uploaded", { done, total }));
+      },
+      onChunk: async ({ items, files: byId, errors: bad }) => {
+        errors.push(...bad);
+        for (const [id, file] of Object.entries(byId)) state.files.set(id, URL.createObjectURL(file));
+        if (state.session?.id !== sid) return;
+        if (!items.length) return draw();
+        const wasEmpty = !currentItem();
+        state.waiting = null;
+        // a card on screen stays there; an empty screen gets the first pending card in the order
+        await openSession(sid, wasEmpty ? { first: true } : { keep: true });
+        if (wasEmpty) focusWork();
+      },
+    });
+  } finally {
+    state.uploadLeft -= ok.length - counted;
+  }
   state.waiting = null;
   draw();
+  focusWork();
   showMsg($("rev-upload-msg"), errors.length ? errors.join(" ") : t("rev.upload_done", { n: ok.length }), errors.length ? "error" : "ok");
   loadSessions();
 }

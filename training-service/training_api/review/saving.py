@@ -1,13 +1,14 @@
 """Saving cards: one card (a correction of its image), a skip, an undo, many cards at once."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from tagloop.errors import TagloopError
 
 from training_api.corrections import normalize_labels
-from training_api.db import Correction, ReviewItem, ReviewSession, now
+from training_api.db import BulkChange, Correction, ReviewItem, ReviewSession, now
 from training_api.review.order import is_confident, predicted_labels
 from training_api.review.session_schemas import BulkIn, ItemUpdate
 
@@ -18,6 +19,14 @@ class LabelsMissingError(TagloopError):
 
 class NothingSelectedError(TagloopError):
     """A bulk change names no cards and does not ask for the confident ones."""
+
+
+class BulkNotFoundError(TagloopError):
+    """The session has no bulk change with this id (404)."""
+
+
+class BulkUndoneError(TagloopError):
+    """This bulk change was undone already (409)."""
 
 
 def _predicted_field(item: ReviewItem) -> list[dict[str, float | str]]:
@@ -42,6 +51,7 @@ def _write_correction(
     db.add(row)
     db.flush()
     item.status, item.labels, item.correction_id, item.saved_at = "saved", labels, row.id, now()
+    item.leased_by, item.lease_until = None, None  # a saved card is free for no one: it is done
     review.saves_since_retrain += 1
     review.updated = now()
 
@@ -82,13 +92,64 @@ def _selected(db: Session, review: ReviewSession, body: BulkIn) -> Sequence[Revi
     return db.scalars(query.where(ReviewItem.image_id.in_(body.image_ids))).all()
 
 
-def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> int:
-    """Each selected card becomes a correction marked "bulk": its labels plus `add` minus `remove`."""
+def _before(item: ReviewItem) -> dict[str, object]:
+    """What a card was before a bulk write, as kept for its undo."""
+    return {
+        "image_id": item.image_id,
+        "status": item.status,
+        "labels": item.labels,
+        "correction_id": item.correction_id,
+        "saved_at": item.saved_at.isoformat() if item.saved_at else None,
+    }
+
+
+def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> tuple[int, int | None]:
+    """Each selected card becomes a correction marked "bulk": its labels plus `add` minus `remove`.
+
+    A card's labels are its saved ones, else what the model predicts at the session's
+    threshold: "set X" adds X and changes nothing else. Returns how many cards were written
+    and the id of the bulk change (None when none was), which `undo_bulk` takes.
+    """
     add, remove = set(normalize_labels(body.add)), set(normalize_labels(body.remove))
-    saved = 0
+    cards: list[dict[str, object]] = []
     for item in _selected(db, review, body):
+        before = _before(item)
         labels = normalize_labels(sorted((_current_labels(item, review) | add) - remove))
         _write_correction(db, review, item, labels, "bulk")
-        saved += 1
+        cards.append({**before, "written": item.correction_id})
+    if not cards:
+        db.commit()
+        return 0, None
+    change = BulkChange(session_id=review.id, undone=False, cards=cards)
+    db.add(change)
     db.commit()
-    return saved
+    return len(cards), change.id
+
+
+def undo_bulk(db: Session, review: ReviewSession, bulk_id: int) -> int:
+    """Put every card of a bulk change back as it was and delete the corrections it wrote.
+
+    A card saved again since (its correction is no longer the bulk one) keeps that later save.
+    Returns how many cards were put back."""
+    change = db.get(BulkChange, bulk_id)
+    if change is None or change.session_id != review.id:
+        raise BulkNotFoundError(f"review session {review.id} has no bulk change {bulk_id}")
+    if change.undone:
+        raise BulkUndoneError(f"bulk change {bulk_id} was undone already")
+    by_id = {c["image_id"]: c for c in change.cards}
+    query = select(ReviewItem).where(ReviewItem.session_id == review.id, ReviewItem.image_id.in_(by_id))
+    restored = 0
+    for item in db.scalars(query):
+        card = by_id[item.image_id]
+        if item.correction_id != card["written"]:
+            continue
+        db.execute(delete(Correction).where(Correction.id == card["written"]))
+        saved_at = card["saved_at"]
+        item.status, item.labels, item.correction_id = card["status"], card["labels"], card["correction_id"]
+        item.saved_at = datetime.fromisoformat(saved_at) if isinstance(saved_at, str) else None
+        review.saves_since_retrain = max(0, review.saves_since_retrain - 1)
+        restored += 1
+    change.undone = True
+    review.updated = now()
+    db.commit()
+    return restored

@@ -90,6 +90,7 @@ class ItemOut(BaseModel):
     labels: list[str] | None = None
     predicted: list[str] = []
     saved_at: datetime | None = None
+    leased: bool = Field(default=False, description="another browser (client id) has this card on screen now")
 
     @field_serializer("saved_at")
     def _saved_at(self, value: datetime | None) -> str | None:
@@ -155,9 +156,34 @@ class ItemsAdded(BaseModel):
     progress: Progress
 
 
+class LeaseIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    client: str = Field(
+        min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the browser's id"
+    )
+
+
+class Leased(BaseModel):
+    success: bool = True
+    lease_until: datetime | None = Field(description="null for a saved card, which needs no lease")
+
+    @field_serializer("lease_until")
+    def _until(self, value: datetime | None) -> str | None:
+        return _utc(value)
+
+
+class BulkUndone(BaseModel):
+    success: bool = True
+    restored: int
+    progress: Progress
+
+
 class BulkDone(BaseModel):
     success: bool = True
     saved: int
+    bulk_id: int | None = Field(
+        default=None, description="give it to /bulk/{bulk_id}/undo to put the cards back"
+    )
     progress: Progress
     auto_retrain_job: str | None = None
 

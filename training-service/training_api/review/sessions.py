@@ -3,9 +3,9 @@
 import itertools
 import statistics
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from tagloop.classes import VOC_CLASSES
 from tagloop.errors import TagloopError
@@ -19,6 +19,9 @@ from training_api.review.session_schemas import ItemIn, ItemOut, Progress, Sessi
 MAX_GAP_S = 120.0
 """Gaps between two saves longer than this (a pause) do not count in the time per photo."""
 
+LEASE_S = 60.0
+"""How long a card handed out to one browser is kept from the others (renewed while on screen)."""
+
 
 class SessionNotFoundError(TagloopError):
     """No review session has this id (404)."""
@@ -26,6 +29,10 @@ class SessionNotFoundError(TagloopError):
 
 class ItemNotFoundError(TagloopError):
     """The session has no card for this image (404)."""
+
+
+class CardLeasedError(TagloopError):
+    """Another browser has this card on screen (409); its lease runs out unless renewed."""
 
 
 def require_session(db: Session, session_id: int) -> ReviewSession:
@@ -115,15 +122,69 @@ def items_of(db: Session, review: ReviewSession) -> list[ReviewItem]:
     return sort_items(rows, review.sort_order, review.threshold)
 
 
-def next_item(db: Session, review: ReviewSession, after: str | None = None) -> ReviewItem | None:
-    """The first pending card in order (after `after`, wrapping round); then skipped ones."""
+def _naive_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored in UTC); compare like with like
+    return value.replace(tzinfo=None) if value.tzinfo else value
+
+
+def leased_elsewhere(item: ReviewItem, client: str | None, at: datetime | None = None) -> bool:
+    """Whether another browser holds the card now."""
+    if item.leased_by is None or item.lease_until is None or item.leased_by == client:
+        return False
+    return _naive_utc(item.lease_until) > _naive_utc(at or now())
+
+
+def lease(db: Session, item: ReviewItem, client: str) -> datetime | None:
+    """Hand a card to `client` for LEASE_S (or renew its lease); a saved card needs none (None).
+
+    One conditional UPDATE, so that two browsers asking at once cannot both get it, on
+    SQLite and PostgreSQL alike. Raises CardLeasedError when another browser holds it."""
+    if item.status == "saved":
+        return None
+    at = now()
+    until = at + timedelta(seconds=LEASE_S)
+    free = or_(
+        ReviewItem.leased_by.is_(None),
+        ReviewItem.leased_by == client,
+        ReviewItem.lease_until.is_(None),
+        ReviewItem.lease_until <= at,
+    )
+    claimed = db.execute(
+        update(ReviewItem)
+        .where(ReviewItem.id == item.id, free)
+        .values(leased_by=client, lease_until=until)
+        .execution_options(synchronize_session=False)  # the row is refreshed below
+    )
+    db.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.refresh(item)
+        left = (_naive_utc(item.lease_until or at) - _naive_utc(at)).total_seconds()
+        raise CardLeasedError(f"another browser has this photo on screen for {max(1, round(left))} s more")
+    db.refresh(item)
+    return until
+
+
+def next_item(
+    db: Session, review: ReviewSession, after: str | None = None, client: str | None = None
+) -> ReviewItem | None:
+    """The first pending card in order (after `after`, wrapping round); then skipped ones.
+
+    With a `client`, cards another browser holds are passed over and the one found is leased
+    to this client."""
     ordered = items_of(db, review)
     start = next((k + 1 for k, i in enumerate(ordered) if i.image_id == after), 0)
     rotated = ordered[start:] + ordered[:start]
     for wanted in ("pending", "skipped"):
-        found = next((i for i in rotated if i.status == wanted and i.image_id != after), None)
-        if found is not None:
-            return found
+        for item in rotated:
+            if item.status != wanted or item.image_id == after or leased_elsewhere(item, client):
+                continue
+            if client is None:
+                return item
+            try:
+                lease(db, item, client)
+            except CardLeasedError:
+                continue  # taken between the read and the claim
+            return item
     return None
 
 
@@ -167,9 +228,10 @@ def session_out(db: Session, review: ReviewSession) -> SessionOut:
     )
 
 
-def item_out(item: ReviewItem, review: ReviewSession) -> ItemOut:
+def item_out(item: ReviewItem, review: ReviewSession, client: str | None = None) -> ItemOut:
     out = ItemOut.model_validate(item)
     out.predicted = predicted_labels(item, review.threshold)
+    out.leased = leased_elsewhere(item, client)
     return out
 
 

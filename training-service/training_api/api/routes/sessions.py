@@ -15,10 +15,13 @@ from training_api.review.repredict import disagreements, repredict
 from training_api.review.session_schemas import (
     BulkDone,
     BulkIn,
+    BulkUndone,
     ItemsAdded,
     ItemSaved,
     ItemsIn,
     ItemUpdate,
+    Leased,
+    LeaseIn,
     NextItem,
     Repredicted,
     SessionCreated,
@@ -32,6 +35,15 @@ router = APIRouter(prefix="/sessions", tags=["review sessions"])
 
 SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a review session's id")]
 ImageIdPath = Annotated[str, Path(max_length=64, description="sha256 of the upload")]
+ClientQuery = Annotated[
+    str | None,
+    Query(
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the asking browser's id: cards leased to other browsers are marked (and passed over)",
+    ),
+]
 BODY_ERRORS = error_responses(400, 401, 404, 422)
 """A route with a body: unreadable body, token, no such session or photo, invalid values."""
 READ_ERRORS = error_responses(401, 404, 422)
@@ -57,10 +69,10 @@ def list_sessions(db: DbSession) -> SessionList:
 
 
 @router.get("/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS)
-def get_session(session_id: SessionId, db: DbSession) -> SessionDetail:
-    """The session and all its cards, in its order."""
+def get_session(session_id: SessionId, db: DbSession, client: ClientQuery = None) -> SessionDetail:
+    """The session and all its cards, in its order; `leased` marks those another browser has on screen."""
     found = review.require_session(db, session_id)
-    items = [review.item_out(i, found) for i in review.items_of(db, found)]
+    items = [review.item_out(i, found, client) for i in review.items_of(db, found)]
     return SessionDetail(session=review.session_out(db, found), items=items)
 
 
@@ -73,17 +85,37 @@ def get_session(session_id: SessionId, db: DbSession) -> SessionDetail:
 def patch_session(session_id: SessionId, body: SessionPatch, db: DbSession) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
     found = review.update_session(db, review.require_session(db, session_id), body)
-    return get_session(found.id, db)
+    return get_session(found.id, db, None)
 
 
 @router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
 def next_item(
-    session_id: SessionId, db: DbSession, after: Annotated[str | None, Query(max_length=64)] = None
+    session_id: SessionId,
+    db: DbSession,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+    client: ClientQuery = None,
 ) -> NextItem:
-    """The next card to review (pending first, then skipped), after `after` in the order; null when done."""
+    """The next card to review (pending first, then skipped), after `after` in the order; null when done.
+
+    With `client`, a card another browser holds is passed over, and the one returned is leased
+    to this client for 60 s (renew with `/items/{image_id}/lease`)."""
     found = review.require_session(db, session_id)
-    item = review.next_item(db, found, after)
-    return NextItem(item=review.item_out(item, found) if item else None, progress=review.progress(db, found))
+    item = review.next_item(db, found, after, client)
+    out = review.item_out(item, found, client) if item else None
+    return NextItem(item=out, progress=review.progress(db, found))
+
+
+@router.post(
+    "/{session_id}/items/{image_id}/lease",
+    response_model=Leased,
+    dependencies=UserOnly,
+    responses=error_responses(400, 401, 404, 409, 422),
+)
+def lease_item(session_id: SessionId, image_id: ImageIdPath, body: LeaseIn, db: DbSession) -> Leased:
+    """Hold a card for this browser for 60 s, or renew its hold; 409 while another browser holds it."""
+    review.require_session(db, session_id)
+    until = review.lease(db, review.require_item(db, session_id, image_id), body.client)
+    return Leased(lease_until=until)
 
 
 @router.post(
@@ -134,9 +166,26 @@ def bulk(
 ) -> BulkDone:
     """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
     found = review.require_session(db, session_id)
-    saved = saving.bulk_save(db, found, body)
+    saved, bulk_id = saving.bulk_save(db, found, body)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if saved else None
-    return BulkDone(saved=saved, progress=review.progress(db, found), auto_retrain_job=job_id)
+    return BulkDone(
+        saved=saved, bulk_id=bulk_id, progress=review.progress(db, found), auto_retrain_job=job_id
+    )
+
+
+@router.post(
+    "/{session_id}/bulk/{bulk_id}/undo",
+    response_model=BulkUndone,
+    dependencies=UserOnly,
+    responses=error_responses(401, 404, 409, 422),
+)
+def undo_bulk(
+    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=2**31 - 1)], db: DbSession
+) -> BulkUndone:
+    """Put every card of a bulk change back as it was and delete the corrections it wrote."""
+    found = review.require_session(db, session_id)
+    restored = saving.undo_bulk(db, found, bulk_id)
+    return BulkUndone(restored=restored, progress=review.progress(db, found))
 
 
 @router.post(
