@@ -243,8 +243,8 @@ def test_public_hosts_are_rendered_into_the_allowlist(tmp_path: Path, record) ->
     assert rendered.returncode == 0, rendered.stderr
     conf = (tmp_path / "nginx" / "tagloop.conf").read_text()
     _remove_worker_dir(tmp_path)
-    line = next(line for line in conf.splitlines() if line.startswith("map \"$host;"))
-    assert ",[::1],tagloop.example.org,lab.local,192.168.7.20,\"" in line, line
+    line = next(line for line in conf.splitlines() if line.startswith('map "$host;'))
+    assert ',[::1],tagloop.example.org,lab.local,192.168.7.20,"' in line, line
     record(line)
 
 
