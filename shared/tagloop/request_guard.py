@@ -16,13 +16,19 @@ request comes from: `Sec-Fetch-Site` (every current browser) and `Origin` (on ev
   send application/json, so this closes the same door a second time.
 
 Pure ASGI, like the services' other middlewares, so nothing is read from the body.
+
+`BodySizeLimitMiddleware` bounds request bodies before any parser (multipart or JSON) reads
+them: a declared Content-Length over the limit is refused at once; a body without one
+(chunked) is counted while it streams; past the limit reading stops, and whatever the app
+then tries to answer is replaced by the 413 (FastAPI turns a failed body read into a 400).
+A path can have its own limit (the training API's model import).
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})
@@ -110,3 +116,80 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when a streamed body passes the limit."""
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: Mapping[str, int] | None = None):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse_too_large(send, limit)
+            return
+        state = {"read": 0, "over": False, "started": False}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    state["over"] = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["over"]:
+                if message["type"] == "http.response.start" and not state["started"]:
+                    state["started"] = True
+                    await _refuse_too_large(send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
+            if not state["started"]:
+                await _refuse_too_large(send, limit)
+
+
+async def _refuse_too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "success": False,
+            "error": f"the request body is larger than {limit / (1024 * 1024):g} MiB",
+            "code": "too_large",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

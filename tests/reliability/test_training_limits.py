@@ -1,0 +1,127 @@
+"""The training API's own limits (issue 22): bodies bounded before they are parsed, on its
+own port as through the gateway, and the model import refused before its body is read when
+the admin token is missing.
+
+Decisions (also in docs/SECURITY.md): every route but the import takes at most
+TAGLOOP_MAX_JSON_BYTES (8 MiB) of body, counted before any parser runs (a declared
+Content-Length at once, a chunked body while it streams): 413 `too_large`; the import has
+TAGLOOP_MAX_IMPORT_BYTES; the gateway asks the training API whether the caller may import
+(auth_request) before it reads the upload.
+"""
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.probes import json_body, peak_growth
+from support.stack import Stack, running_stack
+from support.stack_checks import assert_json_error
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+TOKEN = "s3cret-token-for-limits"
+JSON = {"Content-Type": "application/json"}
+
+
+def big_json(size: int) -> bytes:
+    """A valid JSON session of about `size` bytes: one long name (what a parser holds whole)."""
+    return b'{"name": "' + b"a" * size + b'"}'
+
+
+@pytest.fixture(scope="module")
+def token_stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    """A system with an admin token (imports need it)."""
+    env = {"TAGLOOP_ADMIN_TOKEN": TOKEN}
+    with running_stack(tmp_path_factory.mktemp("limits"), v1_model_dir, env) as system:
+        yield system
+
+
+def test_64_mb_json_to_the_training_port_is_refused_before_parsing(token_stack: Stack, record) -> None:
+    """64 MB of JSON straight to the training API: 413 `too_large`, its memory does not move."""
+    body = big_json(64 * MIB)
+    pid = token_stack.processes["training"].pid
+    with httpx.Client(base_url=token_stack.training_url, timeout=120) as api:
+        reply, grew_mib, seconds = peak_growth(pid, lambda: api.post("/sessions", content=body, headers=JSON))
+    assert_json_error(reply, 413, "larger than 8 MiB")
+    assert reply.json()["code"] == "too_large"
+    assert grew_mib < 16, f"the training API's peak grew {grew_mib:.0f} MiB"
+    record(
+        "413 too_large",
+        peak_growth_mib=round(grew_mib, 1),
+        seconds=round(seconds, 3),
+        before_the_fix="+2.6 GB",
+    )
+
+
+def test_64_mb_chunked_json_to_the_training_port_is_cut_off(token_stack: Stack, record) -> None:
+    """The same body without a Content-Length (chunked): counted while it streams, 413."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(64):
+            yield b"a" * MIB
+        yield b'"}'
+
+    pid = token_stack.processes["training"].pid
+    with httpx.Client(base_url=token_stack.training_url, timeout=120) as api:
+        reply, grew_mib, _ = peak_growth(pid, lambda: api.post("/sessions", content=chunks(), headers=JSON))
+    assert_json_error(reply, 413, "larger than 8 MiB")
+    assert grew_mib < 32, f"the training API's peak grew {grew_mib:.0f} MiB"
+    record("413 too_large", peak_growth_mib=round(grew_mib, 1))
+
+
+def test_16_mb_json_through_the_gateway_is_refused(token_stack: Stack, record) -> None:
+    """Under the gateway's 16 MB but over the training API's 8 MiB: 413, memory flat."""
+    pid = token_stack.processes["training"].pid
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
+        reply, grew_mib, _ = peak_growth(
+            pid, lambda: gw.post("/sessions", content=big_json(15 * MIB), headers=JSON)
+        )
+    assert_json_error(reply, 413)
+    assert grew_mib < 16, f"the training API's peak grew {grew_mib:.0f} MiB"
+    record("413", peak_growth_mib=round(grew_mib, 1), before_the_fix="+1.3 GB")
+
+
+def test_import_without_token_is_refused_before_the_body_is_sent(token_stack: Stack, record) -> None:
+    """Headers announcing a 300 MB model and no body at all: the gateway answers 401 at once."""
+    head = (
+        "POST /models/import HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{token_stack.ports['gateway']}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {300 * MIB}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", token_stack.ports["gateway"]), timeout=30) as conn:
+        conn.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line.split()[1] == b"401", reply[:300]
+    assert b"application/json" in headers.lower(), headers
+    error = json_body(body)
+    assert error["code"] == "not_authorized" and "admin token" in error["error"]
+    record(f"401 {error['code']} with no byte of the body sent", before_the_fix="401 after 300 MB spooled")
+
+
+def test_import_with_wrong_token_is_refused_and_with_token_allowed(token_stack: Stack) -> None:
+    with httpx.Client(base_url=token_stack.url, timeout=60) as gw:
+        wrong = gw.post(
+            "/models/import", files={"file": ("m.keras", b"x")}, headers={"Authorization": "Bearer wrong"}
+        )
+        assert_json_error(wrong, 401, "admin token")
+        right = gw.post(
+            "/models/import",
+            files={"file": ("m.keras", b"not a zip")},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        # Past the gateway's check, the training API looks at the file itself.
+        assert_json_error(right, 422)
+        assert right.json()["code"] == "import_refused"
