@@ -18,6 +18,7 @@ import pytest
 from support.probes import json_body, peak_growth
 from support.stack import Stack, running_stack
 from support.stack_checks import assert_json_error
+from support.testfiles import noise_jpeg, unique_seed
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +126,24 @@ def test_import_with_wrong_token_is_refused_and_with_token_allowed(token_stack: 
         # Past the gateway's check, the training API looks at the file itself.
         assert_json_error(right, 422)
         assert right.json()["code"] == "import_refused"
+
+
+def test_repredict_session_of_large_photos(token_stack: Stack, record) -> None:
+    """Six ordinary 2.9 MB photos: more than inference's 16 MiB in one call, so re-predict
+    sends them in calls under it (the review's case was a 503 "request body is larger")."""
+    with httpx.Client(base_url=token_stack.url, timeout=300) as gw:
+        items = []
+        for i in range(6):
+            photo = noise_jpeg(seed=unique_seed())
+            assert len(photo) > 2.7 * MIB
+            reply = gw.post("/predict", files={"file": (f"big{i}.jpg", photo, "image/jpeg")})
+            assert reply.status_code == 200, reply.text
+            body = reply.json()
+            items.append({"image_id": body["image_id"], "filename": f"big{i}.jpg", "scores": body["scores"]})
+        created = gw.post("/sessions", json={"name": "large photos", "items": items})
+        assert created.status_code == 201, created.text
+        session_id = created.json()["session"]["id"]
+        reply = gw.post(f"/sessions/{session_id}/repredict", json={})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["repredicted"] == 6
+    record("200, 6 repredicted", total_mb=round(6 * len(photo) / MIB, 1), before_the_fix="503")

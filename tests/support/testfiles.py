@@ -33,6 +33,12 @@ def photo_jpeg(*, seed: int, size: tuple[int, int] = (320, 240), quality: int = 
     return encode(img, "JPEG", quality=quality)
 
 
+def noise_jpeg(*, seed: int, size: tuple[int, int] = (2048, 1536), quality: int = 92) -> bytes:
+    """A JPEG of pure noise: as large as a photo of its size gets (2048x1536: about 3 MB)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels, "RGB"), "JPEG", quality=quality)
+
+
 def small_png(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
     return encode(Image.new("RGB", size, color), "PNG")
 
