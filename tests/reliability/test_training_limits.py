@@ -10,6 +10,7 @@ TAGLOOP_MAX_IMPORT_BYTES; the gateway asks the training API whether the caller m
 """
 
 import socket
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from support.probes import json_body, peak_growth
 from support.stack import Stack, running_stack
 from support.stack_checks import assert_json_error
 from support.testfiles import noise_jpeg, unique_seed
+from tagloop.uploads import UploadStore
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +149,40 @@ def test_repredict_session_of_large_photos(token_stack: Stack, record) -> None:
     assert reply.status_code == 200, reply.text
     assert reply.json()["repredicted"] == 6
     record("200, 6 repredicted", total_mb=round(6 * len(photo) / MIB, 1), before_the_fix="503")
+
+
+def test_voc_export_of_500_photos_streams_with_flat_memory(
+    token_stack: Stack, tmp_path: Path, record
+) -> None:
+    """500 corrected photos (about 68 MiB): the zip is written in chunks as it is sent, so the
+    training API's peak stays far under the photos' size; the download is a valid zip."""
+    uploads = UploadStore(token_stack.data_dir / "uploads")
+    total = 0
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
+        for i in range(500):
+            photo = noise_jpeg(seed=unique_seed(), size=(400, 300), quality=95)
+            total += len(photo)
+            image_id = uploads.put(photo, f"export{i}.jpg")  # as /predict stores it, without the model
+            saved = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]})
+            assert saved.status_code == 200, saved.text
+        target = tmp_path / "export.zip"
+
+        def download() -> int:
+            with gw.stream("GET", "/export", params={"format": "voc"}) as reply, open(target, "wb") as out:
+                assert reply.status_code == 200, reply.read()[:300]
+                for chunk in reply.iter_bytes():
+                    out.write(chunk)
+            return target.stat().st_size
+
+        size, grew_mib, seconds = peak_growth(token_stack.processes["training"].pid, download)
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None
+        assert len([n for n in archive.namelist() if "/JPEGImages/" in n]) >= 500
+    assert grew_mib < 0.25 * total / MIB, f"peak +{grew_mib:.0f} MiB for {total / MIB:.0f} MiB of photos"
+    record(
+        "valid zip, streamed",
+        photos_mib=round(total / MIB, 1),
+        zip_mib=round(size / MIB, 1),
+        peak_growth_mib=round(grew_mib, 1),
+        seconds=round(seconds, 2),
+    )
