@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.probes import json_body, peak_growth
+from support.probes import json_body, memory_kib, peak_growth
 from support.stack import Stack, running_stack
 from support.stack_checks import assert_json_error
-from support.testfiles import noise_jpeg, unique_seed
+from support.testfiles import crafted_keras, keras_config, noise_jpeg, unique_seed
 from tagloop.uploads import UploadStore
 
 pytestmark = pytest.mark.integration
@@ -185,4 +185,44 @@ def test_voc_export_of_500_photos_streams_with_flat_memory(
         zip_mib=round(size / MIB, 1),
         peak_growth_mib=round(grew_mib, 1),
         seconds=round(seconds, 2),
+    )
+
+
+HOSTILE_MODELS = {
+    # The review's two: a 480 MiB member padded with zeros, and one Dense layer of 400 GB.
+    "padded_member_480_mib": (dict(inputs=1280, units=20), 480, "model.weights.h5"),
+    "config_declares_huge_dense": (dict(inputs=100_000, units=1_000_000), 0, "declare weights"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MODELS))
+def test_hostile_keras_is_refused_before_loading(
+    token_stack: Stack, tmp_path: Path, record, case: str
+) -> None:
+    """422 `import_refused` from the training API's check; the worker never loads it."""
+    shape, padding_mib, words = HOSTILE_MODELS[case]
+    model = crafted_keras(tmp_path / f"{case}.keras", config=keras_config(**shape), weights_mib=padding_mib)
+    worker = token_stack.processes["worker"].pid
+    worker_before = memory_kib(worker)["VmRSS"]
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
+        versions = [v["version"] for v in gw.get("/models").json()["versions"]]
+        reply, grew_mib, seconds = peak_growth(
+            token_stack.processes["training"].pid,
+            lambda: gw.post(
+                "/models/import", files={"file": (model.name, model.read_bytes())}, headers=admin
+            ),
+        )
+        assert_json_error(reply, 422, words)
+        assert reply.json()["code"] == "import_refused"
+        assert [v["version"] for v in gw.get("/models").json()["versions"]] == versions
+    worker_grew_mib = (memory_kib(worker)["VmRSS"] - worker_before) / 1024
+    assert worker_grew_mib < 512 and grew_mib < 64, (worker_grew_mib, grew_mib)
+    record(
+        reply.json()["error"][:160],
+        file_kb=model.stat().st_size // 1024,
+        api_peak_growth_mib=round(grew_mib, 1),
+        worker_growth_mib=round(worker_grew_mib, 1),
+        seconds=round(seconds, 3),
+        before_the_fix="accepted, worker +955 MB" if padding_mib else "worker +3.4 to +6.0 GB",
     )

@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import json
 import random
 import struct
 import zipfile
@@ -140,4 +141,40 @@ def zip_bomb_keras(path: Path, *, config_mib: int = 256) -> Path:
         chunk = b" " * (1 << 20)
         for _ in range(config_mib):
             member.write(chunk)
+    return path
+
+
+def keras_config(*, inputs: int, units: int) -> dict:
+    """A .keras config.json of one Dense layer (inputs -> units), as Keras 3 writes it."""
+    dense = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": "dense_1", "units": units, "use_bias": True, "dtype": "float32"},
+        "build_config": {"input_shape": [None, inputs]},
+        "name": "dense_1",
+        "inbound_nodes": [],
+    }
+    layer_in = {
+        "module": "keras.layers",
+        "class_name": "InputLayer",
+        "config": {"batch_shape": [None, inputs]},
+    }
+    return {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {"name": "m", "layers": [layer_in, dense]},
+    }
+
+
+def crafted_keras(path: Path, *, config: dict, weights_mib: int = 0) -> Path:
+    """A .keras archive with `config` and a model.weights.h5 of `weights_mib` MiB of zeros
+    (deflated: 480 MiB make about 480 KB)."""
+    archive = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    with archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.0.0"}')
+        archive.writestr("config.json", json.dumps(config))
+        with archive.open("model.weights.h5", "w", force_zip64=True) as member:
+            member.write(b"\x89HDF\r\n\x1a\n")
+            for _ in range(weights_mib):
+                member.write(bytes(1 << 20))
     return path
