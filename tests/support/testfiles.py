@@ -60,6 +60,35 @@ def png_bomb(width: int = 20000, height: int = 20000, *, bit_depth: int = 1) -> 
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
+def palette_png_bomb(width: int = 6320, height: int = 6320) -> bytes:
+    """The review's 4,952-byte PNG: a 1-bit palette image with transparency, 6320x6320
+    (just under 40 MP). Decoded naively it becomes RGBA at full size, several times over."""
+    row = b"\0" + b"\0" * ((width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)  # 1 bit, palette
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"PLTE", b"\x10\x80\xf0\xff\xff\xff")
+        + _chunk(b"tRNS", b"\x00")
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def progressive_jpeg(mode: str = "RGB", size: tuple[int, int] = (6320, 6320)) -> bytes:
+    """A flat progressive JPEG (a few hundred KB): libjpeg keeps every DCT coefficient of a
+    progressive image, 2 bytes a sample at full size, whatever scale it decodes to."""
+    color = (0, 128, 255, 0) if mode == "CMYK" else (40, 128, 220)
+    return encode(Image.new(mode, size, color[: len(mode)]), "JPEG", progressive=True, quality=90)
+
+
+def lossless_webp(side: int = 4090) -> bytes:
+    """A tiny lossless WebP with alpha, side x side: libwebp decodes it whole (RGBA)."""
+    return encode(Image.new("RGBA", (side, side), (40, 128, 220, 128)), "WEBP", lossless=True)
+
+
 def _chunk(kind: bytes, payload: bytes) -> bytes:
     crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
