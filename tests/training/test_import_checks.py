@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from support.testfiles import crafted_keras, keras_config
-from tagloop.training.importer import ImportLimits, ImportRefusedError, check_model_file
+from tagloop.training.importer import ImportLimits, ImportRefusedError, address_space_limit, check_model_file
 
 
 def test_check_accepts_a_keras_file_of_ordinary_size(tmp_path: Path) -> None:
@@ -48,3 +48,11 @@ def test_check_refuses_a_layer_size_that_is_not_a_size(tmp_path: Path, units: ob
     model = crafted_keras(tmp_path / "odd.keras", config=config)
     with pytest.raises(ImportRefusedError, match="not a size"):
         check_model_file(model, name="odd.keras")
+
+
+def test_address_space_limit_turns_a_huge_allocation_into_memory_error() -> None:
+    """The import's backstop: under the limit an allocation past it fails, and afterwards
+    the process may allocate again."""
+    with pytest.raises(MemoryError), address_space_limit(256 * 1024 * 1024):
+        bytearray(1024 * 1024 * 1024)
+    assert len(bytearray(512 * 1024 * 1024)) == 512 * 1024 * 1024

@@ -9,16 +9,20 @@ shapes: loading a model allocates them before any weight is read, so a 2 KB file
 declaring one huge Dense layer would cost gigabytes. Above `weight_bytes` (256 MiB; a
 tagloop model needs about 20 MB) the file is refused, and no member may be larger than
 those weights can be (`weight_bytes` plus room for HDF5's own structure): a padded
-member is refused too. The import itself runs in
+member is refused too. Loading then runs under an address-space limit (load_memory_bytes
+above what the process had mapped, 2 GiB by default): a file the checks could not size
+fails with a MemoryError instead of taking the worker's machine. The import itself runs in
 the worker (an RQ job): the model is loaded without its training setup (compile=False:
 a custom loss it was compiled with is not needed), checked against the contract, exported
 to ONNX and published through the same path as a retrained version (tagloop.model.publish).
 Messages never carry server paths: the file is named as the user named it.
 """
 
+import contextlib
 import json
 import math
 import re
+import resource
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +52,9 @@ class ImportLimits:
     """One member of a .keras archive (the weights file is the big one)."""
     config_bytes: int = 16 * MIB
     """A .keras archive's JSON members, an .h5's model_config: parsed whole in memory."""
+    load_memory_bytes: int = 2048 * MIB
+    """Address space loading may add to what the process had mapped before (a backstop:
+    TensorFlow's own threads and arenas take some of it)."""
     weight_bytes: int = 256 * MIB
     """The weights a .keras config declares, summed from its layers' shapes; also bounds
     each member (plus MEMBER_OVERHEAD): a member larger than any weights it may hold is
@@ -234,7 +241,11 @@ def import_model_file(
     shown = name or path.name
     check_model_file(path, name=shown, limits=limits)
     try:
-        model = load_model(path)
+        with address_space_limit(limits.load_memory_bytes):
+            model = load_model(path)
+    except MemoryError:
+        needed = f"more than {limits.load_memory_bytes / MIB:g} MiB of memory"
+        raise ImportRefusedError(f"{shown!r} is refused: loading it needed {needed}") from None
     except Exception as exc:  # h5py, zipfile and keras raise many kinds for a bad file
         reason = without_paths(str(exc), path=path, name=shown)
         raise ImportRefusedError(f"{shown!r} could not be loaded as a Keras model: {reason}") from None
@@ -247,3 +258,35 @@ def import_model_file(
         )
     meta = VersionMeta(parent=None, samples=None, backbone="imported", source=f"import:{shown}")
     return publish_model(store, model, meta, activate=activate)
+
+
+@contextlib.contextmanager
+def address_space_limit(extra_bytes: int) -> Iterator[None]:
+    """RLIMIT_AS set to what the process maps now plus `extra_bytes`, and restored after:
+    an allocation past it fails (MemoryError in Python) instead of growing the process.
+    Where the limit cannot be set (not Linux, or a lower hard limit), nothing changes."""
+    try:
+        mapped = _mapped_bytes()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        yield
+        return
+    wanted = mapped + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft <= wanted:
+        yield  # already as tight
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _mapped_bytes() -> int:
+    """VmSize: the address space the process has mapped."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("no VmSize in /proc/self/status")
