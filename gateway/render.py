@@ -100,6 +100,8 @@ def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, 
         "TAGLOOP_PREDICT_BURST": "60",
         # The training service's own limit (its TAGLOOP_MAX_IMPORT_BYTES), for /models/import.
         "TAGLOOP_MAX_IMPORT_BYTES": str(512 * 1024 * 1024),
+        # Its TAGLOOP_MAX_JSON_BYTES, for every other training route.
+        "TAGLOOP_MAX_JSON_BYTES": str(8 * 1024 * 1024),
         "TAGLOOP_NGINX_USER": "",
     }
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}

@@ -77,13 +77,15 @@ def test_64_mb_chunked_json_to_the_training_port_is_cut_off(token_stack: Stack, 
 
 
 def test_16_mb_json_through_the_gateway_is_refused(token_stack: Stack, record) -> None:
-    """Under the gateway's 16 MB but over the training API's 8 MiB: 413, memory flat."""
+    """Over the training API's 8 MiB: the gateway, which has the same limit for its routes,
+    answers 413 itself (a service refusing mid-upload would read as a reset, 503)."""
     pid = token_stack.processes["training"].pid
     with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
         reply, grew_mib, _ = peak_growth(
             pid, lambda: gw.post("/sessions", content=big_json(15 * MIB), headers=JSON)
         )
-    assert_json_error(reply, 413)
+    assert_json_error(reply, 413, "8388608 bytes")
+    assert reply.json()["code"] == "too_large"
     assert grew_mib < 16, f"the training API's peak grew {grew_mib:.0f} MiB"
     record("413", peak_growth_mib=round(grew_mib, 1), before_the_fix="+1.3 GB")
 
