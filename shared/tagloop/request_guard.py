@@ -22,17 +22,26 @@ them: a declared Content-Length over the limit is refused at once; a body withou
 (chunked) is counted while it streams; past the limit reading stops, and whatever the app
 then tries to answer is replaced by the 413 (FastAPI turns a failed body read into a 400).
 A path can have its own limit (the training API's model import).
+
+`AdminPathGuard` checks the admin token of a request to a path that needs it (the model
+import) from its headers, before the body is read: a route's own dependency runs only
+after FastAPI has read and spooled the whole multipart body.
 """
 
 import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tagloop.access import check_bearer
+from tagloop.errors import NotAuthorizedError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+BEARER_CHALLENGE = [(b"www-authenticate", b"Bearer")]
 
 
 class RequestGuardMiddleware:
@@ -106,15 +115,12 @@ def _host_key(host: str, origin: str) -> str:
     return _origin_key(f"{scheme}://{host.strip()}") if host.strip() else "\0nohost"
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"success": False, "error": message, "code": code}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -193,3 +199,24 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class AdminPathGuard:
+    """401 (`not_authorized`) for a state-changing request to one of `paths` without the
+    admin token, decided from the headers alone; every other request passes."""
+
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str], token: SecretStr | None):
+        self.app = app
+        self.paths = frozenset(paths)
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS and scope["path"] in self.paths:
+            try:
+                check_bearer(_headers(scope).get("authorization"), self.token)
+            except NotAuthorizedError as exc:
+                await _send_error(
+                    send, 401, "not_authorized", str(exc), extra=[(b"www-authenticate", b"Bearer")]
+                )
+                return
+        await self.app(scope, receive, send)

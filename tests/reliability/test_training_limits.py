@@ -116,6 +116,30 @@ def test_import_without_token_is_refused_before_the_body_is_sent(token_stack: St
     record(f"401 {error['code']} with no byte of the body sent", before_the_fix="401 after 300 MB spooled")
 
 
+def test_import_without_token_to_the_training_port_is_refused_before_the_body(token_stack: Stack) -> None:
+    """The training API itself answers 401 from the headers of a 300 MB import, no body sent."""
+    head = (
+        "POST /models/import HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{token_stack.ports['training']}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {300 * MIB}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", token_stack.ports["training"]), timeout=30) as conn:
+        conn.sendall(head.encode())
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line.split()[1] == b"401", reply[:300]
+    assert b"www-authenticate: bearer" in headers.lower(), headers
+    assert json_body(body)["code"] == "not_authorized"
+
+
 def test_import_with_wrong_token_is_refused_and_with_token_allowed(token_stack: Stack) -> None:
     with httpx.Client(base_url=token_stack.url, timeout=60) as gw:
         wrong = gw.post(

@@ -12,7 +12,7 @@ from tagloop.errors import ModelContractError
 from tagloop.http import install_error_handlers
 from tagloop.images import ImageError
 from tagloop.redis_auth import authenticated_url
-from tagloop.request_guard import BodySizeLimitMiddleware, RequestGuardMiddleware
+from tagloop.request_guard import AdminPathGuard, BodySizeLimitMiddleware, RequestGuardMiddleware
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
     install_error_handlers(app, ERROR_STATUS)
+    # Before any body is read: an import without the token is refused from its headers.
+    app.add_middleware(AdminPathGuard, paths=("/models/import",), token=settings.admin_token)
     # Inner to the guard: a cross-site or non-JSON request is refused before its size matters.
     app.add_middleware(
         BodySizeLimitMiddleware,
