@@ -49,6 +49,20 @@ def listen_address(*, bind: str, port: str, token_set: bool) -> str:
     return f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"
 
 
+def known_hosts(public_hosts: list[str], *, bind: str) -> str:
+    """The template's host list: TAGLOOP_PUBLIC_HOSTS, and TAGLOOP_BIND's address when it
+    names one (LAN users type it in their browser). Comma-separated, no spaces or empty
+    names, as the template's map takes it."""
+    names = list(public_hosts)
+    try:
+        address = ipaddress.ip_address(bind.strip().strip("[]"))
+    except ValueError:
+        address = None
+    if address is not None and not address.is_unspecified and not address.is_loopback:
+        names.append(f"[{address}]" if address.version == 6 else str(address))
+    return ",".join(dict.fromkeys(names))
+
+
 def is_loopback(address: str) -> bool:
     if address.lower() == "localhost":
         return True
@@ -86,9 +100,12 @@ def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, 
         "TAGLOOP_PREDICT_BURST": "60",
         # The training service's own limit (its TAGLOOP_MAX_IMPORT_BYTES), for /models/import.
         "TAGLOOP_MAX_IMPORT_BYTES": str(512 * 1024 * 1024),
+        # Its TAGLOOP_MAX_JSON_BYTES, for every other training route.
+        "TAGLOOP_MAX_JSON_BYTES": str(8 * 1024 * 1024),
         "TAGLOOP_NGINX_USER": "",
     }
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}
+    values["TAGLOOP_PUBLIC_HOSTS"] = known_hosts(settings.public_host_list, bind=settings.bind)
     values["TAGLOOP_LISTEN"] = listen_address(
         bind=settings.bind, port=values["TAGLOOP_GATEWAY_PORT"], token_set=token_set
     )

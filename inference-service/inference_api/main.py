@@ -13,14 +13,13 @@ from tagloop.decode_budget import DecodeBudget
 from tagloop.http import install_error_handlers
 from tagloop.images import CorruptImageError, ImageTooLargeError, UnsupportedImageError
 from tagloop.redis_auth import authenticated_url
-from tagloop.request_guard import RequestGuardMiddleware
+from tagloop.request_guard import BodySizeLimitMiddleware, RequestGuardMiddleware
 from tagloop.uploads import UnknownImageError, UploadStore
 
 from inference_api.api.routes import health, metrics, predict
 from inference_api.batcher import DynamicBatcher
 from inference_api.config import Settings
 from inference_api.engine import ModelNotReadyError, ModelSlot, load_version
-from inference_api.limits import BodySizeLimitMiddleware
 from inference_api.metrics import Metrics, RequestMetricsMiddleware
 from inference_api.predictions import Predictor, TooManyFilesError
 from inference_api.reloader import ModelReloader, store_for

@@ -8,13 +8,20 @@ The VOC folder is what `tagloop train --voc-dir` reads:
 
 There are no Annotations/ (no boxes: the labels are image-level). Every fifth image (by
 image_id) goes to val, at least one when there are two or more images.
+
+Exported files are opened by other programs, so what a client named its upload is
+neutralised: a file name keeps only its base name (no folders, no `..`), and a CSV cell
+that a spreadsheet would take for a formula (`= + - @`, tab, carriage return at its start)
+is prefixed with `'`. The VOC zip is produced in chunks, one member at a time, so its
+memory does not grow with the session.
 """
 
 import csv
 import io
 import json
+import posixpath
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +47,32 @@ class ExportRow:
     labels: tuple[str, ...]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
+
+
+def base_name(filename: str | None) -> str:
+    """The last part of a client's file name, whatever its separators: never a path."""
+    if not filename:
+        return ""
+    name = posixpath.basename(filename.replace("\\", "/"))
+    return "" if name in (".", "..") else name
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a formula-like start gets a leading `'`."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def to_csv(rows: Sequence[ExportRow]) -> str:
     """filename,image_id,labels (labels separated by spaces)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF (RFC 4180): then a CR inside a cell is quoted, not read as the end of a row.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["filename", "image_id", "labels"])
     for row in rows:
-        writer.writerow([row.filename or "", row.image_id, " ".join(row.labels)])
+        cells = [base_name(row.filename), row.image_id, " ".join(row.labels)]
+        writer.writerow([safe_cell(cell) for cell in cells])
     return out.getvalue()
 
 
@@ -61,7 +87,7 @@ def to_coco(rows: Sequence[ExportRow], uploads: UploadStore) -> dict[str, Any]:
         images.append(
             {
                 "id": k,
-                "file_name": row.filename or f"{row.image_id}.jpg",
+                "file_name": base_name(row.filename) or f"{row.image_id}.jpg",
                 "image_id": row.image_id,
                 "width": width,
                 "height": height,
@@ -98,40 +124,73 @@ def write_voc(rows: Sequence[ExportRow], uploads: UploadStore, dest: Path) -> Pa
     images, main = dest / "JPEGImages", dest / "ImageSets" / "Main"
     images.mkdir(parents=True, exist_ok=True)
     main.mkdir(parents=True, exist_ok=True)
-    for name, data in voc_files(rows, uploads).items():
+    for name, data in voc_files(rows, uploads):
         path = dest / name
         path.write_bytes(data)
     return dest
 
 
-def voc_files(rows: Sequence[ExportRow], uploads: UploadStore) -> dict[str, bytes]:
-    """Relative path -> bytes of every file of the VOC folder."""
+def voc_files(rows: Sequence[ExportRow], uploads: UploadStore) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) of every file of the VOC folder, one image at a time."""
     split = split_of(rows)
-    files: dict[str, bytes] = {}
     names: dict[str, list[str]] = {"train": [], "val": []}
     for row in rows:
         name = row.image_id[:16]
-        files[f"JPEGImages/{name}.jpg"] = _jpeg(uploads, row.image_id)
+        yield f"JPEGImages/{name}.jpg", _jpeg(uploads, row.image_id)
         names[split[row.image_id]].append(name)
     names["trainval"] = names["train"] + names["val"]
     by_name = {row.image_id[:16]: set(row.labels) for row in rows}
     for part, members in names.items():
-        files[f"ImageSets/Main/{part}.txt"] = "".join(f"{n}\n" for n in members).encode()
+        yield f"ImageSets/Main/{part}.txt", "".join(f"{n}\n" for n in members).encode()
         for cls in VOC_CLASSES:
             lines = "".join(f"{n} {1 if cls in by_name[n] else -1:>2}\n" for n in members)
-            files[f"ImageSets/Main/{cls}_{part}.txt"] = lines.encode()
-    return files
+            yield f"ImageSets/Main/{cls}_{part}.txt", lines.encode()
 
 
-def voc_zip(rows: Sequence[ExportRow], uploads: UploadStore, folder: str = "VOCtagloop") -> bytes:
-    """The VOC folder as a zip, everything under `folder/`."""
+def voc_zip(rows: Sequence[ExportRow], uploads: UploadStore, folder: str = "VOCtagloop") -> Iterator[bytes]:
+    """The VOC folder as a zip, everything under `folder/`, in chunks of about one member.
+
+    Refuses an empty export at once (before the first chunk), so a caller can still answer
+    with an error instead of a broken download."""
     if not rows:
         raise NothingToExportError("there are no corrections to export")
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in voc_files(rows, uploads).items():
-            archive.writestr(f"{folder}/{name}", data)
-    return out.getvalue()
+    return _zip_chunks((f"{folder}/{name}", data) for name, data in voc_files(rows, uploads))
+
+
+def _zip_chunks(members: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    sink = _ChunkSink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            # A JPEG does not deflate: stored, it costs no CPU.
+            kind = zipfile.ZIP_STORED if name.endswith(".jpg") else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=kind)
+            yield sink.take()
+    yield sink.take()  # the central directory, written on close
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only stream zipfile can write to without seeking (it then uses data
+    descriptors); what was written is taken out chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
 
 
 def _jpeg(uploads: UploadStore, image_id: str) -> bytes:

@@ -12,8 +12,15 @@ trained on (tf.image.resize differs from Pillow by 2-4/255; docs/ARCHITECTURE.md
   no less than the largest input, so a 12 MP photo decodes in a few ms; the resizes that
   follow antialias. An image is decoded once and resized for each input.
 - Every other image is shrunk by an integer factor (box filter) to no less than the draft
-  size right after decoding, and 16-bit samples go to 8 bits strip by strip, so no
-  full-size copy is made but the decode itself (and never a float64 one).
+  size right after decoding; a mode other than RGB and L (palette, alpha, CMYK) is
+  converted to RGB strip by strip on the way, transparency on white, and 16-bit samples
+  go to 8 bits strip by strip, so no full-size copy is made but the decode itself (and
+  never a float64 one).
+- What a decode really costs at its peak (tagloop.decode_budget.peak_bytes: progressive
+  JPEG coefficients, libwebp's buffers, the conversion) is what the shared budget counts;
+  above `peak_factor` times the decode limit (256 MiB by default) the image is refused
+  before decoding, and after a decode that cost more than TRIM_ABOVE the freed memory is
+  handed back to the system (the decoding thread's arena would keep it).
 - EXIF orientation is applied; every mode is converted to RGB, transparency on white.
 """
 
@@ -27,8 +34,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tagloop.contract import IMAGE_SIZE
-from tagloop.decode_budget import WIDE_MODES, DecodeBudget, decoded_bytes, peak_bytes
+from tagloop.decode_budget import (
+    STRIP_PIXELS,
+    WIDE_MODES,
+    DecodeBudget,
+    coefficient_bytes,
+    decoded_bytes,
+    peak_bytes,
+)
 from tagloop.errors import TagloopError
+from tagloop.heap import trim_heap
 
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
 """Pillow format names accepted (MPO: the multi-picture JPEG some cameras write)."""
@@ -57,6 +72,13 @@ DRAFT_SIZE = (IMAGE_SIZE * 2, IMAGE_SIZE * 2)
 
 STRIP_ROWS = 256
 """Rows of a 16-bit image converted to 8 bits at a time."""
+
+PEAK_FACTOR = 4
+"""A decode may peak at this many times max_bytes (256 MiB by default), all its buffers
+counted (peak_bytes); above, the image is refused before decoding."""
+
+TRIM_ABOVE = 32 * 1024 * 1024
+"""After a decode whose peak was above this, freed memory goes back to the system."""
 
 _EXIF_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -125,17 +147,24 @@ def decode_image(
     Large images come back shrunk to no less than `draft` (see the module).
     """
     img = _open(data, max_pixels=max_pixels)
+    full_size = img.size
+    coefficients = coefficient_bytes(img)
     if img.format in ("JPEG", "MPO"):
         img.draft("RGB", draft)
     if decoded_bytes(img) > max_bytes:
         raise _too_much_memory(img, max_bytes)
-    with budget.reserve(peak_bytes(img)) if budget else nullcontext():
+    peak = peak_bytes(img, factor=_factor(img, draft), coefficients=coefficients)
+    if peak > PEAK_FACTOR * max_bytes:
+        raise _too_much_memory(img, PEAK_FACTOR * max_bytes, needed=peak, size=full_size)
+    with budget.reserve(peak) if budget else nullcontext():
         try:
             img.load()
             orientation = img.getexif().get(0x0112)
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors...
             raise CorruptImageError(f"the {img.format} image is damaged or truncated ({exc})") from exc
-        img = _shrink(_reducible(img), draft)
+        img = _reduced(img, draft)
+    if peak > TRIM_ABOVE:
+        trim_heap()  # the full-size decode is freed now; its thread's arena would keep it
     if orientation in _EXIF_TRANSPOSE:
         img = img.transpose(_EXIF_TRANSPOSE[orientation])
     return to_rgb(img)
@@ -195,28 +224,47 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _reducible(img: Image.Image) -> Image.Image:
-    """A mode Image.reduce averages correctly: 8-bit L, RGB or RGBA."""
-    if img.mode in ("L", "RGB", "RGBA"):
-        return img
+def _reduced(img: Image.Image, draft: tuple[int, int]) -> Image.Image:
+    """The decoded image shrunk by _factor, as RGB or L, without a full-size copy of another mode."""
+    if img.mode in ("RGB", "L"):
+        return _shrink(img, draft)
     if img.mode in WIDE_MODES:
-        return _wide_to_l(img)
-    if img.mode == "1":
-        return img.convert("L")
-    return to_rgb(img) if img.mode != "LA" else img.convert("RGBA")
+        return _shrink(_wide_to_l(img), draft)
+    return _strips_to_rgb(img, _factor(img, draft))
+
+
+def _strips_to_rgb(img: Image.Image, factor: int) -> Image.Image:
+    """Any mode to RGB (transparency on white), reduced by `factor`, a strip of rows at a time:
+    a palette image with transparency made RGBA at full size cost 4 copies of 4 bytes a pixel."""
+    width, height = img.size
+    rows = max(factor, STRIP_PIXELS // max(width, 1) // factor * factor)
+    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        strip = to_rgb(img.crop((0, top, width, min(top + rows, height))))
+        out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+    return out
+
+
+def _factor(img: Image.Image, draft: tuple[int, int]) -> int:
+    """The largest integer factor that keeps both sides >= the draft size (at least 1)."""
+    return max(1, min(img.width // draft[0], img.height // draft[1]))
 
 
 def _shrink(img: Image.Image, draft: tuple[int, int]) -> Image.Image:
     """Reduce by the largest integer factor that keeps both sides >= the draft size."""
-    factor = min(img.width // draft[0], img.height // draft[1])
+    factor = _factor(img, draft)
     return img.reduce(factor) if factor >= 2 else img
 
 
-def _too_much_memory(img: Image.Image, max_bytes: int) -> ImageTooLargeError:
+def _too_much_memory(
+    img: Image.Image, max_bytes: int, *, needed: int | None = None, size: tuple[int, int] | None = None
+) -> ImageTooLargeError:
     mib = 1024 * 1024
+    needed = decoded_bytes(img) if needed is None else needed
+    width, height = size or img.size
     return ImageTooLargeError(
-        f"decoding this {img.width}x{img.height} {img.mode} image would take "
-        f"{decoded_bytes(img) / mib:.0f} MiB of memory; the limit is {max_bytes / mib:g} MiB"
+        f"decoding this {width}x{height} {img.mode} image would take "
+        f"{needed / mib:.0f} MiB of memory; the limit is {max_bytes / mib:g} MiB"
     )
 
 

@@ -16,17 +16,32 @@ request comes from: `Sec-Fetch-Site` (every current browser) and `Origin` (on ev
   send application/json, so this closes the same door a second time.
 
 Pure ASGI, like the services' other middlewares, so nothing is read from the body.
+
+`BodySizeLimitMiddleware` bounds request bodies before any parser (multipart or JSON) reads
+them: a declared Content-Length over the limit is refused at once; a body without one
+(chunked) is counted while it streams; past the limit reading stops, and whatever the app
+then tries to answer is replaced by the 413 (FastAPI turns a failed body read into a 400).
+A path can have its own limit (the training API's model import).
+
+`AdminPathGuard` checks the admin token of a request to a path that needs it (the model
+import) from its headers, before the body is read: a route's own dependency runs only
+after FastAPI has read and spooled the whole multipart body.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tagloop.access import check_bearer
+from tagloop.errors import NotAuthorizedError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+BEARER_CHALLENGE = [(b"www-authenticate", b"Bearer")]
 
 
 class RequestGuardMiddleware:
@@ -100,13 +115,108 @@ def _host_key(host: str, origin: str) -> str:
     return _origin_key(f"{scheme}://{host.strip()}") if host.strip() else "\0nohost"
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"success": False, "error": message, "code": code}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when a streamed body passes the limit."""
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: Mapping[str, int] | None = None):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse_too_large(send, limit)
+            return
+        state = {"read": 0, "over": False, "started": False}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    state["over"] = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["over"]:
+                if message["type"] == "http.response.start" and not state["started"]:
+                    state["started"] = True
+                    await _refuse_too_large(send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
+            if not state["started"]:
+                await _refuse_too_large(send, limit)
+
+
+async def _refuse_too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "success": False,
+            "error": f"the request body is larger than {limit / (1024 * 1024):g} MiB",
+            "code": "too_large",
+        }
+    ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class AdminPathGuard:
+    """401 (`not_authorized`) for a state-changing request to one of `paths` without the
+    admin token, decided from the headers alone; every other request passes."""
+
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str], token: SecretStr | None):
+        self.app = app
+        self.paths = frozenset(paths)
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS and scope["path"] in self.paths:
+            try:
+                check_bearer(_headers(scope).get("authorization"), self.token)
+            except NotAuthorizedError as exc:
+                await _send_error(
+                    send, 401, "not_authorized", str(exc), extra=[(b"www-authenticate", b"Bearer")]
+                )
+                return
+        await self.app(scope, receive, send)

@@ -78,6 +78,15 @@ class CommonSettings(BaseSettings):
     """Comma-separated origins (e.g. `https://tagloop.example.org`) whose pages may change
     state too; tagloop's own page always may. For a reverse proxy that rewrites Host."""
 
+    public_hosts: str = ""
+    """Comma-separated host names (e.g. `tagloop.example.org`) the gateway answers to besides
+    localhost, 127.0.0.1 and [::1]; a request to any other name gets 421 (`unknown_host`),
+    so a page whose DNS name is rebound to this machine cannot reach tagloop."""
+
+    @property
+    def public_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.public_hosts.split(",") if h.strip()]
+
     redis_password: SecretStr | None = None
     """Redis's password. Unset: read from <data_dir>/redis/password, which the native run's
     redis generates on its first start (tagloop.redis_auth)."""

@@ -22,10 +22,18 @@ import pytest
 from PIL import Image
 from redis import Redis
 from rq.job import Job, JobStatus
-from support.probes import loaded_libraries, peak_growth
+from support.probes import loaded_libraries, memory_kib, peak_growth
 from support.stack import Stack, running_stack
 from support.stack_checks import assert_json_error, upload_files, wait_job
-from support.testfiles import photo_jpeg, png_bomb, unique_seed, zip_bomb_keras
+from support.testfiles import (
+    lossless_webp,
+    palette_png_bomb,
+    photo_jpeg,
+    png_bomb,
+    progressive_jpeg,
+    unique_seed,
+    zip_bomb_keras,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +86,53 @@ def test_four_16_bit_bombs_at_once_stay_flat(
     assert [r.status_code for r in replies] == [413] * 4
     assert grew_mib < 128, f"inference's peak grew {grew_mib:.0f} MiB"
     record("4 x 413", peak_growth_mib=round(grew_mib, 1), seconds=round(seconds, 3), before_the_fix="+3.8 GB")
+
+
+HOSTILE_DECODES = {
+    # case: (file, status, what the review saw for 8 at once)
+    "palette_png_with_transparency_6320": (palette_png_bomb, 200, "+4.2-4.5 GB, 3.6-4.3 GB held"),
+    "progressive_cmyk_jpeg_6320": (lambda: progressive_jpeg("CMYK"), 413, "+2.5 GB"),
+    "progressive_rgb_jpeg_6320": (lambda: progressive_jpeg("RGB"), 200, "+1.8 GB"),
+    "lossless_webp_4090": (lossless_webp, 413, "+1.1 GB"),
+}
+CONCURRENT = 8
+SETTLE_S = 5
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DECODES))
+def test_hostile_decode_stays_in_its_memory_bounds(stack: Stack, gw: httpx.Client, record, case: str) -> None:
+    """One request costs inference at most 256 MiB; 8 at once at most 1 GiB, and 5 s later
+    its memory is back within 300 MiB of where it was (RSS of the real process)."""
+    make, status, before_the_fix = HOSTILE_DECODES[case]
+    data = make()
+    pid = stack.processes["inference"].pid
+    idle_mib = memory_kib(pid)["VmRSS"] / 1024
+    one, one_mib, _ = peak_growth(pid, lambda: predict(gw, f"{case}.bin", data))
+    assert one.status_code == status, one.text[:300]
+    if status == 413:
+        assert_json_error(one, 413, "memory")
+        assert one.json()["code"] == "image_too_large"
+
+    def at_once() -> list[httpx.Response]:
+        with ThreadPoolExecutor(CONCURRENT) as pool:
+            return list(pool.map(lambda i: predict(gw, f"{case}{i}.bin", data), range(CONCURRENT)))
+
+    replies, all_mib, seconds = peak_growth(pid, at_once)
+    assert [r.status_code for r in replies] == [status] * CONCURRENT
+    time.sleep(SETTLE_S)
+    held_mib = memory_kib(pid)["VmRSS"] / 1024 - idle_mib
+    assert one_mib <= 256, f"one request: +{one_mib:.0f} MiB"
+    assert all_mib <= 1024, f"{CONCURRENT} at once: +{all_mib:.0f} MiB"
+    assert held_mib <= 300, f"{SETTLE_S} s later still +{held_mib:.0f} MiB"
+    record(
+        f"{status} x {CONCURRENT}",
+        file_bytes=len(data),
+        one_peak_mib=round(one_mib, 1),
+        eight_peak_mib=round(all_mib, 1),
+        held_after_5s_mib=round(held_mib, 1),
+        seconds=round(seconds, 2),
+        before_the_fix=before_the_fix,
+    )
 
 
 def smooth_png(width: int, height: int) -> bytes:

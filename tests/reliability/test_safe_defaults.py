@@ -161,15 +161,20 @@ GATEWAY_ERRORS = {
     "http_version_505": ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     "trace": ("TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     "connect": ("CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n", (400, 405)),
-    "post_to_static_file": ("POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
-    "delete_static_file": ("DELETE /js/app.js HTTP/1.1\r\nHost: x\r\n\r\n", 405),
-    "put_static_file": ("PUT /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 405),
+    "post_to_static_file": ("POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", 405),
+    "delete_static_file": ("DELETE /js/app.js HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
+    "folder_without_slash_301": ("GET /js HTTP/1.1\r\nHost: localhost\r\n\r\n", 301),
+    "folder_listing_403": ("GET /js/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 403),
+    "precondition_412": ('GET /index.html HTTP/1.1\r\nHost: localhost\r\nIf-Match: "x"\r\n\r\n', 412),
+    "range_416": ("GET /index.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=99999999-\r\n\r\n", 416),
+    "put_static_file": ("PUT /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi", 405),
 }
 
 
 @pytest.mark.parametrize("case", sorted(GATEWAY_ERRORS))
 def test_every_gateway_error_is_json(stack: Stack, record, case: str) -> None:
-    """414, oversize headers, 501, 505, TRACE/CONNECT and writes to static files: JSON, not HTML."""
+    """414, oversize headers, 501, 505, TRACE/CONNECT, writes to static files, 301, 403, 412
+    and 416: JSON, not HTML."""
     request, expected = GATEWAY_ERRORS[case]
     closing = request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
     status, headers, body = raw_request(stack.ports["gateway"], closing.encode())
@@ -178,7 +183,69 @@ def test_every_gateway_error_is_json(stack: Stack, record, case: str) -> None:
     assert headers.get("content-type", "").startswith("application/json"), (headers, body[:200])
     reply = json_body(body)
     assert reply["success"] is False and reply["error"] and reply.get("code")
+    if status == 301:  # a path, never a Location built from the Host header
+        assert headers["location"] == "/js/", headers
     record(f"{status} {reply['code']}")
+
+
+REBOUND = "rebind.example:8080"
+ROUTE_FAMILIES = {
+    "ui_page": ("GET", "/index.html"),
+    "ui_script": ("GET", "/js/app.js"),
+    "folder_redirect": ("GET", "/js"),
+    "predict": ("POST", "/predict"),
+    "batch_predict": ("POST", "/batch_predict"),
+    "activate": ("POST", "/models/1/activate"),
+    "models_import": ("POST", "/models/import"),
+    "models": ("GET", "/models"),
+    "corrections": ("GET", "/corrections"),
+    "save_correction": ("POST", "/save_correction"),
+    "retrain": ("POST", "/retrain"),
+    "jobs": ("GET", "/jobs/x"),
+    "images": ("GET", "/images/x"),
+    "sessions": ("POST", "/sessions"),
+    "export": ("GET", "/export?format=csv"),
+    "health": ("GET", "/health"),
+    "health_inference": ("GET", "/health/inference"),
+    "health_training": ("GET", "/health/training"),
+    "unknown_path": ("GET", "/nothing-here"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(ROUTE_FAMILIES))
+def test_foreign_host_is_refused_on_every_route(stack: Stack, gw: httpx.Client, family: str) -> None:
+    """DNS rebinding: Host and Origin both a foreign name (the page's own origin) get 421 JSON."""
+    method, path = ROUTE_FAMILIES[family]
+    headers = {"Host": REBOUND, "Origin": f"http://{REBOUND}", "Sec-Fetch-Site": "same-origin"}
+    before = upload_files(stack)
+    reply = gw.request(method, path, json={} if method == "POST" else None, headers=headers)
+    assert_json_error(reply, 421, "host")
+    assert reply.json()["code"] == "unknown_host"
+    assert "location" not in reply.headers
+    assert upload_files(stack) == before
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:{port}", "127.0.0.1:{port}", "[::1]:{port}"])
+def test_loopback_host_names_are_served(stack: Stack, gw: httpx.Client, host: str) -> None:
+    """The names a browser on this machine uses, any case, with or without the port."""
+    reply = gw.get("/health/training", headers={"Host": host.format(port=stack.ports["gateway"])})
+    assert reply.status_code == 200, reply.text
+
+
+def test_public_hosts_are_rendered_into_the_allowlist(tmp_path: Path, record) -> None:
+    """TAGLOOP_PUBLIC_HOSTS (any case, spaces) and a LAN TAGLOOP_BIND join the served names."""
+    rendered = render(
+        tmp_path,
+        TAGLOOP_PUBLIC_HOSTS=" Tagloop.Example.org, ,lab.local ",
+        TAGLOOP_BIND="192.168.7.20",
+        TAGLOOP_ADMIN_TOKEN="s3cret-token",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    conf = (tmp_path / "nginx" / "tagloop.conf").read_text()
+    _remove_worker_dir(tmp_path)
+    line = next(line for line in conf.splitlines() if line.startswith('map "$host;'))
+    assert ',[::1],tagloop.example.org,lab.local,192.168.7.20,"' in line, line
+    record(line)
 
 
 def test_redis_answers_nobody_without_its_password(stack: Stack, record) -> None:

@@ -28,6 +28,7 @@ SECTIONS = {
     "test_soak": "Load (soak)",
     "test_safe_defaults": "Safe by default: who can reach the gateway and what a web page can make it do",
     "test_hostile_input": "Hostile input: bombs, strict schemas, imports (memory and time figures)",
+    "test_training_limits": "The training API's own limits: bodies, import token, exports, re-predict",
 }
 
 

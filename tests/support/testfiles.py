@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import json
 import random
 import struct
 import zipfile
@@ -33,6 +34,12 @@ def photo_jpeg(*, seed: int, size: tuple[int, int] = (320, 240), quality: int = 
     return encode(img, "JPEG", quality=quality)
 
 
+def noise_jpeg(*, seed: int, size: tuple[int, int] = (2048, 1536), quality: int = 92) -> bytes:
+    """A JPEG of pure noise: as large as a photo of its size gets (2048x1536: about 3 MB)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels, "RGB"), "JPEG", quality=quality)
+
+
 def small_png(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
     return encode(Image.new("RGB", size, color), "PNG")
 
@@ -51,6 +58,35 @@ def png_bomb(width: int = 20000, height: int = 20000, *, bit_depth: int = 1) -> 
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)  # grayscale
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def palette_png_bomb(width: int = 6320, height: int = 6320) -> bytes:
+    """The review's 4,952-byte PNG: a 1-bit palette image with transparency, 6320x6320
+    (just under 40 MP). Decoded naively it becomes RGBA at full size, several times over."""
+    row = b"\0" + b"\0" * ((width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)  # 1 bit, palette
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"PLTE", b"\x10\x80\xf0\xff\xff\xff")
+        + _chunk(b"tRNS", b"\x00")
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def progressive_jpeg(mode: str = "RGB", size: tuple[int, int] = (6320, 6320)) -> bytes:
+    """A flat progressive JPEG (a few hundred KB): libjpeg keeps every DCT coefficient of a
+    progressive image, 2 bytes a sample at full size, whatever scale it decodes to."""
+    color = (0, 128, 255, 0) if mode == "CMYK" else (40, 128, 220)
+    return encode(Image.new(mode, size, color[: len(mode)]), "JPEG", progressive=True, quality=90)
+
+
+def lossless_webp(side: int = 4090) -> bytes:
+    """A tiny lossless WebP with alpha, side x side: libwebp decodes it whole (RGBA)."""
+    return encode(Image.new("RGBA", (side, side), (40, 128, 220, 128)), "WEBP", lossless=True)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -134,4 +170,40 @@ def zip_bomb_keras(path: Path, *, config_mib: int = 256) -> Path:
         chunk = b" " * (1 << 20)
         for _ in range(config_mib):
             member.write(chunk)
+    return path
+
+
+def keras_config(*, inputs: int, units: int) -> dict:
+    """A .keras config.json of one Dense layer (inputs -> units), as Keras 3 writes it."""
+    dense = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": "dense_1", "units": units, "use_bias": True, "dtype": "float32"},
+        "build_config": {"input_shape": [None, inputs]},
+        "name": "dense_1",
+        "inbound_nodes": [],
+    }
+    layer_in = {
+        "module": "keras.layers",
+        "class_name": "InputLayer",
+        "config": {"batch_shape": [None, inputs]},
+    }
+    return {
+        "module": "keras",
+        "class_name": "Functional",
+        "config": {"name": "m", "layers": [layer_in, dense]},
+    }
+
+
+def crafted_keras(path: Path, *, config: dict, weights_mib: int = 0) -> Path:
+    """A .keras archive with `config` and a model.weights.h5 of `weights_mib` MiB of zeros
+    (deflated: 480 MiB make about 480 KB)."""
+    archive = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    with archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.0.0"}')
+        archive.writestr("config.json", json.dumps(config))
+        with archive.open("model.weights.h5", "w", force_zip64=True) as member:
+            member.write(b"\x89HDF\r\n\x1a\n")
+            for _ in range(weights_mib):
+                member.write(bytes(1 << 20))
     return path

@@ -12,7 +12,7 @@ from tagloop.errors import ModelContractError
 from tagloop.http import install_error_handlers
 from tagloop.images import ImageError
 from tagloop.redis_auth import authenticated_url
-from tagloop.request_guard import RequestGuardMiddleware
+from tagloop.request_guard import AdminPathGuard, BodySizeLimitMiddleware, RequestGuardMiddleware
 from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 2.0
 """Seconds a Redis call may take before the API answers 503 instead of hanging."""
+
+MULTIPART_OVERHEAD = 1024 * 1024
+"""Room for the multipart framing around the model file, whose own limit is max_import_bytes."""
 
 FORM_PATHS = ("/models/import",)
 """The one state-changing route that takes multipart; every other one takes JSON only."""
@@ -91,6 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
     install_error_handlers(app, ERROR_STATUS)
+    # Before any body is read: an import without the token is refused from its headers.
+    app.add_middleware(AdminPathGuard, paths=("/models/import",), token=settings.admin_token)
+    # Inner to the guard: a cross-site or non-JSON request is refused before its size matters.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_json_bytes,
+        path_limits={"/models/import": settings.max_import_bytes + MULTIPART_OVERHEAD},
+    )
     app.add_middleware(
         RequestGuardMiddleware, form_paths=FORM_PATHS, allowed_origins=settings.allowed_origin_list
     )

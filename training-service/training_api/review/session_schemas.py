@@ -8,6 +8,10 @@ from tagloop.classes import NUM_CLASSES
 
 from training_api.review.order import Order
 
+INT32_MAX = 2**31 - 1
+"""The largest value of the Integer columns these land in (PostgreSQL's integer): above it,
+422 rather than the database's overflow error (500)."""
+
 ImageId = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the upload (from /predict)")
 
 
@@ -27,7 +31,7 @@ class ItemIn(BaseModel):
     filename: str | None = Field(default=None, max_length=255)
     scores: dict[str, float] = Field(max_length=NUM_CLASSES, description="class -> probability")
     thresholds: dict[str, float] | None = Field(default=None, max_length=NUM_CLASSES)
-    model_version: int | None = Field(default=None, ge=1)
+    model_version: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class SessionIn(BaseModel):

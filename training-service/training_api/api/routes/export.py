@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from tagloop.dataset_export import coco_json, to_csv, voc_zip
 from tagloop.http import error_responses
 
@@ -38,16 +38,13 @@ def export(
     ImageSets/Main/<class>_<split>.txt + JPEGImages/, trainable by `tagloop train --voc-dir`),
     or COCO-style JSON with image-level categories."""
     rows = export_rows(db, session)
-    if format == "csv":
-        body: bytes = to_csv(rows).encode()
-    elif format == "coco":
-        body = coco_json(rows, uploads).encode()
-    else:
-        body = voc_zip(rows, uploads, folder=_name(session))
-    filename = f"{_name(session)}.{SUFFIX[format]}"
-    return Response(
-        body, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{_name(session)}.{SUFFIX[format]}"'}
+    if format == "voc":
+        # Streamed: one photo at a time in memory, however large the session.
+        chunks = voc_zip(rows, uploads, folder=_name(session))
+        return StreamingResponse(chunks, media_type=MEDIA[format], headers=headers)
+    body = to_csv(rows) if format == "csv" else coco_json(rows, uploads)
+    return Response(body.encode(), media_type=MEDIA[format], headers=headers)
 
 
 def _name(session: int | None) -> str:

@@ -37,6 +37,16 @@ def activate(version: Annotated[int, Path(ge=1, le=INT64_MAX)], store: StoreDep)
     return Activated(active=version)
 
 
+@router.get(
+    "/import",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=AdminOnly,
+    responses=error_responses(401),
+)
+def may_import() -> None:
+    """204 when the caller may import: the gateway asks before it reads a model file's body."""
+
+
 @router.post(
     "/import",
     status_code=status.HTTP_202_ACCEPTED,

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from tagloop.http import error_responses
 
 from training_api import jobs
-from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
+from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly, require_admin
 from training_api.config import Settings
 from training_api.db import ReviewSession
 from training_api.review import saving
@@ -47,6 +47,7 @@ ClientQuery = Annotated[
 BODY_ERRORS = error_responses(400, 401, 404, 422)
 """A route with a body: unreadable body, token, no such session or photo, invalid values."""
 READ_ERRORS = error_responses(401, 404, 422)
+Authorization = Annotated[str | None, Header()]
 
 
 @router.post(
@@ -56,8 +57,15 @@ READ_ERRORS = error_responses(401, 404, 422)
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def create_session(body: SessionIn, db: DbSession, uploads: UploadsDep) -> SessionCreated:
+def create_session(
+    body: SessionIn,
+    db: DbSession,
+    uploads: UploadsDep,
+    settings: SettingsDep,
+    authorization: Authorization = None,
+) -> SessionCreated:
     """A new session, with the photos already uploaded and predicted (more can be added later)."""
+    _admin_for_auto_retrain(body.auto_retrain_after, settings, authorization)
     created, added = review.create_session(db, uploads, body)
     return SessionCreated(session=review.session_out(db, created), added=added)
 
@@ -82,8 +90,15 @@ def get_session(session_id: SessionId, db: DbSession, client: ClientQuery = None
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def patch_session(session_id: SessionId, body: SessionPatch, db: DbSession) -> SessionDetail:
+def patch_session(
+    session_id: SessionId,
+    body: SessionPatch,
+    db: DbSession,
+    settings: SettingsDep,
+    authorization: Authorization = None,
+) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
+    _admin_for_auto_retrain(body.auto_retrain_after, settings, authorization)
     found = review.update_session(db, review.require_session(db, session_id), body)
     return get_session(found.id, db, None)
 
@@ -208,6 +223,13 @@ def repredict_session(
         disagreements=disagreements(db, found),
         progress=review.progress(db, found),
     )
+
+
+def _admin_for_auto_retrain(after: int | None, settings: Settings, authorization: str | None) -> None:
+    """An automatic retrain starts a retrain (and a promoted candidate is activated) whenever
+    anyone saves a card: turning it on is the admin's decision, as a retrain is."""
+    if after:
+        require_admin(settings, authorization)
 
 
 def _auto_retrain(db: DbSession, found: ReviewSession, *, queue: QueueDep, settings: Settings) -> str | None:
