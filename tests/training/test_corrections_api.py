@@ -171,6 +171,7 @@ BAD_BODIES = {
     "predicted_list_of_names": ({"predicted": ["cat", "dog"]}, "predicted"),
     "predicted_extra_key": ({"predicted": [{"label": "cat", "confidence": 0.1, "x": 1}]}, "predicted"),
     "model_version_2_63": ({"model_version": 2**63}, "model_version"),
+    "model_version_2_31": ({"model_version": 2**31}, "model_version"),
     "model_version_true": ({"model_version": True}, "model_version"),
     "model_version_string": ({"model_version": "3"}, "model_version"),
 }

@@ -8,7 +8,10 @@ from tagloop.classes import NUM_CLASSES, VOC_CLASSES
 from tagloop.version_meta import Changes, Evaluation
 
 INT64_MAX = 2**63 - 1
-"""Largest integer the database stores (SQLite INTEGER, PostgreSQL BIGINT); more is a 422."""
+"""Largest integer a query or path takes (e.g. an offset, a version number); more is a 422."""
+
+INT32_MAX = 2**31 - 1
+"""Largest value of an Integer column (PostgreSQL's INTEGER is 32 bits); more is a 422."""
 
 
 class LabelScore(BaseModel):
@@ -30,7 +33,7 @@ class CorrectionIn(BaseModel):
         default=None, max_length=255, description="a stored upload's client filename"
     )
     corrected_labels: list[str] = Field(max_length=NUM_CLASSES)
-    model_version: StrictInt | None = Field(default=None, ge=1, le=INT64_MAX)
+    model_version: StrictInt | None = Field(default=None, ge=1, le=INT32_MAX)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     predicted: list[LabelScore] | None = Field(
         default=None,

@@ -7,10 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from tagloop.classes import NUM_CLASSES
 
 from training_api.review.order import Order
-
-INT32_MAX = 2**31 - 1
-"""The largest value of the Integer columns these land in (PostgreSQL's integer): above it,
-422 rather than the database's overflow error (500)."""
+from training_api.schemas import INT32_MAX
 
 ImageId = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the upload (from /predict)")
 

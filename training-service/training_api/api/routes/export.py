@@ -9,6 +9,7 @@ from tagloop.http import error_responses
 
 from training_api.api.deps import DbSession, UploadsDep, UserOnly
 from training_api.review.export_rows import export_rows
+from training_api.schemas import INT32_MAX
 
 router = APIRouter(tags=["export"])
 
@@ -30,7 +31,7 @@ def export(
     uploads: UploadsDep,
     format: Annotated[Literal["csv", "voc", "coco"], Query()] = "csv",
     session: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="only this review session's saved photos")
+        int | None, Query(ge=1, le=INT32_MAX, description="only this review session's saved photos")
     ] = None,
 ) -> Response:
     """The latest labels of every corrected image (or of one session's saved photos) as a file:

@@ -30,10 +30,11 @@ from training_api.review.session_schemas import (
     SessionList,
     SessionPatch,
 )
+from training_api.schemas import INT32_MAX
 
 router = APIRouter(prefix="/sessions", tags=["review sessions"])
 
-SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a review session's id")]
+SessionId = Annotated[int, Path(ge=1, le=INT32_MAX, description="a review session's id")]
 ImageIdPath = Annotated[str, Path(max_length=64, description="sha256 of the upload")]
 ClientQuery = Annotated[
     str | None,
@@ -195,7 +196,7 @@ def bulk(
     responses=error_responses(401, 404, 409, 422),
 )
 def undo_bulk(
-    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=2**31 - 1)], db: DbSession
+    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], db: DbSession
 ) -> BulkUndone:
     """Put every card of a bulk change back as it was and delete the corrections it wrote."""
     found = review.require_session(db, session_id)
