@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer, field_validator
 from tagloop.classes import NUM_CLASSES, VOC_CLASSES
-from tagloop.version_meta import Changes, Evaluation
+from tagloop.version_meta import VersionMeta
 
 INT64_MAX = 2**63 - 1
 """Largest integer the database stores (SQLite INTEGER, PostgreSQL BIGINT); more is a 422."""
@@ -127,26 +127,18 @@ class JobState(BaseModel):
     ended_at: datetime | None = None
 
 
-class VersionOut(BaseModel):
+class VersionOut(VersionMeta):
+    """A version as /models shows it: its meta.json (every field VersionMeta declares, among
+    them the promotion rule's `gate` statistics) and whether it is the active one."""
+
+    model_config = ConfigDict(extra="ignore")  # fields other tools wrote stay in meta.json
+
     version: int
-    created: str | None = None
     active: bool
-    parent: int | None = None
-    samples: int | None = None
-    backbone: str | None = None
-    prior: str | None = None
-    source: str | None = None
-    metrics: dict[str, Any] = {}
-    loss_curve: list[float] = []
-    promoted: bool | None = None
-    reason: str | None = None
-    evaluation: Evaluation | None = Field(
-        default=None, description="parent and candidate on the held-out set and on every correction"
-    )
-    changes: Changes | None = Field(
-        default=None, description="corrected photos fixed, broken, unchanged; per class before -> after"
-    )
-    thresholds: dict[str, float] = Field(default={}, description="calibrated per-class thresholds")
+
+    @classmethod
+    def of(cls, meta: VersionMeta, *, version: int, active: bool) -> "VersionOut":
+        return cls.model_validate({**meta.model_dump(), "version": version, "active": active})
 
 
 class VersionList(BaseModel):

@@ -5,14 +5,16 @@ logits are added to a fixed ImageNet prior (non-trainable layers), so training a
 what the prior knows and cannot train it away.
 
 Recipe of the original design, as settings: focal loss (gamma 2.0, alpha 0.25), class
-weights from the label counts, Adam, batch 16. Its learning rate (1e-5) and 5 epochs did
-not move the loss at all (docs/ARCHITECTURE.md, "Fine-tuning"), so retraining uses lr 2e-3 (the training
-service's setting; FitConfig's default is Adam's usual 1e-3) and up to 100 epochs,
-stopping as soon as every training label sits on the right side of 0.5 by `margin`: a
-correction then *shows* on the image it corrected, and training stops there instead of
-overfitting further (before the first epoch, when every label already does: a freshly
-reset Adam's first steps move every weight by about the learning rate whatever the
-gradient, which would only stir a model that has nothing to learn).
+weights from the label counts, Adam. Its learning rate (1e-5), batch 16 and 5 epochs did
+not move the loss at all (docs/ARCHITECTURE.md, "Fine-tuning"), so retraining uses the
+settings' lr 2e-3 (FitConfig's defaults are the settings'), large batches and up to 100
+epochs, stopping as soon as every training label sits on the right side of 0.5 by
+`margin`: a correction then *shows* on the image it corrected, and training stops there
+instead of overfitting further (before the first epoch, when every label already does: a
+freshly reset Adam's first steps move every weight by about the learning rate whatever the
+gradient, which would only stir a model that has nothing to learn). It also stops on a
+loss plateau: one inconsistent label never lets every label fit, and the epochs after the
+plateau only cost time.
 """
 
 import time
@@ -23,25 +25,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from tagloop.training.policy import FitConfig
+
 PROB_EPSILON = 1e-7
 CLASS_WEIGHT_RANGE = (0.1, 10.0)
 """Class weights are clipped to this range so one rare label cannot dominate the loss."""
 
 EpochCallback = Callable[[int, int, float], None]
 """on_epoch(epoch, epochs, loss); it may raise to stop training (e.g. a cancelled job)."""
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    epochs: int = 100
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    gamma: float = 2.0
-    alpha: float = 0.25
-    margin: float = 0.1
-    seed: int = 0
-    anchor_weight: float = 0.1
-    """Weight of the anchors' term (see Anchors) against the corrections' focal loss."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +108,15 @@ def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float, thresholds: np.nd
     t = np.asarray(thresholds, dtype=np.float64)
     above, below = t + 2 * margin * (1 - t), t - 2 * margin * t
     return bool(np.all(np.where(y > 0.5, p >= above, p <= below)))
+
+
+def _plateau(curve: list[float], config: FitConfig) -> bool:
+    """No relative improvement of plateau_tolerance over the best loss for `patience` epochs."""
+    patience = config.plateau_patience
+    if len(curve) <= patience:
+        return False
+    best_before = min(curve[:-patience])
+    return min(curve[-patience:]) > best_before * (1.0 - config.plateau_tolerance)
 
 
 class TopTrainer:
@@ -200,7 +200,8 @@ class TopTrainer:
     ) -> FitResult:
         """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes).
 
-        Early stop: once every label is on its side of its class's threshold by the margin.
+        Early stop: once every label is on its side of its class's threshold by the margin,
+        or once the loss has not improved for config.plateau_patience epochs.
         Each batch of corrections is trained together with as many anchors, drawn at random.
         """
         started = time.monotonic()
@@ -227,7 +228,7 @@ class TopTrainer:
             result.epochs_run = epoch
             if on_epoch:
                 on_epoch(epoch, config.epochs, loss)
-            if fits():
+            if fits() or _plateau(result.loss_curve, config):
                 result.stopped_early = epoch < config.epochs
                 break
         result.seconds = time.monotonic() - started
