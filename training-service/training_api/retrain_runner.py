@@ -16,6 +16,7 @@ from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 
 from training_api.config import Settings
+from training_api.suspects import save_out_of_fold
 
 if TYPE_CHECKING:  # the API process imports this module and must not load TensorFlow
     from tagloop.training.loaded import LoadedModel
@@ -94,6 +95,11 @@ def retrain_from_corrections(
         source="retrain",
         force=force,
         progress=progress,
+    )
+    save_out_of_fold(
+        settings,
+        scores=outcome.candidate.out_of_fold,
+        thresholds=outcome.meta.threshold_list(),
     )
     if outcome.candidate.decision.promoted:
         warm.adopt(model_file(store, outcome.version), loaded)

@@ -127,6 +127,23 @@ class JobState(BaseModel):
     ended_at: datetime | None = None
 
 
+class SuspectOut(BaseModel):
+    """A saved label the model, scored out of fold, finds implausible (training_api.suspects)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    image_id: str
+    filename: str | None
+    label: str = Field(serialization_alias="class", description="the class whose label looks wrong")
+    given: bool = Field(description="the saved label: true if the class was said present")
+    score: float = Field(description="-log of the out-of-fold probability of the saved label")
+    rank: int = Field(description="1 for the most suspect")
+
+
+class SuspectList(BaseModel):
+    suspects: list[SuspectOut]
+
+
 class VersionOut(VersionMeta):
     """A version as /models shows it: its meta.json (every field VersionMeta declares, among
     them the promotion rule's `gate` statistics) and whether it is the active one."""
