@@ -86,6 +86,7 @@ def test_get_suspects_finds_flipped_labels(settings: Settings):
         assert s["given"] is (s["class"] in saved[row[s["image_id"]]])
     missed = sorted((names[i], name, name in saved[i]) for i, name in flips - caught)
     print(
-        f"label audit: {len(caught)} of {len(flips)} flips in the top {2 * len(flips)} suspects; missed {missed}"
+        f"label audit: {len(caught)} of {len(flips)} flips in the top {2 * len(flips)} suspects; "
+        f"missed {missed}"
     )
     assert len(caught) >= 0.8 * len(flips), (missed, found)
