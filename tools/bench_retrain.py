@@ -16,7 +16,7 @@ Then the curve (--curve-only: just it, no running system needed): the retrain co
 (tagloop.training.retrain.run_retrain, what the worker runs once features are cached) on
 50 / 500 / 5,000 synthetic corrections, in this process, from a copy of the active version:
 the features of the five photos above plus noise, each labelled as its photo, with 100
-anchors. Prints seconds of fitting and judging, of publishing, and the decision.
+anchors (five other photos plus noise). Prints seconds of fitting and judging, of publishing, and the decision.
 """
 
 import argparse
@@ -163,19 +163,33 @@ def synthetic_corrections(loaded, n: int, *, seed: int):
     from tagloop.training.policy import corrections_data
     from tagloop.training.voc import label_matrix
 
-    rng = np.random.default_rng(seed)
-    sizes = loaded.backbone.sizes
     from tagloop.images import load_image_arrays
 
-    images = [load_image_arrays(b, sizes) for b in make_images(len(PHOTO_LABELS), seed)]
-    batch = tuple(np.stack([image[i] for image in images]) for i in range(len(sizes)))
-    base = loaded.backbone(batch)
-    scale = float(np.std(base)) * 0.3
-    which = np.arange(n + 100) % len(PHOTO_LABELS)
-    x = (base[which] + rng.normal(0, scale, (n + 100, base.shape[1]))).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    sizes = loaded.backbone.sizes
+
+    def features(photos: list[bytes], count: int) -> np.ndarray:
+        images = [load_image_arrays(b, sizes) for b in photos]
+        base = loaded.backbone(tuple(np.stack([image[i] for image in images]) for i in range(len(sizes))))
+        noise = rng.normal(0, float(np.std(base)) * 0.3, (count, base.shape[1]))
+        return (base[np.arange(count) % len(photos)] + noise).astype(np.float32)
+
+    x = features(make_images(len(PHOTO_LABELS), seed), n)
     keys = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in range(n)]
-    y = label_matrix([PHOTO_LABELS[k] for k in which[:n]])
-    return corrections_data(keys, x[:n], y, modulus=5, min_holdout=5, anchor_x=x[n:])
+    y = label_matrix([PHOTO_LABELS[i % len(PHOTO_LABELS)] for i in range(n)])
+    return corrections_data(keys, x, y, modulus=5, min_holdout=5, anchor_x=features(anchor_photos(), 100))
+
+
+def anchor_photos() -> list[bytes]:
+    """Photos unlike the corrected ones (textures, a page, the moon): the uploads nobody corrected."""
+    from skimage import data
+
+    out = []
+    for arr in (data.brick(), data.grass(), data.gravel(), data.moon(), data.text()):
+        buf = io.BytesIO()
+        Image.fromarray(arr).convert("RGB").save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
 
 
 def retrain_curve(settings: Settings, *, seed: int) -> list[dict]:

@@ -110,6 +110,17 @@ def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float, thresholds: np.nd
     return bool(np.all(np.where(y > 0.5, p >= above, p <= below)))
 
 
+MIN_STEPS_PER_EPOCH = 4
+MIN_BATCH = 16
+
+
+def batch_size(n: int, config: FitConfig) -> int:
+    """Rows per step: config.batch_size for many corrections; for few, small enough that an
+    epoch still takes MIN_STEPS_PER_EPOCH steps (Adam moves each weight by about the
+    learning rate per step, so a few corrections in one batch would need 4x the epochs)."""
+    return max(MIN_BATCH, min(config.batch_size, -(-n // MIN_STEPS_PER_EPOCH)))
+
+
 def _plateau(curve: list[float], config: FitConfig) -> bool:
     """No relative improvement of plateau_tolerance over the best loss for `patience` epochs."""
     patience = config.plateau_patience
@@ -223,7 +234,7 @@ class TopTrainer:
             result.seconds = time.monotonic() - started
             return result
         for epoch in range(1, config.epochs + 1):
-            loss = self._epoch(x, y, anchors, rng=rng, batch_size=config.batch_size, args=args)
+            loss = self._epoch(x, y, anchors, rng=rng, batch_size=batch_size(len(x), config), args=args)
             result.loss_curve.append(loss)
             result.epochs_run = epoch
             if on_epoch:
