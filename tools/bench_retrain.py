@@ -16,7 +16,8 @@ Then the curve (--curve-only: just it, no running system needed): the retrain co
 (tagloop.training.retrain.run_retrain, what the worker runs once features are cached) on
 50 / 500 / 5,000 synthetic corrections, in this process, from a copy of the active version:
 the features of the five photos above plus noise, each labelled as its photo, with 100
-anchors (five other photos plus noise). Prints seconds of fitting and judging, of publishing, and the decision.
+anchors (five other photos plus noise). Prints seconds of fitting and judging, of
+publishing, and the decision.
 """
 
 import argparse
@@ -160,10 +161,9 @@ def synthetic_corrections(loaded, n: int, *, seed: int):
     and 100 anchors, as the worker's retrain sees them (held out by hash)."""
     import hashlib
 
+    from tagloop.images import load_image_arrays
     from tagloop.training.policy import corrections_data
     from tagloop.training.voc import label_matrix
-
-    from tagloop.images import load_image_arrays
 
     rng = np.random.default_rng(seed)
     sizes = loaded.backbone.sizes
