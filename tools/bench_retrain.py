@@ -214,19 +214,18 @@ def retrain_curve(settings: Settings, *, seed: int) -> list[dict]:
         store.publish(
             write, source.meta(active).model_copy(update={"version": None, "created": None}), activate=True
         )
-        for n in CURVE:
-            loaded = LoadedModel.from_store(store, store.require_active(), cache_dir=settings.cache_dir)
+        for n in CURVE:  # each size from the copy of the active version, with everything to learn
+            loaded = LoadedModel.from_store(store, 1, cache_dir=settings.cache_dir)
             data = synthetic_corrections(loaded, n, seed=seed)
             started = time.monotonic()
             outcome = run_retrain(
                 store=store,
                 loaded=loaded,
-                parent=store.require_active(),
+                parent=1,
                 data=data,
                 policy=RetrainPolicy.from_settings(settings),
                 cache_dir=settings.cache_dir,
                 source="bench",
-                force=True,  # each size starts from the last one, like a person's next retrain
             )
             rows.append({"n": n, "total": time.monotonic() - started, **outcome.timings, "outcome": outcome})
     return rows

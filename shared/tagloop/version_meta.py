@@ -113,6 +113,7 @@ class GateStats(_Open):
     parent_right: int = 0
     anchors: int = 0
     anchors_changed: int = 0
+    anchors_followed: int = 0
     anchor_limit: int = 0
     passed: bool = False
     forced: bool = False

@@ -1,5 +1,6 @@
 """Models tab: versions with their metrics; "Activate" rolls back and the header follows."""
 
+import re
 import time
 
 import httpx
@@ -78,9 +79,15 @@ def test_models_show_metrics_of_trained_versions(page: Page, stack: Stack, photo
     expect(trained).to_be_visible()
     expect(trained.locator("dl.facts")).to_contain_text("Samples")
     expect(trained.locator("svg.chart-line")).to_be_visible()
+    # the promotion rule's decision in plain words
+    check = trained.locator("dl.facts div", has_text="Check")
+    plain = re.compile(r"photos (right|nobody corrected)|held-out photos")
+    expect(check.locator("dd")).to_contain_text(plain)
+    # version 1, judged by no rule, shows what its child's judgement measured of it
     oldest = page.locator("#models-list li.version").last
     expect(oldest).to_have_attribute("data-version", "1")
-    expect(oldest).to_contain_text("No metrics")
+    expect(oldest.locator("dl.facts")).to_contain_text("measured when version")
+    expect(oldest).not_to_contain_text("No metrics")
 
 
 def test_models_tab_says_which_prior_version_1_uses(page: Page, stack: Stack) -> None:

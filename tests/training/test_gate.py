@@ -97,7 +97,7 @@ def test_gate_refuses_a_candidate_that_changes_photos_nobody_corrected():
     judged = _judged(3, candidate_loss=0.001, parent_loss=0.001, anchors=20, anchors_changed=3)
     d = decide(judged, split=split, rule=RULE, force=False)
     assert not d.promoted and d.stats.code == "anchors_changed"
-    assert "3 of 20 photos nobody corrected changed their labels (at most 2 allowed)" in d.reason
+    assert "3 of 20 photos nobody corrected changed their labels (at most 2 allowed; 0 more" in d.reason
     assert "only 1 held out, fewer than 5" in d.reason
 
 

@@ -104,3 +104,19 @@ def test_run_retrain_refused_keeps_the_parent_loaded(store_with_seed):
     assert gate.code == "not_reproduced" and gate.parent_right == len(data.split.evaluate)
     assert store.active_version() == 1
     assert np.allclose(loaded.top_trainer.predict(data.x), before, atol=1e-6)
+
+
+def test_anchor_changes_do_not_count_photos_that_follow_their_look_alike_correction():
+    from tagloop.training.candidate import anchor_changes
+    from tagloop.training.fit import Anchors
+
+    x = np.eye(4, dtype=np.float32)  # corrections 0 and 1; anchors like 0, like 1, and two others
+    y = np.zeros((2, 20), np.float32)
+    y[0, 7] = y[1, 11] = 1  # cat, dog
+    data = corrections_data(["a" * 64, "b" * 64], x[:2], y, modulus=5, min_holdout=5)
+    anchors = Anchors(np.stack([x[0] + 0.1, x[1] + 0.1, x[2], x[3]]), np.zeros((4, 20), np.float32))
+    after = np.zeros((4, 20), np.float32)
+    after[0, 7] = 1  # follows correction 0: cat
+    after[1, 7] = 1  # looks like correction 1 (dog) but became a cat: a spill
+    after[2, 3] = 1  # an unrelated photo became a boat: a spill
+    assert anchor_changes(anchors, after, data, np.full(20, 0.5), np.full(20, 0.5)) == (2, 1)

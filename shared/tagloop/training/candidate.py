@@ -104,11 +104,10 @@ def fit_and_judge(
     judged_scores = held_out_scores if held_out_scores is not None else final_scores[split.evaluate]
     progress("evaluating", epoch=fit.epochs_run, epochs=policy.fit.epochs, loss=fit.final_loss)
     y_eval = data.y[split.evaluate]
-    anchors_changed = 0
+    changed = followed = 0
     if fitter.anchors is not None:
-        anchor_after = loaded.top_trainer.predict(fitter.anchors.x)
-        anchors_changed = int(
-            np.sum(np.any((fitter.anchors.p >= parent_thresholds) != (anchor_after >= vector), axis=1))
+        changed, followed = anchor_changes(
+            fitter.anchors, loaded.top_trainer.predict(fitter.anchors.x), data, parent_thresholds, vector
         )
     judged = Judged(
         y=y_eval,
@@ -117,7 +116,8 @@ def fit_and_judge(
         candidate_thresholds=vector,
         parent_thresholds=parent_thresholds,
         anchors=0 if fitter.anchors is None else len(fitter.anchors),
-        anchors_changed=anchors_changed,
+        anchors_changed=changed,
+        anchors_followed=followed,
     )
     return Candidate(
         decision=_decide(data, policy, judged, force=force),
@@ -138,6 +138,28 @@ def fit_and_judge(
             data.keys[i]: [round(float(v), 5) for v in row] for i, row in zip(covered, oof, strict=True)
         },
     )
+
+
+def anchor_changes(
+    anchors: Anchors,
+    after: np.ndarray,
+    data: RetrainData,
+    before_thresholds: np.ndarray,
+    thresholds: np.ndarray,
+) -> tuple[int, int]:
+    """(changed, followed): anchors whose label set the candidate changes, and among them
+    those whose new label set is that of the correction they look most alike (cosine of
+    features). A photo like a corrected one may rightly follow its correction; the others
+    are what a correction spilled onto."""
+    new = after >= thresholds
+    moved = np.flatnonzero(np.any((anchors.p >= before_thresholds) != new, axis=1))
+    if not len(moved) or not len(data.x):
+        return len(moved), 0
+    a = anchors.x[moved] / np.maximum(np.linalg.norm(anchors.x[moved], axis=1, keepdims=True), 1e-12)
+    c = data.x / np.maximum(np.linalg.norm(data.x, axis=1, keepdims=True), 1e-12)
+    nearest = np.argmax(a @ c.T, axis=1)
+    followed = int(np.sum(np.all(new[moved] == (data.y[nearest] > 0.5), axis=1)))
+    return len(moved) - followed, followed
 
 
 def _decide(data: RetrainData, policy: RetrainPolicy, judged: Judged, *, force: bool) -> GateDecision:

@@ -24,9 +24,10 @@ Rule (force=True promotes anyway; the reason records what the rule said):
   evaluated images as the parent (the held-out ones, scored by the candidate that did not
   train on them; with none held out, every image by the published one) and when at most
   `anchor_change_limit` of the anchor photos get another label set from the published
-  candidate than from the parent. The interval is still computed and recorded when there
-  are two images or more. (With enough held-out photos the anchors are not a veto: uploads
-  that look like corrected photos may rightly change with them.)
+  candidate than from the parent, not counting those whose new label set is that of the
+  correction they look most alike (uploads like a corrected photo may rightly follow it).
+  The interval is still computed and recorded when there are two images or more. (With
+  enough held-out photos the anchors are not a veto.)
 """
 
 from dataclasses import dataclass
@@ -100,6 +101,9 @@ class Judged:
     parent_thresholds: np.ndarray | float
     anchors: int = 0
     anchors_changed: int = 0
+    """Anchors whose label set changed, less those that now carry the labels of the
+    correction they look most alike (they followed it: see candidate.anchor_changes)."""
+    anchors_followed: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ def decide(
         parent_right=right[1],
         anchors=judged.anchors,
         anchors_changed=judged.anchors_changed,
+        anchors_followed=judged.anchors_followed,
         anchor_limit=anchor_limit,
         passed=passed,
     )
@@ -206,7 +211,8 @@ def _reason(s: GateStats, *, noun: str, min_holdout: int) -> str:
         )
     anchors = (
         f"; {s.anchors_changed} of {s.anchors} photos nobody corrected changed their labels "
-        f"(at most {s.anchor_limit} allowed)"
+        f"(at most {s.anchor_limit} allowed; {s.anchors_followed} more took the labels of the "
+        "corrected photo they look most alike)"
         if s.anchors
         else ""
     )
