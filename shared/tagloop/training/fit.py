@@ -46,6 +46,8 @@ class Anchors:
 
     x: np.ndarray
     p: np.ndarray
+    prior: np.ndarray | None = None
+    """Their frozen prior logits (TopTrainer.prior_logits), filled in by the fit."""
 
     def __len__(self) -> int:
         return len(self.x)
@@ -130,6 +132,18 @@ def _plateau(curve: list[float], config: FitConfig) -> bool:
     return min(curve[-patience:]) > best_before * (1.0 - config.plateau_tolerance)
 
 
+def prior_and_head(top: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """(features -> prior logit, features -> head logit), sharing the top's layers, for a top
+    whose output is sigmoid(Add "logits"(prior logit, head logit)); None for other tops."""
+    names = {layer.name for layer in top.layers}
+    if not {"logits", "probabilities"} <= names:
+        return None
+    if getattr(top.get_layer("probabilities"), "activation", None) is not keras.activations.sigmoid:
+        return None
+    prior, head = top.get_layer("logits").input
+    return keras.Model(top.inputs, prior), keras.Model(top.inputs, head)
+
+
 class TopTrainer:
     """Trains one top model; its traced train step is kept, so the next fit skips tracing.
 
@@ -138,6 +152,10 @@ class TopTrainer:
     (for any batch size), so that not even the first fit waits for tracing. Class
     weights, gamma and alpha are step arguments, and the optimizer's state is zeroed
     between fits. Its traced `predict` is ~3x faster than calling the Keras model.
+
+    In tagloop's own tops (sigmoid(prior logit + head logit)) the frozen prior's logit of
+    each image is computed once per fit, not at every step: the prior's 1280x1000 layer
+    was most of a step's work.
     """
 
     def __init__(self, top: keras.Model):
@@ -147,8 +165,10 @@ class TopTrainer:
         self.optimizer = keras.optimizers.Adam(1e-3)
         self.optimizer.build(top.trainable_variables)
         features, classes = top.inputs[0].shape[-1], top.outputs[0].shape[-1]
+        self._parts = prior_and_head(top)
         signature = [
             tf.TensorSpec((None, features), tf.float32),
+            tf.TensorSpec((None, classes), tf.float32),
             tf.TensorSpec((None, classes), tf.float32),
             tf.TensorSpec((None,), tf.float32),
             tf.TensorSpec((classes,), tf.float32),
@@ -161,6 +181,14 @@ class TopTrainer:
         self._step.get_concrete_function()  # trace now
         self._predict = tf.function(lambda x: top(x, training=False), input_signature=signature[:1])
         self._predict.get_concrete_function()
+        if self._parts is not None:
+            prior_model = self._parts[0]
+            self._prior = tf.function(lambda x: prior_model(x, training=False), input_signature=signature[:1])
+            self._prior.get_concrete_function()
+            self._with_prior = tf.function(
+                lambda x, prior: self._probabilities(x, prior, training=False), input_signature=signature[:2]
+            )
+            self._with_prior.get_concrete_function()
 
     def predict(self, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Probabilities (N, classes) of the top on features `x` (N, D)."""
@@ -171,13 +199,41 @@ class TopTrainer:
             [np.asarray(self._predict(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         )
 
-    def _train_step(self, x, y, is_anchor, w_pos, w_neg, gamma, alpha, anchor_weight):
+    def _probabilities(self, x, prior, *, training: bool):
+        """The top's outputs, from the prior logit computed beforehand when the top has one."""
+        if self._parts is None:
+            return self.top(x, training=training)
+        return ops.sigmoid(prior + self._parts[1](x, training=training))
+
+    def _batched(self, fn, x: np.ndarray, *extra: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        classes = self.top.outputs[0].shape[-1]
+        if len(x) == 0:
+            return np.zeros((0, classes), np.float32)
+        return np.concatenate(
+            [
+                np.asarray(fn(x[i : i + batch_size], *(e[i : i + batch_size] for e in extra)))
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+
+    def prior_logits(self, x: np.ndarray) -> np.ndarray:
+        """(N, classes) frozen prior logits of features `x` (zeros for a top without a prior part)."""
+        if self._parts is None:
+            return np.zeros((len(x), self.top.outputs[0].shape[-1]), np.float32)
+        return self._batched(self._prior, x.astype(np.float32))
+
+    def _fitted_predict(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        if self._parts is None:
+            return self.predict(x)
+        return self._batched(self._with_prior, x, prior)
+
+    def _train_step(self, x, prior, y, is_anchor, w_pos, w_neg, gamma, alpha, anchor_weight):
         """One step on a batch of corrections (is_anchor 0: focal loss) and anchors
         (is_anchor 1: cross-entropy towards the soft targets in y)."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            p = self.top(x, training=True)
+            p = self._probabilities(x, prior, training=True)
             corrections = focal_loss(y, p, w_pos=w_pos, w_neg=w_neg, gamma=gamma, alpha=alpha)
             anchors = soft_cross_entropy(y, p) * anchor_weight
             loss = ops.mean(corrections * (1.0 - is_anchor) + anchors * is_anchor)
@@ -228,13 +284,22 @@ class TopTrainer:
             np.float32(config.anchor_weight),
         )
         result = FitResult()
-        fits = lambda: labels_fit(self.predict(x), y, margin=config.margin, thresholds=thresholds)  # noqa: E731
+        prior = self.prior_logits(x)
+        if anchors is not None and len(anchors):
+            anchors = Anchors(
+                anchors.x.astype(np.float32), anchors.p, self.prior_logits(anchors.x.astype(np.float32))
+            )
+        fits = lambda: labels_fit(  # noqa: E731
+            self._fitted_predict(x, prior), y, margin=config.margin, thresholds=thresholds
+        )
         if fits():
             result.stopped_early = True
             result.seconds = time.monotonic() - started
             return result
         for epoch in range(1, config.epochs + 1):
-            loss = self._epoch(x, y, anchors, rng=rng, batch_size=batch_size(len(x), config), args=args)
+            loss = self._epoch(
+                x, prior, y, anchors, rng=rng, batch_size=batch_size(len(x), config), args=args
+            )
             result.loss_curve.append(loss)
             result.epochs_run = epoch
             if on_epoch:
@@ -246,18 +311,28 @@ class TopTrainer:
         return result
 
     def _epoch(
-        self, x: np.ndarray, y: np.ndarray, anchors: Anchors | None, *, rng, batch_size: int, args: tuple
+        self,
+        x: np.ndarray,
+        prior: np.ndarray,
+        y: np.ndarray,
+        anchors: Anchors | None,
+        *,
+        rng,
+        batch_size: int,
+        args: tuple,
     ) -> float:
         """One pass over the corrections; returns the mean loss of its steps, per image."""
         order = rng.permutation(len(x))
         total = 0.0
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
-            bx, by, is_anchor = x[batch], y[batch], np.zeros(len(batch), np.float32)
-            if anchors is not None and len(anchors):
+            bx, bp, by = x[batch], prior[batch], y[batch]
+            is_anchor = np.zeros(len(batch), np.float32)
+            if anchors is not None and len(anchors) and anchors.prior is not None:
                 drawn = rng.choice(len(anchors), size=min(len(batch), len(anchors)), replace=False)
-                bx = np.concatenate([bx, anchors.x[drawn].astype(np.float32)])
+                bx = np.concatenate([bx, anchors.x[drawn]])
+                bp = np.concatenate([bp, anchors.prior[drawn]])
                 by = np.concatenate([by, anchors.p[drawn].astype(np.float32)])
                 is_anchor = np.concatenate([is_anchor, np.ones(len(drawn), np.float32)])
-            total += float(self._step(bx, by, is_anchor, *args)) * len(batch)
+            total += float(self._step(bx, bp, by, is_anchor, *args)) * len(batch)
         return total / max(len(x), 1)
