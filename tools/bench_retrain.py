@@ -11,6 +11,13 @@ random tint so that no feature is cached yet):
      active version's model.h5, all but the last 4 layers frozen, focal loss, Adam 1e-5,
      model.fit on full images for 5 epochs, then saved as .h5 (no ONNX export, no gate);
 then prints a Markdown table and the speed-up of (1) and (2) over (3).
+
+Then the curve (--curve-only: just it, no running system needed): the retrain core
+(tagloop.training.retrain.run_retrain, what the worker runs once features are cached) on
+50 / 500 / 5,000 synthetic corrections, in this process, from a copy of the active version:
+the features of the five photos above plus noise, each labelled as its photo, with 100
+anchors (five other photos plus noise). Prints seconds of fitting and judging, of
+publishing, and the decision.
 """
 
 import argparse
@@ -146,6 +153,97 @@ def original_recipe(model_file: Path, images: list[bytes], labels: list[list[str
     }
 
 
+CURVE = (50, 500, 5000)
+
+
+def synthetic_corrections(loaded, n: int, *, seed: int):
+    """n corrections (features of the five photos plus noise, each labelled as its photo)
+    and 100 anchors, as the worker's retrain sees them (held out by hash)."""
+    import hashlib
+
+    from tagloop.images import load_image_arrays
+    from tagloop.training.policy import corrections_data
+    from tagloop.training.voc import label_matrix
+
+    rng = np.random.default_rng(seed)
+    sizes = loaded.backbone.sizes
+
+    def features(photos: list[bytes], count: int) -> np.ndarray:
+        images = [load_image_arrays(b, sizes) for b in photos]
+        base = loaded.backbone(tuple(np.stack([image[i] for image in images]) for i in range(len(sizes))))
+        noise = rng.normal(0, float(np.std(base)) * 0.3, (count, base.shape[1]))
+        return (base[np.arange(count) % len(photos)] + noise).astype(np.float32)
+
+    x = features(make_images(len(PHOTO_LABELS), seed), n)
+    keys = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in range(n)]
+    y = label_matrix([PHOTO_LABELS[i % len(PHOTO_LABELS)] for i in range(n)])
+    return corrections_data(keys, x, y, modulus=5, min_holdout=5, anchor_x=features(anchor_photos(), 100))
+
+
+def anchor_photos() -> list[bytes]:
+    """Photos unlike the corrected ones (textures, a page, the moon): the uploads nobody corrected."""
+    from skimage import data
+
+    out = []
+    for arr in (data.brick(), data.grass(), data.gravel(), data.moon(), data.text()):
+        buf = io.BytesIO()
+        Image.fromarray(arr).convert("RGB").save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def retrain_curve(settings: Settings, *, seed: int) -> list[dict]:
+    """run_retrain on each size of CURVE from a copy of the active version (the store is untouched)."""
+    import shutil
+
+    from tagloop.training.loaded import LoadedModel
+    from tagloop.training.policy import RetrainPolicy
+    from tagloop.training.retrain import run_retrain
+
+    source = ModelStore(settings.models_dir, settings.model_name)
+    active = source.require_active()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ModelStore(Path(tmp) / "models", settings.model_name)
+        origin = source.path(active)
+
+        def write(folder: Path) -> None:
+            for name in ("model.h5", "model.onnx"):
+                shutil.copy2(origin / name, folder / name)
+
+        store.publish(
+            write, source.meta(active).model_copy(update={"version": None, "created": None}), activate=True
+        )
+        for n in CURVE:  # each size from the copy of the active version, with everything to learn
+            loaded = LoadedModel.from_store(store, 1, cache_dir=settings.cache_dir)
+            data = synthetic_corrections(loaded, n, seed=seed)
+            started = time.monotonic()
+            outcome = run_retrain(
+                store=store,
+                loaded=loaded,
+                parent=1,
+                data=data,
+                policy=RetrainPolicy.from_settings(settings),
+                cache_dir=settings.cache_dir,
+                source="bench",
+            )
+            rows.append({"n": n, "total": time.monotonic() - started, **outcome.timings, "outcome": outcome})
+    return rows
+
+
+def print_curve(rows: list[dict]) -> None:
+    print(f"\n## Retrain curve, features cached ({platform.node()}, in-process run_retrain)\n")
+    print("| corrections | fit + judge | publish | total | fits' epochs (final) | rule said |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        c = r["outcome"].candidate
+        print(
+            f"| {r['n']} | {r['training_and_evaluating']:.1f} s | {r['publishing']:.1f} s | "
+            f"{r['total']:.1f} s | {c.fit.epochs_run} | {c.decision.stats.code} |"
+        )
+    print("\ntargets: 500 corrections <= 10 s, 5,000 <= 60 s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080")
@@ -154,8 +252,12 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--curve-only", action="store_true", help="only the 50/500/5,000 curve")
     args = parser.parse_args()
     settings = Settings(**({"models_dir": args.models_dir} if args.models_dir else {}))
+    if args.curve_only:
+        print_curve(retrain_curve(settings, seed=args.seed))
+        return
     images = make_images(args.n, args.seed)
     labels = [PHOTO_LABELS[i % len(PHOTO_LABELS)] for i in range(args.n)]
     with httpx.Client(base_url=args.url, timeout=120) as client:
@@ -198,6 +300,7 @@ def main() -> None:
             f"stages ({name}): {t}; features+training {compute:.1f} s = "
             f"{original['total'] / max(compute, 1e-9):.1f}x faster than the original recipe"
         )
+    print_curve(retrain_curve(settings, seed=args.seed))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tagloop.evaluation import format_report
     from tagloop.model.bootstrap import ensure_first_version
     from tagloop.training.offline import default_splits, train_from_voc, voc_images
-    from tagloop.training.retrain import RetrainPolicy
+    from tagloop.training.policy import RetrainPolicy
 
     settings = RetrainSettings(**_overrides(args))
     train_split, eval_split = default_splits(args.voc_dir)

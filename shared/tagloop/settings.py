@@ -148,12 +148,21 @@ class RetrainSettings(CommonSettings):
     "Fine-tuning"). 2e-3 rather than Adam's usual 1e-3: 20 corrections were learned in
     13-15 epochs instead of 20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
 
-    batch_size: int = Field(default=16, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    """Corrections per step (with as many anchors). Large batches: the head is a linear
+    layer over cached features, and a step costs about the same for 16 rows as for 256."""
+
     focal_gamma: float = 2.0
     focal_alpha: float = Field(default=0.25, ge=0, le=1)
 
     fit_margin: float = Field(default=0.1, ge=0, lt=0.5)
     """Early stop when every training label is on its side of its threshold by this margin."""
+
+    plateau_patience: int = Field(default=10, ge=1)
+    """Early stop too when the loss has not improved by plateau_tolerance (relative) for
+    this many epochs: one inconsistent label never lets every label fit."""
+
+    plateau_tolerance: float = Field(default=0.01, ge=0)
 
     holdout_modulus: int = Field(default=5, ge=2)
     """An image is held out for the gate when int(sha256[:8], 16) % holdout_modulus == 0."""
@@ -161,8 +170,18 @@ class RetrainSettings(CommonSettings):
     min_holdout: int = Field(default=5, ge=1)
     """Fewest held-out images for a held-out gate; below it the gate uses every image."""
 
-    gate_tolerance: float = Field(default=0.02, ge=0)
-    """A candidate is promoted when its log-loss <= the parent's * (1 + tolerance)."""
+    min_paired: int = Field(default=30, ge=2)
+    """Fewest held-out images for the paired test of the log-loss to reject a candidate."""
+
+    gate_confidence: float = Field(default=0.95, gt=0, lt=1)
+    """A candidate is significantly worse when this interval of its mean per-photo log-loss
+    difference to the parent lies wholly above 0."""
+
+    bootstrap_rounds: int = Field(default=2000, ge=100)
+
+    anchor_change_limit: float = Field(default=0.1, ge=0, le=1)
+    """Most share of the anchor photos (uploads nobody corrected) whose label set a
+    promoted candidate may change."""
 
     anchor_images: int = Field(default=100, ge=0)
     """A retrain also trains on up to this many recent uploads nobody corrected, towards

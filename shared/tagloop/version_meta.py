@@ -90,6 +90,35 @@ class Calibration(_Open):
     f1: float
 
 
+class GateStats(_Open):
+    """What the promotion rule (tagloop.training.gate) measured and decided.
+
+    code: the rule's outcome in one word for the UI (not_worse, significantly_worse,
+    reproduced, not_reproduced, anchors_changed); forced: promoted whatever it said.
+    loss_difference and interval: the mean per-photo log-loss of the candidate minus the
+    parent's on the evaluated photos, and its paired bootstrap interval at `confidence`.
+    candidate_right, parent_right: label sets each model reproduces there.
+    """
+
+    code: str = ""
+    test: str = ""
+    basis: str = ""
+    photos: int = 0
+    held_out: int = 0
+    min_paired: int = 0
+    loss_difference: float | None = None
+    interval: list[float] | None = None
+    confidence: float | None = None
+    candidate_right: int = 0
+    parent_right: int = 0
+    anchors: int = 0
+    anchors_changed: int = 0
+    anchors_followed: int = 0
+    anchor_limit: int = 0
+    passed: bool = False
+    forced: bool = False
+
+
 class VersionMeta(_Open):
     version: int | None = None
     created: str | None = None
@@ -103,6 +132,8 @@ class VersionMeta(_Open):
     loss_curve: list[float] = Field(default_factory=list)
     promoted: bool | None = None
     reason: str | None = None
+    gate: GateStats | None = None
+    """The promotion rule's statistics and decision (None: a version no rule judged)."""
     training: TrainingRun | None = None
     evaluation: Evaluation | None = None
     changes: Changes | None = None

@@ -1,5 +1,7 @@
 """Models tab: versions with their metrics; "Activate" rolls back and the header follows."""
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,7 +19,8 @@ def ensure_two_versions(stack: Stack, photo: bytes) -> None:
         if len(api.get("/models").json()["versions"]) >= 2:
             return
         reply = api.post("/predict", files={"file": ("rollback.jpg", photo, "image/jpeg")}).json()
-        correction = {"image_id": reply["image_id"], "corrected_labels": ["person"]}
+        # a label version 1 does not give, so that the fit has something to learn (a loss curve)
+        correction = {"image_id": reply["image_id"], "corrected_labels": ["person", "horse"]}
         saved = api.post("/save_correction", json=correction)
         assert saved.status_code == 200, saved.text
         job_id = api.post("/retrain", json={}).json()["job_id"]
@@ -72,9 +75,15 @@ def test_models_show_metrics_of_trained_versions(page: Page, stack: Stack, photo
     expect(trained).to_be_visible()
     expect(trained.locator("dl.facts")).to_contain_text("Samples")
     expect(trained.locator("svg.chart-line")).to_be_visible()
+    # the promotion rule's decision in plain words
+    check = trained.locator("dl.facts div", has_text="Check")
+    plain = re.compile(r"photos (right|nobody corrected)|held-out photos")
+    expect(check.locator("dd")).to_contain_text(plain)
+    # version 1, judged by no rule, shows what its child's judgement measured of it
     oldest = page.locator("#models-list li.version").last
     expect(oldest).to_have_attribute("data-version", "1")
-    expect(oldest).to_contain_text("No metrics")
+    expect(oldest.locator("dl.facts")).to_contain_text("measured when version")
+    expect(oldest).not_to_contain_text("No metrics")
 
 
 def test_models_tab_says_which_prior_version_1_uses(page: Page, stack: Stack) -> None:

@@ -73,3 +73,10 @@ def test_retrain_from_the_session_repredicts_and_resorts(page: Page, stack: Stac
     shown = {i["image_id"]: i for i in after}[page.locator(CARD).get_attribute("data-image-id")]
     top = max(VOC_CLASSES, key=lambda c: shown["scores"][c])
     expect(page.locator("#rev-rows li").first).to_have_attribute("data-label", top)
+
+    # the label audit: the saved labels the retrain's out-of-fold heads disagree with, as a session
+    page.locator("[data-testid=rev-audit]").click()
+    expect(msg).to_contain_text(re.compile(r"look wrong to the model|No saved label looks wrong"))
+    suspects = httpx.get(f"{stack.url}/corrections/suspects?limit=50").json()["suspects"]
+    if suspects:
+        expect(page.locator("#rev-session option:checked")).to_have_text(re.compile("Label audit"))

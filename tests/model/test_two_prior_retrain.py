@@ -60,8 +60,8 @@ def test_retrained_two_prior_version_learns_and_publishes_by_the_fast_path(
     y = np.zeros((4, 20), np.float32)
     y[0, CLASS_INDEX["person"]] = y[1, CLASS_INDEX["cat"]] = 1.0
     y[2, CLASS_INDEX["diningtable"]] = 1.0  # a correction the priors do not make
-    loaded.trainer.fit(x, y, config=FitConfig(epochs=60, learning_rate=2e-3))
-    assert loaded.trainer.predict(x[2:3])[0, CLASS_INDEX["diningtable"]] >= 0.5
+    loaded.top_trainer.fit(x, y, config=FitConfig(epochs=60, learning_rate=2e-3))
+    assert loaded.top_trainer.predict(x[2:3])[0, CLASS_INDEX["diningtable"]] >= 0.5
     meta = VersionMeta(parent=1, samples=4, backbone="efficientnet-lite0", source="test")
     version = publish_model(
         store, loaded.model, meta, activate=True, cache_dir=cache_dir, top_only=loaded.top_only(parent_file)

@@ -128,6 +128,12 @@ def test_worse_candidate_is_not_promoted(tmp_path: Path, redis_url: str, models_
         assert result["metrics"]["basis"] == "held-out"
         store = ModelStore(settings.models_dir, settings.model_name)
         assert store.active_version() == 1 and store.meta(2).promoted is False
+        # the decision and its statistics, in meta.json and /models
+        gate = store.meta(2).gate
+        assert gate is not None and gate.code == "not_reproduced" and gate.photos == 4
+        assert gate.candidate_right < gate.parent_right
+        shown = client.get("/models").json()["versions"][0]
+        assert shown["version"] == 2 and shown["gate"]["code"] == "not_reproduced"
 
         forced = retrain(client, settings, force=True)["result"]
         assert forced["promoted"] is True and forced["reason"].startswith("forced")

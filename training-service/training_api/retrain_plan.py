@@ -8,9 +8,9 @@ from tagloop.store import ModelStore
 from training_api.corrections import latest_corrections
 from training_api.review.session_schemas import RetrainPlan
 
-SECONDS_BASE, SECONDS_PER_NEW, SECONDS_PER_KNOWN = 2.0, 0.05, 0.01
-"""A rough duration: measured ~1.2 s for 20 new images, ~0.5 s when their features are cached,
-plus the time until inference serves the new version."""
+SECONDS_BASE, SECONDS_PER_NEW, SECONDS_PER_KNOWN = 5.0, 0.05, 0.004
+"""A rough duration: one fit per hash fold and a final one (tools/bench_retrain.py --curve-only
+prints the curve), plus the features of new images and the time until inference serves it."""
 
 
 def retrain_plan(db: Session, store: ModelStore) -> RetrainPlan:

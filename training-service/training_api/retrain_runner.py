@@ -16,10 +16,11 @@ from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 
 from training_api.config import Settings
+from training_api.suspects import save_out_of_fold
 
 if TYPE_CHECKING:  # the API process imports this module and must not load TensorFlow
     from tagloop.training.loaded import LoadedModel
-    from tagloop.training.retrain import Progress, RetrainData
+    from tagloop.training.policy import ProgressCallback, RetrainData
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,13 @@ class WarmModels:
         self._loaded: LoadedModel | None = None
 
     def get(self, store: ModelStore, version: int, *, cache_dir: Path) -> "LoadedModel":
-        from tagloop.training.loaded import LoadedModel
-        from tagloop.training.retrain import backbone_name, parent_model_file
+        from tagloop.training.loaded import LoadedModel, model_file
 
-        model_file = parent_model_file(store, version)
-        key = (str(model_file), model_file.stat().st_mtime)
+        path = model_file(store, version)
+        key = (str(path), path.stat().st_mtime)
         if self._key != key or self._loaded is None:
             self._loaded = None  # free the old model before loading the next
-            backbone = backbone_name(store.meta(version))
-            self._loaded = LoadedModel.load(model_file, backbone=backbone, cache_dir=cache_dir)
+            self._loaded = LoadedModel.from_store(store, version, cache_dir=cache_dir)
             self._key = key
         return self._loaded
 
@@ -67,12 +66,14 @@ def retrain_from_corrections(
     store: ModelStore,
     examples: list[tuple[str, list[str]]],
     warm: WarmModels,
-    progress: "Progress",
+    progress: "ProgressCallback",
     epochs: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Train a candidate from the active version on `examples` (image id, labels), judge, publish."""
-    from tagloop.training.retrain import RetrainPolicy, parent_model_file, run_retrain
+    from tagloop.training.loaded import model_file
+    from tagloop.training.policy import RetrainPolicy
+    from tagloop.training.retrain import run_retrain
 
     if not examples:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
@@ -95,8 +96,13 @@ def retrain_from_corrections(
         force=force,
         progress=progress,
     )
+    save_out_of_fold(
+        settings,
+        scores=outcome.candidate.out_of_fold,
+        thresholds=outcome.meta.threshold_list(),
+    )
     if outcome.candidate.decision.promoted:
-        warm.adopt(parent_model_file(store, outcome.version), loaded)
+        warm.adopt(model_file(store, outcome.version), loaded)
     done = time.monotonic()
     return {
         **outcome.result(),
@@ -111,7 +117,11 @@ def retrain_from_corrections(
 
 
 def corrections_as_features(
-    *, settings: Settings, loaded: "LoadedModel", examples: list[tuple[str, list[str]]], progress: "Progress"
+    *,
+    settings: Settings,
+    loaded: "LoadedModel",
+    examples: list[tuple[str, list[str]]],
+    progress: "ProgressCallback",
 ) -> tuple["RetrainData", list[dict[str, Any]]]:
     """The corrections' features and labels, held out by hash, and the recent uploads
     nobody corrected as anchors (features computed once per image, then cached).
@@ -119,7 +129,8 @@ def corrections_as_features(
     Images are decoded under the same limits as inference's. A stored upload that cannot
     be decoded (damaged on disk, over the limits) is left out; the second value names each
     (image_id, corrected, reason), for the job's result."""
-    from tagloop.training.retrain import corrections_data, features_of
+    from tagloop.training.policy import corrections_data
+    from tagloop.training.retrain import features_of
     from tagloop.training.voc import label_matrix
 
     uploads = UploadStore(settings.uploads_dir)

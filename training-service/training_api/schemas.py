@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer, field_validator
 from tagloop.classes import NUM_CLASSES, VOC_CLASSES
-from tagloop.version_meta import Changes, Evaluation
+from tagloop.version_meta import VersionMeta
 
 INT64_MAX = 2**63 - 1
 """Largest integer a query or path takes (e.g. an offset, a version number); more is a 422."""
@@ -130,26 +130,35 @@ class JobState(BaseModel):
     ended_at: datetime | None = None
 
 
-class VersionOut(BaseModel):
+class SuspectOut(BaseModel):
+    """A saved label the model, scored out of fold, finds implausible (training_api.suspects)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    image_id: str
+    filename: str | None
+    label: str = Field(serialization_alias="class", description="the class whose label looks wrong")
+    given: bool = Field(description="the saved label: true if the class was said present")
+    score: float = Field(description="-log of the out-of-fold probability of the saved label")
+    rank: int = Field(description="1 for the most suspect")
+
+
+class SuspectList(BaseModel):
+    suspects: list[SuspectOut]
+
+
+class VersionOut(VersionMeta):
+    """A version as /models shows it: its meta.json (every field VersionMeta declares, among
+    them the promotion rule's `gate` statistics) and whether it is the active one."""
+
+    model_config = ConfigDict(extra="ignore")  # fields other tools wrote stay in meta.json
+
     version: int
-    created: str | None = None
     active: bool
-    parent: int | None = None
-    samples: int | None = None
-    backbone: str | None = None
-    prior: str | None = None
-    source: str | None = None
-    metrics: dict[str, Any] = {}
-    loss_curve: list[float] = []
-    promoted: bool | None = None
-    reason: str | None = None
-    evaluation: Evaluation | None = Field(
-        default=None, description="parent and candidate on the held-out set and on every correction"
-    )
-    changes: Changes | None = Field(
-        default=None, description="corrected photos fixed, broken, unchanged; per class before -> after"
-    )
-    thresholds: dict[str, float] = Field(default={}, description="calibrated per-class thresholds")
+
+    @classmethod
+    def of(cls, meta: VersionMeta, *, version: int, active: bool) -> "VersionOut":
+        return cls.model_validate({**meta.model_dump(), "version": version, "active": active})
 
 
 class VersionList(BaseModel):

@@ -20,24 +20,7 @@ from training_api.schemas import VersionList, VersionOut
 
 
 def version_out(info: VersionInfo) -> VersionOut:
-    meta = info.meta
-    return VersionOut(
-        version=info.version,
-        created=meta.created,
-        active=info.active,
-        parent=meta.parent,
-        samples=meta.samples,
-        backbone=meta.backbone,
-        prior=meta.prior,
-        source=meta.source,
-        metrics=meta.metrics,
-        loss_curve=meta.loss_curve,
-        promoted=meta.promoted,
-        reason=meta.reason,
-        evaluation=meta.evaluation,
-        changes=meta.changes,
-        thresholds=meta.thresholds,
-    )
+    return VersionOut.of(info.meta, version=info.version, active=info.active)
 
 
 def version_list(*, store: ModelStore) -> VersionList:

@@ -1,15 +1,12 @@
 // Individual tab: one image -> scores -> bars and checkboxes -> save a correction;
 // after a retrain (retrain.js), predict the same image again and show what changed.
 
-import { postForm, postJson, request } from "./api.js";
-import { $, band, el, showMsg, sleep } from "./dom.js";
+import { postForm, postJson } from "./api.js";
+import { $, band, el, showMsg } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
-import { followServerJob, isRetraining } from "./retrain.js";
+import { signalAutoRetrain, waitUntilServed } from "./jobs.js";
 import { refusal, wireDropZone } from "./uploads.js";
-
-const POLL_MS = 500;
-const SERVE_WAIT_MS = 60000; // how long to wait for inference to load a new version
 
 const state = {
   file: null, // the File/Blob, kept so that it can be predicted again after retraining
@@ -268,7 +265,7 @@ async function saveCorrection() {
     });
     const names = labels.length ? labels.map(className).join(", ") : t("ind.no_labels");
     showMsg(msg, t("ind.saved", { file: state.filename, labels: names }), "ok");
-    if (reply.auto_retrain_job && !isRetraining()) followServerJob(reply.auto_retrain_job);
+    signalAutoRetrain(reply.auto_retrain_job);
   } catch (err) {
     showMsg(msg, err.message, "error");
   } finally {
@@ -279,28 +276,11 @@ async function saveCorrection() {
 /** After a retrain: predict the current image again with the new version and list the changes. */
 export async function afterRetrain(result) {
   if (!state.file) return;
-  if (result.promoted && result.version) await waitUntilServed(result.version);
-  await repredict();
-}
-
-/** Inference loads a new version in the background; wait until it answers with it. */
-async function waitUntilServed(version) {
-  const until = Date.now() + SERVE_WAIT_MS;
-  showMsg($("ind-msg"), t("ind.repredicting"));
-  while (Date.now() < until) {
-    try {
-      const { data } = await requestHealth();
-      const served = data?.parts?.inference?.model_version;
-      if (served !== undefined && served !== null && served >= version) return;
-    } catch {
-      // keep waiting: a restart or a reload may briefly fail the health check
-    }
-    await sleep(POLL_MS);
+  if (result.promoted && result.version) {
+    showMsg($("ind-msg"), t("ind.repredicting"));
+    await waitUntilServed(result.version);
   }
-}
-
-function requestHealth() {
-  return request("/health", { okStatuses: [503] });
+  await repredict();
 }
 
 async function repredict() {

@@ -1,13 +1,16 @@
-// Models tab: every version with its metrics, per-class F1 chart, loss curve, and
-// "Activate" (rollback, after a confirmation; its result shows next to the button), and
-// "Retrain…" (the same confirmation and plain outcome as the Review tab's).
+// Models tab: every version with its metrics, per-class F1 chart, loss curve, the promotion
+// rule's decision in plain words, and "Activate" (rollback, after a confirmation; its result
+// shows next to the button) or, for a version the rule kept out, "Use it anyway" in one
+// click; and "Retrain…" (the same confirmation and plain outcome as the Review tab's). A
+// version without metrics of its own (version 1) shows those measured on the same
+// evaluation set when its child was judged.
 
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, el, showMsg } from "./dom.js";
 import { className, formatDate, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
-import { confirmRetrain, outcomeText, runRetrain } from "./review-retrain.js";
+import { changeCounts, confirmRetrain, gateText, outcomeText, runRetrain, useItAnyway } from "./review-retrain.js";
 
 let versions = [];
 let loaded = false;
@@ -77,6 +80,13 @@ function metricsOf(v) {
   return Object.keys(own).length ? own : null;
 }
 
+/** A version's metrics as its newest child's judgement measured it ("active" then), on the
+ * child's evaluation set: how a version judged by no rule (version 1) still compares. */
+function measuredByChild(v) {
+  const child = versions.find((c) => c.parent === v.version && c.metrics?.active && Object.keys(c.metrics.active).length);
+  return child ? { metrics: child.metrics.active, by: child.version } : null;
+}
+
 const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : NaN);
 
 function perClass(values) {
@@ -109,17 +119,13 @@ function compare(mine, parents) {
   return b ? `${a} (${t("models.vs_parent")} ${b})` : a;
 }
 
-/** "12 fixed, 0 broken, 3 right, 1 still wrong": the corrected photos, before -> after. */
-function changesText(c) {
-  return t("models.changes", { fixed: c.fixed ?? 0, broke: c.broke ?? 0, right: c.unchanged_right ?? 0, wrong: c.unchanged_wrong ?? 0 });
-}
-
 function thresholdsText(thresholds) {
   return Object.entries(thresholds).map(([label, x]) => `${className(label)} ${fixed(x, 2)}`).join(", ");
 }
 
 function card(v) {
-  const m = metricsOf(v);
+  const byChild = metricsOf(v) ? null : measuredByChild(v);
+  const m = metricsOf(v) || byChild?.metrics || null;
   const before = v.metrics?.active;
   const facts = el("dl", { class: "facts" },
     fact(t("models.created"), formatDate(v.created)),
@@ -130,13 +136,16 @@ function card(v) {
     fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
     fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
     m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null,
-    v.changes ? fact(t("models.corrections"), changesText(v.changes)) : null,
+    byChild ? fact(t("models.gate"), t("models.measured_by", { v: byChild.by })) : null,
+    v.gate?.code ? fact(t("models.gate"), gateText(v.gate)) : null,
+    v.changes ? fact(t("models.corrections"), changeCounts(v.changes)) : null,
     Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null);
   const head = el("div", { class: "version-head" },
     el("h3", {}, t("common.version", { v: v.version })),
     v.active ? el("span", { class: "badge active", dataset: { testid: "active-badge" } }, t("models.active")) : null,
     typeof v.promoted === "boolean" ? el("span", { class: `badge ${v.promoted ? "ok" : "warn"}` }, t(v.promoted ? "models.promoted" : "models.not_promoted")) : null,
-    ...activateControls(v));
+    ...activateControls(v),
+    v.promoted === false && !v.active ? useItAnyway(v.version, $("models-msg"), (version) => { hooks.onModelChanged(version); load({ keepMsg: true }); }) : null);
   const body = [head, facts];
   if (v.reason) body.push(el("p", { class: "muted" }, v.reason));
   body.push(el("div", { class: "charts" }, ...charts(v, m)));

@@ -2,13 +2,11 @@
 // 500 ms, drawing stage, epoch and loss -> outcome (promoted or not, and why). What
 // happens to the current image afterwards is the Individual tab's business (onFinished).
 
-import { ApiError, getJson, postJson, request } from "./api.js";
-import { $, showMsg, sleep } from "./dom.js";
+import { $, showMsg } from "./dom.js";
 import { t } from "./i18n.js";
-import { confirmRetrain, skippedText } from "./review-retrain.js";
+import { AUTO_RETRAIN, cancelJob as cancel, followJob as follow, isActive, stageText, startOrJoin } from "./jobs.js";
+import { changesText, confirmRetrain, gateText, skippedText, useItAnyway } from "./review-retrain.js";
 
-const POLL_MS = 500;
-const MAX_POLL_FAILURES = 10;
 const JOB_KEY = "tagloop.job"; // sessionStorage: a reload picks a running job up again
 
 let hooks = { onFinished: async () => {}, onModelChanged: () => {} };
@@ -22,24 +20,18 @@ export function initRetrain(options) {
     if (answer) startRetrain(answer.epochs);
   });
   $("job-cancel").addEventListener("click", cancelJob);
+  document.addEventListener(AUTO_RETRAIN, (e) => {
+    if (!running) followServerJob(e.detail);
+  });
   resumeJob();
-}
-
-export function isRetraining() {
-  return running;
 }
 
 async function resumeJob() {
   const jobId = sessionStorage.getItem(JOB_KEY);
   if (!jobId) return;
-  try {
-    const job = await getJson(`/jobs/${encodeURIComponent(jobId)}`);
-    if (["queued", "started", "deferred", "scheduled"].includes(job.status)) {
-      followServerJob(jobId, "");
-      return;
-    }
-  } catch {
-    // gone (expired or Redis flushed): nothing to resume
+  if (await isActive(jobId)) {
+    followServerJob(jobId, "");
+    return;
   }
   sessionStorage.removeItem(JOB_KEY);
 }
@@ -50,30 +42,25 @@ async function startRetrain(epochs) {
   showMsg(outcome, "");
   delete outcome.dataset.promoted;
   setJobRunning(true);
-  let jobId;
   try {
-    const reply = await postJson("/retrain", epochs ? { epochs } : {});
-    jobId = reply.job_id;
+    await followJob(await startOrJoin(epochs));
   } catch (err) {
-    // One job at a time: when one is already running, follow it instead.
-    jobId = err instanceof ApiError ? err.body?.job_id : null;
-    if (!jobId) {
-      showMsg(outcome, err.message, "error");
-      setJobRunning(false);
-      return;
-    }
+    showMsg(outcome, err.message, "error");
   }
-  await followJob(jobId);
   setJobRunning(false);
 }
 
 /** Follow a retrain that the server started by itself (after N corrections), or a resumed one. */
-export async function followServerJob(jobId, note = t("job.auto")) {
+async function followServerJob(jobId, note = t("job.auto")) {
   $("job").hidden = false;
   showMsg($("job-outcome"), note);
   delete $("job-outcome").dataset.promoted;
   setJobRunning(true);
-  await followJob(jobId);
+  try {
+    await followJob(jobId);
+  } catch (err) {
+    showMsg($("job-outcome"), err.message, "error");
+  }
   setJobRunning(false);
 }
 
@@ -87,7 +74,7 @@ async function cancelJob() {
   if (!currentJob) return;
   $("job-cancel").disabled = true;
   try {
-    await request(`/jobs/${encodeURIComponent(currentJob)}`, { method: "DELETE" });
+    await cancel(currentJob);
   } catch (err) {
     showMsg($("job-outcome"), err.message, "error");
     $("job-cancel").disabled = false;
@@ -101,48 +88,19 @@ async function followJob(jobId) {
   $("job-cancel").disabled = false;
   let job;
   try {
-    job = await pollJob(jobId);
+    job = await follow(jobId, renderJob);
   } finally {
     currentJob = null;
     sessionStorage.removeItem(JOB_KEY);
     $("job-cancel").hidden = true;
   }
-  if (job?.status === "finished") await finished(job.result || {});
-}
-
-async function pollJob(jobId) {
-  let failures = 0;
-  for (;;) {
-    let job;
-    try {
-      job = await getJson(`/jobs/${encodeURIComponent(jobId)}`);
-      failures = 0;
-    } catch (err) {
-      failures += 1;
-      if ((err instanceof ApiError && err.status === 404) || failures >= MAX_POLL_FAILURES) {
-        showMsg($("job-outcome"), t("job.lost", { error: err.message }), "error");
-        return;
-      }
-      await sleep(POLL_MS);
-      continue;
-    }
-    renderJob(job);
-    if (job.status === "finished") return job;
-    if (["failed", "stopped", "canceled"].includes(job.status)) {
-      const key = job.status === "failed" ? "job.failed" : "job.stopped";
-      showMsg($("job-outcome"), t(key, { error: job.error || job.status }), "error");
-      return;
-    }
-    await sleep(POLL_MS);
-  }
+  await finished(job.result || {});
 }
 
 function renderJob(job) {
   const p = job.progress || {};
-  const stage = job.status === "finished" ? "finished" : p.stage || job.status || "";
-  const stageText = t(`job.stage.${stage}`);
-  $("job-stage").textContent = stageText.startsWith("job.stage.") ? stage : stageText;
-  $("job-stage").dataset.stage = stage;
+  $("job-stage").textContent = stageText(job);
+  $("job-stage").dataset.stage = job.status === "finished" ? "finished" : p.stage || job.status || "";
   const bar = $("job-progress");
   if (job.status === "finished") {
     bar.value = 1;
@@ -169,17 +127,16 @@ function finished(result) {
     n: result.samples ?? "?",
     l: typeof result.final_loss === "number" ? result.final_loss.toFixed(4) : "?",
     reason: (result.reason || "").replace(/^not promoted: /, ""),
+    why: gateText(result.gate),
   };
   const said = [t(result.promoted ? "job.promoted" : "job.not_promoted", vars), skippedText(result)];
   showMsg(outcome, said.filter(Boolean).join(" "), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
+  if (!result.promoted && result.version) outcome.append(" ", useItAnyway(result.version, outcome, () => hooks.onModelChanged(null)));
   const detail = [];
   if (result.reason) detail.push(result.reason); // the gate's figures, for whoever wants them
-  const c = result.changes;
-  if (c && c.photos) {
-    const counts = { fixed: c.fixed, broke: c.broke, right: c.unchanged_right, wrong: c.unchanged_wrong };
-    detail.push(`${t("models.corrections")}: ${t("models.changes", counts)}`);
-  }
+  const changes = changesText(result);
+  if (changes) detail.push(changes);
   if (detail.length) $("job-detail").textContent = detail.join(" · ");
   hooks.onModelChanged(null);
   return hooks.onFinished(result);

@@ -1,12 +1,16 @@
 // Retrain from a review session (or from the Models tab): a confirmation that says how many
-// corrections will be used and roughly how long, the job followed, the outcome in plain
-// words; then the session's photos predicted again with the new version and re-sorted.
+// corrections will be used and roughly how long, the job followed (jobs.js), the outcome in
+// plain words with the corrected photos fixed / broken / unchanged, and "use it anyway" when
+// the rule kept the current model; then the session's photos predicted again with the new
+// version and re-sorted. "Audit labels" opens the saved labels the model finds implausible
+// (GET /corrections/suspects) as a review session.
 
-import { ApiError, getJson, postJson } from "./api.js";
-import { $, el, showMsg, sleep } from "./dom.js";
+import { getJson, postJson } from "./api.js";
+import { $, el, showMsg } from "./dom.js";
 import { className, t } from "./i18n.js";
+import { AUTO_RETRAIN, followJob, stageText, startOrJoin, waitUntilServed } from "./jobs.js";
 
-const POLL_MS = 500;
+const AUDIT_LIMIT = 50;
 
 /** Open the retrain dialog with the plan; resolves {epochs} when confirmed, null otherwise. */
 export async function confirmRetrain() {
@@ -34,33 +38,62 @@ export async function confirmRetrain() {
 
 /** Start (or join) a retrain and follow it; resolves the finished job's result, or throws. */
 export async function runRetrain(epochs, onStage) {
-  let jobId;
-  try {
-    jobId = (await postJson("/retrain", epochs ? { epochs } : {})).job_id;
-  } catch (err) {
-    jobId = err instanceof ApiError ? err.body?.job_id : null;
-    if (!jobId) throw err;
-  }
-  return followJob(jobId, onStage);
+  return followResult(await startOrJoin(epochs), onStage);
 }
 
-async function followJob(jobId, onStage) {
-  for (;;) {
-    const job = await getJson(`/jobs/${encodeURIComponent(jobId)}`);
-    if (job.status === "finished") return job.result || {};
-    if (["failed", "stopped", "canceled"].includes(job.status)) throw new Error(t("job.failed", { error: job.error || job.status }));
-    const stage = job.progress?.stage || job.status;
-    onStage?.(t(`job.stage.${stage}`).startsWith("job.stage.") ? stage : t(`job.stage.${stage}`));
-    await sleep(POLL_MS);
-  }
+async function followResult(jobId, onStage) {
+  const job = await followJob(jobId, (j) => onStage?.(stageText(j)));
+  return job.result || {};
 }
 
-/** The outcome of a retrain in plain words. */
+/** The outcome of a retrain in plain words: what happened, why, and what changed. */
 export function outcomeText(result) {
   const said = result.promoted
     ? t("retrain.plain_promoted", { v: result.version ?? "?", n: result.samples ?? "?" })
-    : t("retrain.plain_kept", { v: result.version ?? "?" });
-  return [said, skippedText(result)].filter(Boolean).join(" ");
+    : t("retrain.plain_kept", { v: result.version ?? "?", why: gateText(result.gate) });
+  return [said, changesText(result), skippedText(result)].filter(Boolean).join(" ");
+}
+
+/** Why the promotion rule decided as it did, in plain words ("" for a version it did not judge). */
+export function gateText(gate) {
+  if (!gate || !gate.code) return "";
+  const d = (x) => (typeof x === "number" ? x.toFixed(4) : "?");
+  const vars = {
+    n: gate.photos, c: gate.candidate_right, p: gate.parent_right,
+    d: d(gate.loss_difference), lo: d(gate.interval?.[0]), hi: d(gate.interval?.[1]),
+    k: gate.anchors_changed, a: gate.anchors, m: gate.anchor_limit,
+  };
+  const said = [t(`gate.${gate.code}`, vars)];
+  if (gate.forced) said.push(t("gate.forced"));
+  return said.join(" ");
+}
+
+/** "Corrected photos: 12 fixed, 0 broken, 3 right, 1 still wrong." ("" without counts). */
+export function changesText(result) {
+  const c = result.changes;
+  return c && c.photos ? `${t("models.corrections")}: ${changeCounts(c)}.` : "";
+}
+
+/** "12 fixed, 0 broken, 3 right, 1 still wrong": the corrected photos, before -> after. */
+export function changeCounts(c) {
+  return t("models.changes", { fixed: c.fixed ?? 0, broke: c.broke ?? 0, right: c.unchanged_right ?? 0, wrong: c.unchanged_wrong ?? 0 });
+}
+
+/** A "use it anyway" button: activates `version` in one click, says so in `msg`, then `after()`. */
+export function useItAnyway(version, msg, after = () => {}) {
+  const button = el("button", { type: "button", class: "small", dataset: { testid: "use-anyway" } }, t("retrain.use_anyway"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await postJson(`/models/${encodeURIComponent(version)}/activate`, {});
+      showMsg(msg, t("models.activated", { v: version }), "ok");
+      after(version);
+    } catch (err) {
+      showMsg(msg, err.message, "error");
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 /** The stored photos a retrain could not decode and left out, in a sentence ("" when none). */
@@ -68,28 +101,18 @@ export function skippedText(result) {
   return result.skipped?.length ? t("retrain.skipped", { n: result.skipped.length }) : "";
 }
 
-/** Inference loads a new version in the background: wait until /health says it serves it. */
-export async function waitUntilServed(version, timeoutMs = 60000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      const health = await getJson("/health", { okStatuses: [503] });
-      if ((health?.parts?.inference?.model_version ?? 0) >= version) return;
-    } catch {
-      // a reload may briefly fail the health check
-    }
-    await sleep(POLL_MS);
-  }
-}
-
 export function initSessionRetrain({ state, reload }) {
   const msg = $("rev-retrain-msg");
+  const follow = async (result) => {
+    showMsg(msg, outcomeText(result), result.promoted ? "ok" : "");
+    if (!result.promoted && result.version) msg.append(" ", useItAnyway(result.version, msg));
+    if (result.promoted && state.session) await repredict(state, result.version, reload);
+  };
+  const running = (stage) => showMsg(msg, t("retrain.running", { stage }));
   const go = async (epochs) => {
     $("rev-retrain").disabled = true;
     try {
-      const result = await runRetrain(epochs, (stage) => showMsg(msg, t("retrain.running", { stage })));
-      showMsg(msg, outcomeText(result), result.promoted ? "ok" : "");
-      if (result.promoted && state.session) await repredict(state, result.version, reload);
+      await follow(await runRetrain(epochs, running));
     } catch (err) {
       showMsg(msg, err.message, "error");
     } finally {
@@ -100,20 +123,58 @@ export function initSessionRetrain({ state, reload }) {
     const answer = await confirmRetrain();
     if (answer) go(answer.epochs);
   });
-  document.addEventListener("tagloop:auto-retrain", (e) => {
+  document.addEventListener(AUTO_RETRAIN, async (e) => {
     showMsg(msg, t("job.auto"));
-    runRetrainFollow(e.detail, state, reload, msg);
+    try {
+      await follow(await followResult(e.detail, running));
+    } catch (err) {
+      showMsg(msg, err.message, "error");
+    }
   });
+  $("rev-retrain").after(auditButton(msg));
 }
 
-async function runRetrainFollow(jobId, state, reload, msg) {
-  try {
-    const result = await followJob(jobId, (stage) => showMsg(msg, t("retrain.running", { stage })));
-    showMsg(msg, outcomeText(result), result.promoted ? "ok" : "");
-    if (result.promoted && state.session) await repredict(state, result.version, reload);
-  } catch (err) {
-    showMsg(msg, err.message, "error");
+function auditButton(msg) {
+  const button = el("button", { type: "button", dataset: { testid: "rev-audit" } }, t("rev.audit"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await openAudit(msg);
+    } catch (err) {
+      showMsg(msg, err.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+/** The suspect labels as a review session: each photo with its saved labels, the suspect
+ * classes at the model's out-of-fold probability. */
+async function openAudit(msg) {
+  const { suspects } = await getJson(`/corrections/suspects?limit=${AUDIT_LIMIT}`);
+  if (!suspects.length) {
+    showMsg(msg, t("rev.audit_none"));
+    return;
   }
+  const byImage = new Map();
+  for (const s of suspects) {
+    if (!byImage.has(s.image_id)) byImage.set(s.image_id, { filename: s.filename, suspects: [] });
+    byImage.get(s.image_id).suspects.push(s);
+  }
+  const items = await Promise.all([...byImage].map(async ([imageId, { filename, suspects: mine }]) => {
+    const saved = (await getJson(`/corrections/${encodeURIComponent(imageId)}`)).corrections[0]?.corrected_labels || [];
+    const scores = Object.fromEntries(saved.map((label) => [label, 1]));
+    for (const s of mine) {
+      const pGiven = Math.exp(-s.score);
+      scores[s.class] = s.given ? pGiven : 1 - pGiven; // the model's probability of the class
+    }
+    return { image_id: imageId, filename, scores };
+  }));
+  const review = await import("./review.js"); // loaded already: review.js imports this module
+  const id = await review.createSession(t("rev.audit_session"), items);
+  await review.openSession(id);
+  showMsg(msg, t("rev.audit_opened", { n: suspects.length, p: items.length }), "ok");
 }
 
 async function repredict(state, version, reload) {

@@ -43,7 +43,8 @@ Images = np.ndarray | tuple[np.ndarray, ...]
 """A model's inputs for some images: (N, 224, 224, 3), or one array per input size."""
 LoadImage = Callable[[str], np.ndarray | tuple[np.ndarray, ...]]
 """key -> one image as the model takes it (one array, or one per input size)."""
-Progress = Callable[[int, int], None]
+CountProgress = Callable[[int, int], None]
+"""on_progress(done, total): images whose features are ready."""
 Extract = Callable[[Images], np.ndarray]
 """images -> pooled features (N, D)."""
 
@@ -196,7 +197,7 @@ def cached_features(
     extract: Extract,
     keys: Sequence[str],
     load_image: LoadImage,
-    on_progress: Progress | None = None,
+    on_progress: CountProgress | None = None,
 ) -> Features:
     """Features of every key, computing only the missing ones. A key whose image cannot be
     used (load_image raises one of UNUSABLE) is skipped and named in `skipped`."""

@@ -5,14 +5,16 @@ logits are added to a fixed ImageNet prior (non-trainable layers), so training a
 what the prior knows and cannot train it away.
 
 Recipe of the original design, as settings: focal loss (gamma 2.0, alpha 0.25), class
-weights from the label counts, Adam, batch 16. Its learning rate (1e-5) and 5 epochs did
-not move the loss at all (docs/ARCHITECTURE.md, "Fine-tuning"), so retraining uses lr 2e-3 (the training
-service's setting; FitConfig's default is Adam's usual 1e-3) and up to 100 epochs,
-stopping as soon as every training label sits on the right side of 0.5 by `margin`: a
-correction then *shows* on the image it corrected, and training stops there instead of
-overfitting further (before the first epoch, when every label already does: a freshly
-reset Adam's first steps move every weight by about the learning rate whatever the
-gradient, which would only stir a model that has nothing to learn).
+weights from the label counts, Adam. Its learning rate (1e-5), batch 16 and 5 epochs did
+not move the loss at all (docs/ARCHITECTURE.md, "Fine-tuning"), so retraining uses the
+settings' lr 2e-3 (FitConfig's defaults are the settings'), large batches and up to 100
+epochs, stopping as soon as every training label sits on the right side of 0.5 by
+`margin`: a correction then *shows* on the image it corrected, and training stops there
+instead of overfitting further (before the first epoch, when every label already does: a
+freshly reset Adam's first steps move every weight by about the learning rate whatever the
+gradient, which would only stir a model that has nothing to learn). It also stops on a
+loss plateau: one inconsistent label never lets every label fit, and the epochs after the
+plateau only cost time.
 """
 
 import time
@@ -23,25 +25,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from tagloop.training.policy import FitConfig
+
 PROB_EPSILON = 1e-7
 CLASS_WEIGHT_RANGE = (0.1, 10.0)
 """Class weights are clipped to this range so one rare label cannot dominate the loss."""
 
 EpochCallback = Callable[[int, int, float], None]
 """on_epoch(epoch, epochs, loss); it may raise to stop training (e.g. a cancelled job)."""
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    epochs: int = 100
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    gamma: float = 2.0
-    alpha: float = 0.25
-    margin: float = 0.1
-    seed: int = 0
-    anchor_weight: float = 0.1
-    """Weight of the anchors' term (see Anchors) against the corrections' focal loss."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +46,8 @@ class Anchors:
 
     x: np.ndarray
     p: np.ndarray
+    prior: np.ndarray | None = None
+    """Their frozen prior logits (TopTrainer.prior_logits), filled in by the fit."""
 
     def __len__(self) -> int:
         return len(self.x)
@@ -119,6 +112,38 @@ def labels_fit(p: np.ndarray, y: np.ndarray, *, margin: float, thresholds: np.nd
     return bool(np.all(np.where(y > 0.5, p >= above, p <= below)))
 
 
+MIN_STEPS_PER_EPOCH = 4
+MIN_BATCH = 16
+
+
+def batch_size(n: int, config: FitConfig) -> int:
+    """Rows per step: config.batch_size for many corrections; for few, small enough that an
+    epoch still takes MIN_STEPS_PER_EPOCH steps (Adam moves each weight by about the
+    learning rate per step, so a few corrections in one batch would need 4x the epochs)."""
+    return max(MIN_BATCH, min(config.batch_size, -(-n // MIN_STEPS_PER_EPOCH)))
+
+
+def _plateau(curve: list[float], config: FitConfig) -> bool:
+    """No relative improvement of plateau_tolerance over the best loss for `patience` epochs."""
+    patience = config.plateau_patience
+    if len(curve) <= patience:
+        return False
+    best_before = min(curve[:-patience])
+    return min(curve[-patience:]) > best_before * (1.0 - config.plateau_tolerance)
+
+
+def prior_and_head(top: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """(features -> prior logit, features -> head logit), sharing the top's layers, for a top
+    whose output is sigmoid(Add "logits"(prior logit, head logit)); None for other tops."""
+    names = {layer.name for layer in top.layers}
+    if not {"logits", "probabilities"} <= names:
+        return None
+    if getattr(top.get_layer("probabilities"), "activation", None) is not keras.activations.sigmoid:
+        return None
+    prior, head = top.get_layer("logits").input
+    return keras.Model(top.inputs, prior), keras.Model(top.inputs, head)
+
+
 class TopTrainer:
     """Trains one top model; its traced train step is kept, so the next fit skips tracing.
 
@@ -127,6 +152,10 @@ class TopTrainer:
     (for any batch size), so that not even the first fit waits for tracing. Class
     weights, gamma and alpha are step arguments, and the optimizer's state is zeroed
     between fits. Its traced `predict` is ~3x faster than calling the Keras model.
+
+    In tagloop's own tops (sigmoid(prior logit + head logit)) the frozen prior's logit of
+    each image is computed once per fit, not at every step: the prior's 1280x1000 layer
+    was most of a step's work.
     """
 
     def __init__(self, top: keras.Model):
@@ -136,8 +165,10 @@ class TopTrainer:
         self.optimizer = keras.optimizers.Adam(1e-3)
         self.optimizer.build(top.trainable_variables)
         features, classes = top.inputs[0].shape[-1], top.outputs[0].shape[-1]
+        self._parts = prior_and_head(top)
         signature = [
             tf.TensorSpec((None, features), tf.float32),
+            tf.TensorSpec((None, classes), tf.float32),
             tf.TensorSpec((None, classes), tf.float32),
             tf.TensorSpec((None,), tf.float32),
             tf.TensorSpec((classes,), tf.float32),
@@ -150,6 +181,14 @@ class TopTrainer:
         self._step.get_concrete_function()  # trace now
         self._predict = tf.function(lambda x: top(x, training=False), input_signature=signature[:1])
         self._predict.get_concrete_function()
+        if self._parts is not None:
+            prior_model = self._parts[0]
+            self._prior = tf.function(lambda x: prior_model(x, training=False), input_signature=signature[:1])
+            self._prior.get_concrete_function()
+            self._with_prior = tf.function(
+                lambda x, prior: self._probabilities(x, prior, training=False), input_signature=signature[:2]
+            )
+            self._with_prior.get_concrete_function()
 
     def predict(self, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Probabilities (N, classes) of the top on features `x` (N, D)."""
@@ -160,13 +199,41 @@ class TopTrainer:
             [np.asarray(self._predict(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         )
 
-    def _train_step(self, x, y, is_anchor, w_pos, w_neg, gamma, alpha, anchor_weight):
+    def _probabilities(self, x, prior, *, training: bool):
+        """The top's outputs, from the prior logit computed beforehand when the top has one."""
+        if self._parts is None:
+            return self.top(x, training=training)
+        return ops.sigmoid(prior + self._parts[1](x, training=training))
+
+    def _batched(self, fn, x: np.ndarray, *extra: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        classes = self.top.outputs[0].shape[-1]
+        if len(x) == 0:
+            return np.zeros((0, classes), np.float32)
+        return np.concatenate(
+            [
+                np.asarray(fn(x[i : i + batch_size], *(e[i : i + batch_size] for e in extra)))
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+
+    def prior_logits(self, x: np.ndarray) -> np.ndarray:
+        """(N, classes) frozen prior logits of features `x` (zeros for a top without a prior part)."""
+        if self._parts is None:
+            return np.zeros((len(x), self.top.outputs[0].shape[-1]), np.float32)
+        return self._batched(self._prior, x.astype(np.float32))
+
+    def _fitted_predict(self, x: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        if self._parts is None:
+            return self.predict(x)
+        return self._batched(self._with_prior, x, prior)
+
+    def _train_step(self, x, prior, y, is_anchor, w_pos, w_neg, gamma, alpha, anchor_weight):
         """One step on a batch of corrections (is_anchor 0: focal loss) and anchors
         (is_anchor 1: cross-entropy towards the soft targets in y)."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            p = self.top(x, training=True)
+            p = self._probabilities(x, prior, training=True)
             corrections = focal_loss(y, p, w_pos=w_pos, w_neg=w_neg, gamma=gamma, alpha=alpha)
             anchors = soft_cross_entropy(y, p) * anchor_weight
             loss = ops.mean(corrections * (1.0 - is_anchor) + anchors * is_anchor)
@@ -200,7 +267,8 @@ class TopTrainer:
     ) -> FitResult:
         """Train the top's trainable weights in place on features `x` (N, D) and labels `y` (N, classes).
 
-        Early stop: once every label is on its side of its class's threshold by the margin.
+        Early stop: once every label is on its side of its class's threshold by the margin,
+        or once the loss has not improved for config.plateau_patience epochs.
         Each batch of corrections is trained together with as many anchors, drawn at random.
         """
         started = time.monotonic()
@@ -216,36 +284,55 @@ class TopTrainer:
             np.float32(config.anchor_weight),
         )
         result = FitResult()
-        fits = lambda: labels_fit(self.predict(x), y, margin=config.margin, thresholds=thresholds)  # noqa: E731
+        prior = self.prior_logits(x)
+        if anchors is not None and len(anchors):
+            anchors = Anchors(
+                anchors.x.astype(np.float32), anchors.p, self.prior_logits(anchors.x.astype(np.float32))
+            )
+        fits = lambda: labels_fit(  # noqa: E731
+            self._fitted_predict(x, prior), y, margin=config.margin, thresholds=thresholds
+        )
         if fits():
             result.stopped_early = True
             result.seconds = time.monotonic() - started
             return result
         for epoch in range(1, config.epochs + 1):
-            loss = self._epoch(x, y, anchors, rng=rng, batch_size=config.batch_size, args=args)
+            loss = self._epoch(
+                x, prior, y, anchors, rng=rng, batch_size=batch_size(len(x), config), args=args
+            )
             result.loss_curve.append(loss)
             result.epochs_run = epoch
             if on_epoch:
                 on_epoch(epoch, config.epochs, loss)
-            if fits():
+            if fits() or _plateau(result.loss_curve, config):
                 result.stopped_early = epoch < config.epochs
                 break
         result.seconds = time.monotonic() - started
         return result
 
     def _epoch(
-        self, x: np.ndarray, y: np.ndarray, anchors: Anchors | None, *, rng, batch_size: int, args: tuple
+        self,
+        x: np.ndarray,
+        prior: np.ndarray,
+        y: np.ndarray,
+        anchors: Anchors | None,
+        *,
+        rng,
+        batch_size: int,
+        args: tuple,
     ) -> float:
         """One pass over the corrections; returns the mean loss of its steps, per image."""
         order = rng.permutation(len(x))
         total = 0.0
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
-            bx, by, is_anchor = x[batch], y[batch], np.zeros(len(batch), np.float32)
-            if anchors is not None and len(anchors):
+            bx, bp, by = x[batch], prior[batch], y[batch]
+            is_anchor = np.zeros(len(batch), np.float32)
+            if anchors is not None and len(anchors) and anchors.prior is not None:
                 drawn = rng.choice(len(anchors), size=min(len(batch), len(anchors)), replace=False)
-                bx = np.concatenate([bx, anchors.x[drawn].astype(np.float32)])
+                bx = np.concatenate([bx, anchors.x[drawn]])
+                bp = np.concatenate([bp, anchors.prior[drawn]])
                 by = np.concatenate([by, anchors.p[drawn].astype(np.float32)])
                 is_anchor = np.concatenate([is_anchor, np.ones(len(drawn), np.float32)])
-            total += float(self._step(bx, by, is_anchor, *args)) * len(batch)
+            total += float(self._step(bx, bp, by, is_anchor, *args)) * len(batch)
         return total / max(len(x), 1)

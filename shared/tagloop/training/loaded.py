@@ -2,14 +2,19 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
 from tagloop.model.build import load_model, split_model
 from tagloop.model.detector import detector_from_version
-from tagloop.model.publish import ONNX_FILE, TopOnly
+from tagloop.model.publish import MODEL_FILE, ONNX_FILE, TopOnly
 from tagloop.training.features import Backbone
 from tagloop.training.fit import TopTrainer
+from tagloop.version_meta import VersionMeta
+
+if TYPE_CHECKING:
+    from tagloop.store import ModelStore
 
 
 @dataclass
@@ -17,8 +22,15 @@ class LoadedModel:
     model: keras.Model
     top: keras.Model
     backbone: Backbone  # id, probe features, fast feature extraction
-    trainer: TopTrainer  # its traced train step survives between fits
+    top_trainer: TopTrainer  # its traced train step survives between fits
     detector: Path | None = None  # the COCO detector's ONNX a two-prior model takes scores from
+
+    @classmethod
+    def from_store(cls, store: "ModelStore", version: int, *, cache_dir: Path) -> "LoadedModel":
+        """Version `version` of `store`, loaded to be retrained (the CLI, the worker's warm model)."""
+        return cls.load(
+            model_file(store, version), backbone=backbone_name(store.meta(version)), cache_dir=cache_dir
+        )
 
     @classmethod
     def load(cls, model_file: Path, *, backbone: str, cache_dir: Path) -> "LoadedModel":
@@ -37,5 +49,15 @@ class LoadedModel:
 
     def top_only(self, loaded_from: Path) -> TopOnly:
         """What publishing may skip, the top being all that changed since `loaded_from`."""
-        probe_outputs = self.trainer.predict(self.backbone.probe_features)
+        probe_outputs = self.top_trainer.predict(self.backbone.probe_features)
         return TopOnly(loaded_from, probe_outputs, self.backbone.key, self.detector)
+
+
+def model_file(store: "ModelStore", version: int) -> Path:
+    """The Keras file a version is retrained from."""
+    return store.path(version) / MODEL_FILE
+
+
+def backbone_name(meta: VersionMeta) -> str:
+    """The name a version's backbone has in the feature cache."""
+    return meta.backbone or "backbone"

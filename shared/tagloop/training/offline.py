@@ -27,7 +27,8 @@ from tagloop.store import ModelStore
 from tagloop.training.voc import VocLayoutError, available_splits, label_matrix, read_split
 
 if TYPE_CHECKING:  # TensorFlow only when training
-    from tagloop.training.retrain import Progress, RetrainOutcome, RetrainPolicy
+    from tagloop.training.policy import ProgressCallback, RetrainPolicy
+    from tagloop.training.retrain import RetrainOutcome
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,17 @@ def train_from_voc(
     test: LabelledImages,
     policy: "RetrainPolicy",
     force: bool = False,
-    progress: "Progress | None" = None,
+    progress: "ProgressCallback | None" = None,
 ) -> "RetrainOutcome":
     """Train the active version's top on `train`, judged on `test` by the one promotion
     rule (tagloop.training.gate), and publish it; force=True activates it whatever the rule said."""
-    from tagloop.training.retrain import features_of, load_parent, no_progress, run_retrain, split_data
+    from tagloop.training.loaded import LoadedModel
+    from tagloop.training.policy import no_progress, split_data
+    from tagloop.training.retrain import features_of, run_retrain
 
     progress = progress or no_progress
-    parent, loaded = load_parent(store, cache_dir=settings.cache_dir)
+    parent = store.require_active()
+    loaded = LoadedModel.from_store(store, parent, cache_dir=settings.cache_dir)
     paths = train.paths + test.paths
     keys = [file_key(p) for p in paths]
     by_key = dict(zip(keys, paths, strict=True))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from tagloop.http import error_responses
 
-from training_api import corrections, jobs
+from training_api import corrections, jobs, suspects
 from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.schemas import (
     INT64_MAX,
@@ -14,6 +14,8 @@ from training_api.schemas import (
     CorrectionList,
     CorrectionOut,
     CorrectionSaved,
+    SuspectList,
+    SuspectOut,
 )
 
 router = APIRouter(tags=["corrections"])
@@ -51,6 +53,28 @@ def get_corrections(
     total, rows = corrections.list_corrections(db=db, limit=limit, offset=offset, label=label, every=all)
     return CorrectionList(
         total=total, limit=limit, offset=offset, corrections=[CorrectionOut.model_validate(r) for r in rows]
+    )
+
+
+@router.get(
+    "/corrections/suspects",
+    response_model=SuspectList,
+    response_model_by_alias=True,
+    dependencies=UserOnly,
+    responses=error_responses(401, 422),
+)
+def correction_suspects(
+    db: DbSession, settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> SuspectList:
+    """Saved labels the model finds implausible, most suspect first (scored at the last retrain)."""
+    found = suspects.suspects(db=db, settings=settings, limit=limit)
+    return SuspectList(
+        suspects=[
+            SuspectOut(
+                image_id=s.image_id, filename=s.filename, label=s.label, given=s.given, score=s.score, rank=i
+            )
+            for i, s in enumerate(found, start=1)
+        ]
     )
 
 
