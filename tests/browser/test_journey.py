@@ -50,6 +50,7 @@ def watch_job(page: Page, timeout_s: float) -> tuple[set[str], list[str]]:
         interval=0.1,
         what=lambda: f"a retrain outcome; stages seen {stages}, details {details}",
     )
+    details.append(page.locator("#job-detail").text_content() or "")  # the outcome's own
     return stages, details
 
 
@@ -110,7 +111,9 @@ def test_journey_predict_correct_retrain_repredict(page: Page, photos, shoot) ->
     assert outcome.get_attribute("data-kind") == "ok", outcome.text_content()
     assert outcome.get_attribute("data-promoted") == "true", outcome.text_content()
     assert stages - {"finished"}, f"no progress stage was shown: {stages}"
-    assert any("Epoch" in d or "images" in d for d in details), details
+    # Epochs and images are drawn while the page sees them; a retrain shorter than one poll
+    # (features cached, a plateau reached early) still says how many epochs it trained.
+    assert any(word in d for d in details for word in ("Epoch", "images", "epochs")), details
 
     # the new version is shown, the image predicted again, the changes listed
     new_version = int(re.search(r"Version (\d+) is now live", outcome.text_content()).group(1))

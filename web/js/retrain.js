@@ -134,6 +134,7 @@ function finished(result) {
   outcome.dataset.promoted = result.promoted ? "true" : "false";
   if (!result.promoted && result.version) outcome.append(" ", useItAnyway(result.version, outcome, () => hooks.onModelChanged(null)));
   const detail = [];
+  if (typeof result.epochs_run === "number") detail.push(t("job.trained", { e: result.epochs_run, l: vars.l }));
   if (result.reason) detail.push(result.reason); // the gate's figures, for whoever wants them
   const changes = changesText(result);
   if (changes) detail.push(changes);
