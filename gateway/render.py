@@ -17,11 +17,14 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from tagloop.process import pid_alive
 from tagloop.settings import CommonSettings
 
 HERE = Path(__file__).resolve().parent
@@ -170,6 +173,25 @@ def inference_group(first_port: int, replicas: int) -> str:
     return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 
+def reap_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> None:
+    """End the workers of a master that was killed (SIGKILL, the OOM killer): they outlive
+    it and keep the port, so a new master could never bind it. They are in the dead
+    master's process group (supervisord starts each part as a group leader)."""
+    try:
+        master = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if master <= 1 or pid_alive(master):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(master, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
+
+
 def render(template: str, values: dict[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -191,6 +213,7 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(values["TAGLOOP_RUN_DIR"]) / "nginx"
     out.mkdir(parents=True, exist_ok=True)
+    reap_orphaned_workers(out / "nginx.pid")
     if os.geteuid() == 0:
         values = unprivileged_workers(values)
     else:

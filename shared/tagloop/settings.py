@@ -43,6 +43,9 @@ class CommonSettings(BaseSettings):
     """Inference replicas: `make run` starts them on consecutive ports from inference_port,
     the gateway balances them, the training API's /health lists them."""
 
+    training_workers: int = Field(default=1, ge=1)
+    """RQ workers `make run` starts (each runs one retrain at a time)."""
+
     training_port: int = 8002
     """The training API of the native run."""
 
@@ -177,6 +180,7 @@ NATIVE_RUN = (
     "gateway_port",
     "inference_port",
     "inference_replicas",
+    "training_workers",
     "training_port",
     "redis_port",
     "redis_url",
@@ -185,7 +189,7 @@ NATIVE_RUN = (
     "data_dir",
     "run_dir",
 )
-"""The settings the native run's scripts and Procfile read as TAGLOOP_* variables."""
+"""The settings the native run's scripts and its supervisord config read as TAGLOOP_* variables."""
 
 
 def shell_exports(settings: CommonSettings) -> str:

@@ -1,6 +1,7 @@
 """`make run` as a person uses it: start, see every part green, Ctrl-C, and again."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -49,8 +50,8 @@ def wait_green(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
 
 
 def ctrl_c(proc: subprocess.Popen, env: dict[str, str], log: Path) -> None:
-    """What a terminal's Ctrl-C does, then proof that nothing is left: honcho puts each
-    process in a group of its own, so the ports are what tell."""
+    """What a terminal's Ctrl-C does, then proof that nothing is left: supervisord puts
+    each part in a process group of its own, so the ports are what tell."""
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=60)
     deadline = time.monotonic() + 10
@@ -85,9 +86,9 @@ def test_make_run_then_ctrl_c_twice_leaves_nothing_running(run_env: dict[str, st
         left = pids_with_env("TAGLOOP_RUN_DIR", run_env["TAGLOOP_RUN_DIR"])
         assert not left, f"processes left after Ctrl-C: {left}"
         output = log.read_text()
-        # honcho prefixes each process's lines with its name.
+        # Each part's lines reach the terminal prefixed with its name.
         for name in ("redis", "inference", "training", "worker", "gateway"):
-            assert f"{name}." in output or f"{name} " in output, f"no log lines from {name}"
+            assert re.search(rf"^{name}(\.\d+)? +\| \S", output, re.M), f"no log lines from {name}"
 
 
 def test_second_make_run_says_already_running(
