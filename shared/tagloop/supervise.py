@@ -62,7 +62,7 @@ def programs(settings: CommonSettings) -> list[Program]:
     return [
         Program(
             "redis",
-            f"conf=$({python} -m tagloop.redis_auth) && exec redis-server \"$conf\" --bind 127.0.0.1"
+            f'conf=$({python} -m tagloop.redis_auth) && exec redis-server "$conf" --bind 127.0.0.1'
             ' --port "$TAGLOOP_REDIS_PORT" --dir "$TAGLOOP_DATA_DIR/redis" --appendonly yes --save ""',
             10,
         ),

@@ -19,6 +19,7 @@ import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tagloop import supervise
@@ -161,7 +162,8 @@ class Stack:
         return f"{kind}.{number or 1}" if kind in ("inference", "worker") else name
 
     @property
-    def control(self):  # noqa: ANN201 - an XML-RPC proxy
+    def control(self) -> Any:
+        """supervisord's XML-RPC interface for this stack."""
         return supervise.supervisor_proxy(self.run_dir, timeout=30)
 
     def log_path(self, name: str) -> Path:
