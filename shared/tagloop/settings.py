@@ -62,6 +62,17 @@ class CommonSettings(BaseSettings):
     name that resolves to several addresses (compose --scale, a headless Service) counts
     each address as a replica."""
 
+    disk_free_floor_mb: float = Field(default=200, ge=0)
+    """Below this much free space on the data volume, /health says "degraded" (part
+    "disk") and retrains are refused with 507 before they start: a retrain writes a new
+    version and features, and would otherwise fail halfway. Uploads and saves go on until
+    the volume is really full, then answer 507 too."""
+
+    cache_max_mb: float = Field(default=512, ge=0)
+    """The data dir's cache/ (converted weights, backbone ONNX, image features) is kept
+    under this size: before each retrain its least recently used files are deleted (each
+    is rebuilt when next needed)."""
+
     run_dir: Path = Path(".run")
     """The native run's rendered nginx config, nginx temp files and run lock."""
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rq import Worker
 from starlette.concurrency import run_in_threadpool
+from tagloop.disk import disk_health
 from tagloop.process import pid_alive
 from tagloop.supervise import part_states
 
@@ -80,6 +81,7 @@ async def system_health(*, app_state: Any) -> dict[str, Any]:
         "training_api": {"ok": True},
         "redis": {"ok": redis},
         "workers": {"ok": workers > 0, "count": workers},
+        "disk": await run_in_threadpool(disk_health, settings.data_dir, settings.disk_free_floor_mb),
     }
     processes = await run_in_threadpool(part_states, settings.run_dir)
     if processes is not None:
