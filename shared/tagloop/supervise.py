@@ -24,12 +24,13 @@ from typing import Any, BinaryIO, TextIO
 from tagloop.settings import CommonSettings
 
 REPO = Path(__file__).resolve().parents[2]
-START_SECONDS = 15
+START_SECONDS = 30
 """A part that exits sooner than this after a start failed to start: a model that kills the
 process while loading, a bad setting, a port taken."""
 START_RETRIES = 5
 """Failed starts in a row before a part is given up (about 15 s of backoff in all): enough
-to ride out a neighbour that restarts (Redis after a crash takes about a second)."""
+to ride out a neighbour that restarts (Redis after a crash takes about a second). A slow
+machine may take 10-20 s to load a model, hence the generous START_SECONDS."""
 STOP_SECONDS = 15
 """How long a part may take to stop on SIGTERM before supervisord kills its process group."""
 LOG_BYTES = "2MB"

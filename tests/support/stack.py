@@ -101,13 +101,14 @@ class Stack:
         extra_env: dict[str, str] | None = None,
         replicas: int = 1,
         workers: int = 1,
+        first_inference_port: int | None = None,
     ):
         self.workdir = workdir
         self.models_dir = models_dir
         self.data_dir = data_dir
         self.run_dir = workdir / "run"
         self.ports = {name: free_port() for name in ("gateway", "training", "redis")}
-        self.ports["inference"] = free_consecutive_ports(replicas)
+        self.ports["inference"] = first_inference_port or free_consecutive_ports(replicas)
         self.ports.update({f"inference.{i}": self.ports["inference"] + i - 1 for i in range(2, replicas + 1)})
         # The first copy of a part keeps the plain name here (supervisord calls it kind.1).
         self.names = [
@@ -360,9 +361,12 @@ def running_stack(
     *,
     replicas: int = 1,
     workers: int = 1,
+    ready: bool = True,
+    first_inference_port: int | None = None,
 ) -> Iterator[Stack]:
     """A whole system of its own (store, database, Redis) seeded with v1, stopped on exit,
-    with `replicas` inference processes and `workers` RQ workers.
+    with `replicas` inference processes and `workers` RQ workers; waited for until every
+    part is up unless `ready` is False (a test that makes a part fail).
 
     Fails if any process or port outlives it.
     """
@@ -373,10 +377,12 @@ def running_stack(
         extra_env=extra_env,
         replicas=replicas,
         workers=workers,
+        first_inference_port=first_inference_port,
     )
     system.start_all()
     try:
-        system.wait_ready()
+        if ready:
+            system.wait_ready()
         yield system
     finally:
         system.stop_all()
