@@ -12,6 +12,7 @@ Started as root, nginx's workers run as www-data (or nobody) with a private temp
 they own; the UI is copied next to it when that user cannot read the repo's web/.
 """
 
+import contextlib
 import ipaddress
 import os
 import pwd
@@ -184,12 +185,22 @@ def reap_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> None:
     if master <= 1 or pid_alive(master):
         return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
+    while _group_has_live_members(master) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(master, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
         time.sleep(0.1)
+
+
+def _group_has_live_members(group: int) -> bool:
+    """Whether a process of this group is still running (a zombie holds no port)."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def render(template: str, values: dict[str, str]) -> str:
