@@ -1,4 +1,4 @@
-"""Two inference replicas behind the gateway, started from the Procfile as `make run` does
+"""Two inference replicas behind the gateway, started under supervisord as `make run` does
 with TAGLOOP_INFERENCE_REPLICAS=2: both listed in /health, a retrain's new version on both
 soon after its activation, and no request lost to a reload or to a stopped replica."""
 
