@@ -73,6 +73,7 @@ class UploadStore:
             # No image without its sidecar: a full disk leaves the store as it was.
             if created:
                 path.unlink(missing_ok=True)
+                self._sidecar(image_id).unlink(missing_ok=True)
             raise disk_full_error(self.root) from exc
         return image_id
 
