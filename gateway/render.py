@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tagloop.process import pid_alive
+from tagloop.process import group_has_live_members, pid_alive
 from tagloop.settings import CommonSettings
 
 HERE = Path(__file__).resolve().parent
@@ -185,22 +185,10 @@ def reap_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> None:
     if master <= 1 or pid_alive(master):
         return
     deadline = time.monotonic() + timeout
-    while _group_has_live_members(master) and time.monotonic() < deadline:
+    while group_has_live_members(master) and time.monotonic() < deadline:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(master, signal.SIGKILL)
         time.sleep(0.1)
-
-
-def _group_has_live_members(group: int) -> bool:
-    """Whether a process of this group is still running (a zombie holds no port)."""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False
 
 
 def render(template: str, values: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from support.clients import PredictAndSave, lost_corrections
 from support.make_run import ctrl_c, make_run_env, parts, start_make_run, wait_green
 from support.stack import REPO, free_consecutive_ports, running_stack
 from support.testfiles import photo_jpeg, unique_seed
+from tagloop.process import group_has_live_members
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,13 +89,15 @@ def test_sigkill_part_under_load_comes_back_by_itself(make_run: dict[str, str], 
         back_at = None
         while time.monotonic() - killed_at < 90:
             now = parts(make_run)[program]
-            if now["pid"] not in (0, victim) and whole(url):
+            # A killed nginx master's workers may answer a little longer: not back until
+            # nothing of the killed process is left.
+            if now["pid"] not in (0, victim) and not group_has_live_members(victim) and whole(url):
                 back_at = time.monotonic()
                 break
             time.sleep(0.25)
         time.sleep(2)  # a little load on the part that came back
     seconds = None if back_at is None else round(back_at - killed_at, 1)
-    failed = load.failed_between(killed_at, back_at or time.monotonic())
+    failed = load.failed_between(killed_at, time.monotonic())
     with httpx.Client(base_url=url, timeout=60) as gw:
         assert back_at is not None, (
             f"{program} not whole again 90 s after SIGKILL:\n{run_state(make_run, program)}"
@@ -127,10 +130,11 @@ def test_part_that_keeps_crashing_on_start_is_given_up_and_named(
 ) -> None:
     """A replica whose port is taken fails every start: given up, named in /health; the rest serves."""
     first = free_consecutive_ports(2)
-    with socket.socket() as blocker:
-        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind(("127.0.0.1", first + 1))
-        blocker.listen()
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", first + 1))
+    blocker.listen()
+    try:
         with running_stack(
             tmp_path, v1_model_dir, replicas=2, ready=False, first_inference_port=first
         ) as stack:
@@ -149,6 +153,10 @@ def test_part_that_keeps_crashing_on_start_is_given_up_and_named(
                     json={"image_id": predicted.json().get("image_id"), "corrected_labels": ["dog"]},
                 )
             states = {name: part.state for name, part in stack.processes.items()}
+            # The stack proves at its end that no port stays open: this one is the test's.
+            blocker.close()
+    finally:
+        blocker.close()
     record(
         f"given up after {given_up_s} s; /health {reply.status_code}: {inference.get('error')!r}",
         seconds_to_given_up=given_up_s,
