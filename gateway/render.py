@@ -12,16 +12,20 @@ Started as root, nginx's workers run as www-data (or nobody) with a private temp
 they own; the UI is copied next to it when that user cannot read the repo's web/.
 """
 
+import contextlib
 import ipaddress
 import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from tagloop.process import group_has_live_members, pid_alive
 from tagloop.settings import CommonSettings
 
 HERE = Path(__file__).resolve().parent
@@ -187,6 +191,23 @@ def inference_group(first_port: int, replicas: int) -> str:
     return f"upstream tagloop_inference {{ least_conn; {servers} }}"
 
 
+def reap_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> None:
+    """End the workers of a master that was killed (SIGKILL, the OOM killer): they outlive
+    it and keep the port, so a new master could never bind it. They are in the dead
+    master's process group (supervisord starts each part as a group leader)."""
+    try:
+        master = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if master <= 1 or pid_alive(master):
+        return
+    deadline = time.monotonic() + timeout
+    while group_has_live_members(master) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(master, signal.SIGKILL)
+        time.sleep(0.1)
+
+
 def render(template: str, values: dict[str, str]) -> str:
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -208,6 +229,7 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(values["TAGLOOP_RUN_DIR"]) / "nginx"
     out.mkdir(parents=True, exist_ok=True)
+    reap_orphaned_workers(out / "nginx.pid")
     if os.geteuid() == 0:
         values = unprivileged_workers(values)
     else:

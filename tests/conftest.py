@@ -121,7 +121,7 @@ def models_dir(tmp_path: Path, v1_model_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
-    """The whole system, started from the Procfile on free ports, stopped at the end.
+    """The whole system, started under supervisord as `make run` does, on free ports, stopped at the end.
 
     Shared by every test that does not change the model's state; teardown fails the run if
     any process or port outlives the stack.

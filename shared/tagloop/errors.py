@@ -26,3 +26,10 @@ class NoActiveVersionError(TagloopError):
 
 class NotAuthorizedError(TagloopError):
     """The admin token is required for this action and was missing or wrong."""
+
+
+class DiskFullError(TagloopError):
+    """A write was refused for lack of space on the data volume (answered 507); the
+    message names the volume and its free space."""
+
+    code = "disk_full"

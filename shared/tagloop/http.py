@@ -10,6 +10,7 @@ to its HTTP status once, here or by the service, never in route handlers.
 
 import logging
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from tagloop.errors import NoActiveVersionError, NotAuthorizedError, TagloopError, VersionNotFoundError
+from tagloop.disk import disk_full_error, is_disk_full
+from tagloop.errors import (
+    DiskFullError,
+    NoActiveVersionError,
+    NotAuthorizedError,
+    TagloopError,
+    VersionNotFoundError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +34,7 @@ DEFAULT_STATUS: dict[type[Exception], int] = {
     VersionNotFoundError: 404,
     NoActiveVersionError: 503,
     NotAuthorizedError: 401,
+    DiskFullError: 507,
 }
 
 
@@ -47,6 +56,7 @@ ERROR_MEANINGS = {
     415: "not a supported image type, or not JSON",
     422: "invalid input",
     503: "a dependency (model, Redis, database) is not available",
+    507: "the data volume is full: nothing was stored",
 }
 
 
@@ -64,6 +74,7 @@ STATUS_CODES = {
     500: "internal",
     503: "unavailable",
     504: "timed_out",
+    507: "disk_full",
 }
 """The `code` of an error that is only an HTTP status (no domain error behind it)."""
 
@@ -106,6 +117,15 @@ def describe_validation_error(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def _volume_path(request: Request, exc: BaseException) -> Path:
+    """The file the refused write was for, else the service's data dir."""
+    filename = getattr(exc, "filename", None)
+    if isinstance(filename, str | Path):
+        return Path(filename)
+    settings = getattr(request.app.state, "settings", None)
+    return Path(getattr(settings, "data_dir", "."))
+
+
 def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], int]) -> None:
     """Map TagloopError subclasses to statuses (most specific class wins) and wrap the rest."""
     table = {**DEFAULT_STATUS, **status_by_error}
@@ -127,6 +147,12 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
         return error_response(422, describe_validation_error(exc), code="invalid_request")
 
     async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # A write refused for lack of space, wherever it happened (an upload, SQLite,
+        # a publish): the person can act on it, so it is no "internal error".
+        if is_disk_full(exc):
+            log.error("%s %s: the disk is full: %s", request.method, request.url.path, exc)
+            full = disk_full_error(_volume_path(request, exc))
+            return error_response(507, str(full), code=error_code(full))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal error; the service log has the details")
 

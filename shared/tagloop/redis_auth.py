@@ -8,7 +8,7 @@ itself or a client, whichever starts first) writes a random one to
 <data_dir>/redis/password (mode 600), and every other process reads the same file.
 
 `python -m tagloop.redis_auth` writes <data_dir>/redis/auth.conf (`requirepass ...`) for
-the Procfile's `redis-server auth.conf ...`, so the password never shows in `ps`.
+the native run's `redis-server auth.conf ...` (tagloop/supervise.py), so the password never shows in `ps`.
 """
 
 import contextlib

@@ -43,6 +43,9 @@ class CommonSettings(BaseSettings):
     """Inference replicas: `make run` starts them on consecutive ports from inference_port,
     the gateway balances them, the training API's /health lists them."""
 
+    training_workers: int = Field(default=1, ge=1)
+    """RQ workers `make run` starts (each runs one retrain at a time)."""
+
     training_port: int = 8002
     """The training API of the native run."""
 
@@ -58,6 +61,17 @@ class CommonSettings(BaseSettings):
     this host. With replicas: the first one's URL, the others on the next ports; a host
     name that resolves to several addresses (compose --scale, a headless Service) counts
     each address as a replica."""
+
+    disk_free_floor_mb: float = Field(default=200, ge=0)
+    """Below this much free space on the data volume, /health says "degraded" (part
+    "disk") and retrains are refused with 507 before they start: a retrain writes a new
+    version and features, and would otherwise fail halfway. Uploads and saves go on until
+    the volume is really full, then answer 507 too."""
+
+    cache_max_mb: float = Field(default=512, ge=0)
+    """The data dir's cache/ (converted weights, backbone ONNX, image features) is kept
+    under this size: before each retrain its least recently used files are deleted (each
+    is rebuilt when next needed)."""
 
     run_dir: Path = Path(".run")
     """The native run's rendered nginx config, nginx temp files and run lock."""
@@ -204,6 +218,7 @@ NATIVE_RUN = (
     "gateway_port",
     "inference_port",
     "inference_replicas",
+    "training_workers",
     "training_port",
     "redis_port",
     "redis_url",
@@ -212,7 +227,7 @@ NATIVE_RUN = (
     "data_dir",
     "run_dir",
 )
-"""The settings the native run's scripts and Procfile read as TAGLOOP_* variables."""
+"""The settings the native run's scripts and its supervisord config read as TAGLOOP_* variables."""
 
 
 def shell_exports(settings: CommonSettings) -> str:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tagloop.disk import disk_full_error, is_disk_full
 from tagloop.errors import TagloopError
 from tagloop.files import locked, write_atomic
 from tagloop.images import sniff_format
@@ -53,16 +54,27 @@ class UploadStore:
         """
         image_id = hashlib.sha256(data).hexdigest()
         path = self._path(image_id)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, data, sync=self.sync)
-        name = clean_filename(filename)
-        with locked(self.root / ".lock"):
-            self._update_sidecar(
-                image_id, name, size=len(data), image_format=image_format or sniff_format(data)
-            )
-            if name:
-                self._remember_name(name, image_id)
+        created = False
+        try:
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, data, sync=self.sync)
+                created = True
+            name = clean_filename(filename)
+            with locked(self.root / ".lock"):
+                self._update_sidecar(
+                    image_id, name, size=len(data), image_format=image_format or sniff_format(data)
+                )
+                if name:
+                    self._remember_name(name, image_id)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # No image without its sidecar: a full disk leaves the store as it was.
+            if created:
+                path.unlink(missing_ok=True)
+                self._sidecar(image_id).unlink(missing_ok=True)
+            raise disk_full_error(self.root) from exc
         return image_id
 
     def read(self, image_id: str) -> bytes:

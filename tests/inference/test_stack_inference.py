@@ -124,7 +124,7 @@ def test_gateway_predict_rejects_bad_threshold(
 
 
 def test_inference_process_has_no_tensorflow(stack: Stack, gateway: httpx.Client) -> None:
-    pid = stack.processes["inference"].pid  # the Procfile execs uvicorn: same pid
+    pid = stack.processes["inference"].pid  # the supervised command execs uvicorn: same pid
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "onnxruntime" in maps
     assert "tensorflow" not in maps

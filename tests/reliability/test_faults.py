@@ -71,9 +71,8 @@ def test_inference_sigkill_during_reload_restarts_on_active_version(
     reply = gw.post(f"/models/{version}/activate")
     assert reply.status_code == 200, reply.text
     serving_at_kill = httpx.get(f"{stack.inference_url}/health").json()["model_version"]
-    stack.kill("inference", signal.SIGKILL)
     started = time.monotonic()
-    stack.start("inference")
+    stack.crash("inference")  # supervisord restarts it, as under make run
     wait_for_version(stack, version, timeout=120)
     back = time.monotonic() - started
     predicted = gw.post("/predict", files={"file": ("k.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})
@@ -126,8 +125,7 @@ def test_inference_restart_with_corrupt_active_version_serves_last_good(
     good = store.require_active()
     version = publish_copy(stack, onnx=b"not an onnx model")
     assert gw.post(f"/models/{version}/activate").status_code == 200
-    stack.kill("inference", signal.SIGKILL)
-    stack.start("inference")
+    stack.crash("inference")  # supervisord restarts it, as under make run
     try:
         wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["ready"] is True, timeout=30)
         ready = True

@@ -145,6 +145,7 @@ def test_predict_while_inference_is_down_answers_json_503(stack: Stack) -> None:
             "error": "the inference service is not answering; try again shortly",
             "code": "unavailable",
         }
+        assert reply.headers["Retry-After"] == "5"
     finally:
         stack.start("inference")
         stack.wait_ready()

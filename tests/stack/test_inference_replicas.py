@@ -1,4 +1,4 @@
-"""Two inference replicas behind the gateway, started from the Procfile as `make run` does
+"""Two inference replicas behind the gateway, started under supervisord as `make run` does
 with TAGLOOP_INFERENCE_REPLICAS=2: both listed in /health, a retrain's new version on both
 soon after its activation, and no request lost to a reload or to a stopped replica."""
 
@@ -142,3 +142,16 @@ def test_a_stopped_replica_costs_no_request_and_shows_in_health(
     down = [r for r in body["parts"]["inference"]["replicas"] if not r["ready"]]
     assert [r["url"] for r in down] == [stack.replica_urls[1]], body
     assert "unreachable" in down[0]["error"]
+
+
+def test_a_replica_killed_under_load_costs_no_request_and_comes_back(stack: Stack, photo: bytes) -> None:
+    """SIGKILL cuts the requests the replica held: the gateway resends them to the other
+    one (safe: an upload is stored by its content), and supervisord restarts it."""
+    with Clients(stack.url, photo, n=4, interval=0.05) as clients:
+        time.sleep(1.0)
+        killed = stack.crash("inference.2")
+        time.sleep(1.0)  # requests keep coming while it restarts
+        stack.wait_ready()
+    failed = [a for a in clients.answers if a.status != 200]
+    assert clients.answers and failed == [], failed[:5]
+    assert stack.pid("inference.2") != killed

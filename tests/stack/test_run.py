@@ -1,62 +1,20 @@
 """`make run` as a person uses it: start, see every part green, Ctrl-C, and again."""
 
-import os
-import signal
+import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from support.stack import REPO, free_consecutive_ports, free_port, pids_with_env, port_open, seed_models_dir
+from support.make_run import ctrl_c, make_run_env, start_make_run, wait_green
+from support.stack import REPO, free_consecutive_ports, pids_with_env, port_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
 def run_env(tmp_path: Path, v1_model_dir: Path) -> dict[str, str]:
-    ports = {name: free_port() for name in ("GATEWAY", "INFERENCE", "TRAINING", "REDIS")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}
-    env.update({f"TAGLOOP_{name}_PORT": str(port) for name, port in ports.items()})
-    env["TAGLOOP_MODELS_DIR"] = str(seed_models_dir(tmp_path / "models", v1_model_dir))
-    env["TAGLOOP_DATA_DIR"] = str(tmp_path / "data")
-    env["TAGLOOP_RUN_DIR"] = str(tmp_path / "run")
-    return env
-
-
-def start_make_run(env: dict[str, str], log: Path) -> subprocess.Popen:
-    # A terminal's Ctrl-C goes to the whole foreground process group: give `make run`
-    # its own group so the test can do the same.
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            ["make", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_green(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"make run exited early:\n{log.read_text()[-3000:]}"
-        try:
-            reply = httpx.get(f"{url}/health", timeout=5)
-            if reply.status_code == 200:
-                return reply.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not green after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def ctrl_c(proc: subprocess.Popen, env: dict[str, str], log: Path) -> None:
-    """What a terminal's Ctrl-C does, then proof that nothing is left: honcho puts each
-    process in a group of its own, so the ports are what tell."""
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=60)
-    deadline = time.monotonic() + 10
-    while (left := [port for port in ports_of(env) if port_open(port)]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"ports still open after Ctrl-C: {left}\n{log.read_text()[-2000:]}"
+    return make_run_env(tmp_path, v1_model_dir)
 
 
 @pytest.fixture
@@ -65,10 +23,6 @@ def running(run_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subproces
     proc = start_make_run(run_env, log)
     yield proc, log
     ctrl_c(proc, run_env, log)
-
-
-def ports_of(env: dict[str, str]) -> list[int]:
-    return [int(v) for k, v in env.items() if k.startswith("TAGLOOP_") and k.endswith("_PORT")]
 
 
 def test_make_run_then_ctrl_c_twice_leaves_nothing_running(run_env: dict[str, str], tmp_path: Path) -> None:
@@ -85,9 +39,9 @@ def test_make_run_then_ctrl_c_twice_leaves_nothing_running(run_env: dict[str, st
         left = pids_with_env("TAGLOOP_RUN_DIR", run_env["TAGLOOP_RUN_DIR"])
         assert not left, f"processes left after Ctrl-C: {left}"
         output = log.read_text()
-        # honcho prefixes each process's lines with its name.
+        # Each part's lines reach the terminal prefixed with its name.
         for name in ("redis", "inference", "training", "worker", "gateway"):
-            assert f"{name}." in output or f"{name} " in output, f"no log lines from {name}"
+            assert re.search(rf"^{name}(\.\d+)? +\| \S", output, re.M), f"no log lines from {name}"
 
 
 def test_second_make_run_says_already_running(

@@ -1,5 +1,5 @@
 """Scaled out: three RQ workers sharing Redis, the corrections in a real PostgreSQL, the
-whole system from the Procfile. One retrain at a time whatever the number of workers or of
+whole system under supervisord. One retrain at a time whatever the number of workers or of
 requests, its progress readable while one of the workers runs it, and what it learned
 read from PostgreSQL."""
 

@@ -5,11 +5,14 @@ subprocess (`python full_disk.py ROOT V1_DIR`) whose file size limit (RLIMIT_FSI
 big writes fail with EFBIG: the same failure seen from Python, an OSError mid-write.
 """
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,31 @@ from tagloop.store import ModelStore
 from tagloop.version_meta import VersionMeta
 
 MODEL_NAME = "voc"
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mountpoint: Path, size_mb: int) -> Iterator[Path | None]:
+    """A tmpfs of `size_mb` at `mountpoint`, or None where mounting is not permitted."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(mountpoint)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        yield None
+        return
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+
+
+def half_written(uploads: Path) -> list[str]:
+    """What a refused upload must not leave: temp files, or an image without its sidecar."""
+    problems = [str(p) for p in uploads.rglob("*.tmp")]
+    for image in uploads.glob("??/*"):
+        if image.suffix == "" and not image.with_suffix(".json").is_file():
+            problems.append(f"{image} has no sidecar")
+    return problems
 
 
 def copy_files(source: Path):

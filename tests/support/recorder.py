@@ -22,7 +22,8 @@ SECTIONS = {
     "test_bad_input": "Bad input (through the gateway unless said otherwise)",
     "test_fuzz": "API fuzzing (schemathesis, each service directly)",
     "test_faults": "Faults",
-    "test_full_disk": "Faults: a full disk during publish",
+    "test_crash_recovery": "Crashes under `make run`: a part SIGKILLed under load, restarted by supervisord",
+    "test_full_disk": "Faults: a full disk (during publish, and under the running system)",
     "test_concurrency": "Concurrency",
     "test_rate_limit": "Rate limiting at the gateway",
     "test_soak": "Load (soak)",
@@ -124,7 +125,7 @@ def render(rows: list[Row], *, run_at: str) -> str:
     for module, title in SECTIONS.items():
         section = [r for r in rows if r.module == module]
         if section:
-            lines += ["", f"## {title}", "", *_table(section)]
+            lines += ["", f"## {title}", "", *_recovery_table(section), *_table(section)]
             lines += _figures(section)
     other = [r for r in rows if r.module not in SECTIONS]
     if other:
@@ -141,6 +142,26 @@ def _table(rows: list[Row]) -> list[str]:
             f"| {r.seconds:.1f} | {r.at} |"
         )
     return out
+
+
+def _recovery_table(rows: list[Row]) -> list[str]:
+    """One line per part killed: what a person cares about after a crash."""
+    killed = [r for r in rows if "seconds_to_healthy" in r.figures]
+    if not killed:
+        return []
+    out = [
+        "| part killed | seconds until every part is healthy | failed requests meanwhile | "
+        "corrections lost (of acknowledged) |",
+        "|---|---|---|---|",
+    ]
+    for r in killed:
+        f = r.figures
+        part = r.case.rpartition("[")[2].rstrip("]")
+        out.append(
+            f"| {_cell(part)} | {_fmt(f['seconds_to_healthy'])} | {_fmt(f.get('failed_requests'))} "
+            f"| {_fmt(f.get('corrections_lost'))} (of {_fmt(f.get('acknowledged'))}) |"
+        )
+    return [*out, ""]
 
 
 def _figures(rows: list[Row]) -> list[str]:

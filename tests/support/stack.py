@@ -1,8 +1,10 @@
-"""The real system for integration tests: every process of the Procfile, on free ports.
+"""The real system for integration tests: every part under supervisord, on free ports.
 
-The commands come from the repo's Procfile, so the tests start exactly what `make run`
-starts. Each process runs in its own session (process group) so that it and its
-children can be stopped together, and `stop_all` proves nothing is left behind.
+The supervisord config is rendered by tagloop.supervise, as `make run` does, so the tests
+start exactly what `make run` starts: a part that exits is restarted by supervisord, not
+by the test. `kill` stops a part for good (until `start`), as a test that looks at the
+system without it needs; `crash` only kills it, as the OOM killer would. `stop_all` stops
+supervisord (which stops every part) and proves nothing is left behind.
 """
 
 import contextlib
@@ -13,10 +15,14 @@ import signal
 import socket
 import subprocess
 import time
+import xmlrpc.client
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from tagloop import supervise
 from tagloop.redis_auth import ensure_password
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,17 +76,21 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def procfile_commands() -> dict[str, str]:
-    commands = {}
-    for line in (REPO / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, command = line.split(":", 1)
-            commands[name.strip()] = command.strip()
-    return commands
+@dataclass(frozen=True)
+class Part:
+    """One supervised process as supervisord last saw it."""
+
+    pid: int
+    state: str
+
+    def poll(self) -> int | None:
+        """As Popen.poll: None while it runs."""
+        return None if self.state in ("RUNNING", "STARTING") and self.pid else 1
 
 
 class Stack:
-    """Starts, kills and restarts the processes of the Procfile with a private environment."""
+    """Starts the parts under supervisord with a private environment; kills, crashes and
+    restarts single parts through it."""
 
     def __init__(
         self,
@@ -91,14 +101,16 @@ class Stack:
         extra_env: dict[str, str] | None = None,
         replicas: int = 1,
         workers: int = 1,
+        first_inference_port: int | None = None,
     ):
         self.workdir = workdir
         self.models_dir = models_dir
         self.data_dir = data_dir
+        self.run_dir = workdir / "run"
         self.ports = {name: free_port() for name in ("gateway", "training", "redis")}
-        self.ports["inference"] = free_consecutive_ports(replicas)
+        self.ports["inference"] = first_inference_port or free_consecutive_ports(replicas)
         self.ports.update({f"inference.{i}": self.ports["inference"] + i - 1 for i in range(2, replicas + 1)})
-        # As honcho names the copies of a process: the first keeps the plain name.
+        # The first copy of a part keeps the plain name here (supervisord calls it kind.1).
         self.names = [
             "redis",
             *instances("inference", replicas),
@@ -115,18 +127,17 @@ class Stack:
             "TAGLOOP_GATEWAY_PORT": str(self.ports["gateway"]),
             "TAGLOOP_INFERENCE_PORT": str(self.ports["inference"]),
             "TAGLOOP_INFERENCE_REPLICAS": str(replicas),
+            "TAGLOOP_TRAINING_WORKERS": str(workers),
             "TAGLOOP_TRAINING_PORT": str(self.ports["training"]),
             "TAGLOOP_REDIS_PORT": str(self.ports["redis"]),
             "TAGLOOP_REDIS_URL": self.redis_address,
             "TAGLOOP_INFERENCE_URL": self.inference_url,
             "TAGLOOP_MODELS_DIR": str(models_dir),
             "TAGLOOP_DATA_DIR": str(data_dir),
-            "TAGLOOP_RUN_DIR": str(workdir / "run"),
+            "TAGLOOP_RUN_DIR": str(self.run_dir),
             **(extra_env or {}),
         }
-        self.commands = procfile_commands()
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.stopped: set[str] = set()
+        self.supervisord: subprocess.Popen | None = None
         self.started_pids: list[int] = []
 
     @property
@@ -135,64 +146,124 @@ class Stack:
         password = ensure_password(self.data_dir)
         return self.redis_address.replace("redis://", f"redis://:{password}@", 1)
 
-    def _process_env(self, name: str) -> dict[str, str]:
+    def _env(self) -> dict[str, str]:
+        """As scripts/run sets it (scripts/env.sh) with the stack's own settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}
         env.update(self.env)
-        kind, _, number = name.partition(".")
-        env["HONCHO_PROCESS_NAME"] = f"{kind}.{number or 1}"
         env["PATH"] = f"{env.get('PATH', '')}:/usr/sbin"
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return env
 
+    @staticmethod
+    def program(name: str) -> str:
+        """supervisord's name of a part: inference -> inference.1, inference.2 stays."""
+        kind, _, number = name.partition(".")
+        return f"{kind}.{number or 1}" if kind in ("inference", "worker") else name
+
+    @property
+    def control(self) -> Any:
+        """supervisord's XML-RPC interface for this stack."""
+        return supervise.supervisor_proxy(self.run_dir, timeout=30)
+
     def log_path(self, name: str) -> Path:
-        return self.workdir / f"{name}.log"
+        return supervise.log_path(self.run_dir, self.program(name))
 
     def log(self, name: str) -> str:
-        return self.log_path(name).read_text(errors="replace")
+        path = self.log_path(name)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @property
+    def processes(self) -> dict[str, Part]:
+        """Each part's pid and state, by the stack's names."""
+        infos = {info["name"]: info for info in self.control.getAllProcessInfo()}
+        return {
+            name: Part(infos[self.program(name)]["pid"], infos[self.program(name)]["statename"])
+            for name in self.names
+            if self.program(name) in infos
+        }
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+    def state(self, name: str) -> str:
+        return self.processes[name].state
 
     def start(self, name: str) -> None:
-        assert name not in self.processes or self.processes[name].poll() is not None, f"{name} is running"
-        with open(self.log_path(name), "a") as log:
-            proc = subprocess.Popen(
-                ["bash", "-c", self.commands[name.partition(".")[0]]],
+        """Start a part that `kill` stopped (supervisord starts it; it answers soon after)."""
+        self.control.startProcess(self.program(name), False)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 15) -> None:
+        """Send `sig` to the part's process group and keep it down until `start`."""
+        program = self.program(name)
+        if sig == signal.SIGTERM:
+            with contextlib.suppress(xmlrpc.client.Fault):  # already stopped
+                self.control.stopProcess(program, True)
+            return
+        pid = self.pid(name)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+        # supervisord restarts a part that exits (EXITED, then at once STARTING): stop the
+        # new start, whatever state it has reached.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(name)
+            if state in ("STOPPED", "FATAL"):
+                return
+            if state in ("STARTING", "BACKOFF") or (state == "RUNNING" and self.pid(name) != pid):
+                with contextlib.suppress(xmlrpc.client.Fault):
+                    self.control.stopProcess(program, True)
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{name} still {self.state(name)} {timeout}s after signal {sig}")
+
+    def crash(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Kill the part's main process only, as the OOM killer does; supervisord restarts
+        it. Returns the pid killed."""
+        pid = self.pid(name)
+        os.kill(pid, sig)
+        return pid
+
+    def start_all(self) -> None:
+        env = self._env()
+        conf = subprocess.run(
+            [str(REPO / ".venv/bin/python"), "-m", "tagloop.supervise", "render"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        with open(self.workdir / "supervisord.log", "a") as log:
+            self.supervisord = subprocess.Popen(
+                [str(REPO / ".venv/bin/supervisord"), "-c", conf],
                 cwd=REPO,
-                env=self._process_env(name),
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.processes[name] = proc
-        self.stopped.discard(name)
-        self.started_pids.append(proc.pid)
-
-    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 15) -> None:
-        """Send `sig` to the process group of `name` and wait until it is gone."""
-        proc = self.processes[name]
-        self.stopped.add(name)
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=timeout)
-            except ProcessLookupError:
-                pass
-        # Children that outlived their leader (none should) go with the group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    def start_all(self) -> None:
-        for name in self.names:
-            self.start(name)
+        self.started_pids.append(self.supervisord.pid)
+        deadline = time.monotonic() + 30
+        while not supervise.socket_path(self.run_dir).exists():
+            if self.supervisord.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"supervisord did not start\n{self.logs_tail()}")
+            time.sleep(0.1)
 
     def stop_all(self) -> None:
-        for name in reversed(self.names):
-            if name in self.processes:
-                self.kill(name, signal.SIGTERM)
+        """What Ctrl-C does to `make run`: supervisord stops every part, then exits."""
+        if self.supervisord is not None and self.supervisord.poll() is None:
+            with contextlib.suppress(xmlrpc.client.Error, OSError):
+                self.started_pids += [part.pid for part in self.processes.values() if part.pid]
+            self.supervisord.send_signal(signal.SIGTERM)
+            try:
+                self.supervisord.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.supervisord.pid, signal.SIGKILL)
+                self.supervisord.wait(timeout=15)
         # Started as root, the gateway's workers had a temp folder of their own outside the run dir.
-        record = Path(self.env["TAGLOOP_RUN_DIR"]) / "nginx" / "worker-dir"
+        record = self.run_dir / "nginx" / "worker-dir"
         if record.exists():
             shutil.rmtree(record.read_text().strip(), ignore_errors=True)
 
@@ -201,7 +272,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         body: dict = {}
         while time.monotonic() < deadline:
-            self._fail_if_exited()
+            self._fail_if_given_up()
             try:
                 reply = httpx.get(f"{self.url}/health", timeout=5)
                 body = reply.json()
@@ -214,16 +285,23 @@ class Stack:
             time.sleep(0.5)
         raise TimeoutError(f"stack not ready after {timeout}s; last /health: {body}\n{self.logs_tail()}")
 
-    def _fail_if_exited(self) -> None:
-        for name, proc in self.processes.items():
-            if proc.poll() is not None and name not in self.stopped:
-                raise RuntimeError(f"{name} exited with {proc.returncode}\n{self.logs_tail()}")
+    def _fail_if_given_up(self) -> None:
+        if self.supervisord is None or self.supervisord.poll() is not None:
+            raise RuntimeError(f"supervisord is not running\n{self.logs_tail()}")
+        with contextlib.suppress(xmlrpc.client.Error, OSError):
+            fatal = [name for name, part in self.processes.items() if part.state == "FATAL"]
+            if fatal:
+                raise RuntimeError(f"given up by supervisord: {fatal}\n{self.logs_tail()}")
 
     def logs_tail(self, lines: int = 30) -> str:
         out = []
-        for name in self.processes:
+        for name in self.names:
             text = self.log(name).splitlines()[-lines:]
             out.append(f"--- {name} ---\n" + "\n".join(text))
+        supervisord_log = self.workdir / "supervisord.log"
+        if supervisord_log.exists():
+            text = supervisord_log.read_text(errors="replace").splitlines()[-lines:]
+            out.append("--- supervisord ---\n" + "\n".join(text))
         return "\n".join(out)
 
     def leftovers(self) -> list[str]:
@@ -237,7 +315,7 @@ class Stack:
 
 
 def instances(kind: str, count: int) -> list[str]:
-    """The names of `count` copies of a Procfile process: kind, kind.2, kind.3, ..."""
+    """The names of `count` copies of a part: kind, kind.2, kind.3, ..."""
     return [kind if i == 1 else f"{kind}.{i}" for i in range(1, count + 1)]
 
 
@@ -282,9 +360,12 @@ def running_stack(
     *,
     replicas: int = 1,
     workers: int = 1,
+    ready: bool = True,
+    first_inference_port: int | None = None,
 ) -> Iterator[Stack]:
     """A whole system of its own (store, database, Redis) seeded with v1, stopped on exit,
-    with `replicas` inference processes and `workers` RQ workers.
+    with `replicas` inference processes and `workers` RQ workers; waited for until every
+    part is up unless `ready` is False (a test that makes a part fail).
 
     Fails if any process or port outlives it.
     """
@@ -295,10 +376,12 @@ def running_stack(
         extra_env=extra_env,
         replicas=replicas,
         workers=workers,
+        first_inference_port=first_inference_port,
     )
     system.start_all()
     try:
-        system.wait_ready()
+        if ready:
+            system.wait_ready()
         yield system
     finally:
         system.stop_all()

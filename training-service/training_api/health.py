@@ -6,7 +6,9 @@ from typing import Any
 
 from rq import Worker
 from starlette.concurrency import run_in_threadpool
+from tagloop.disk import disk_health
 from tagloop.process import pid_alive
+from tagloop.supervise import part_states
 
 from training_api.db import database_ok
 from training_api.replicas import inference_part
@@ -79,9 +81,40 @@ async def system_health(*, app_state: Any) -> dict[str, Any]:
         "training_api": {"ok": True},
         "redis": {"ok": redis},
         "workers": {"ok": workers > 0, "count": workers},
+        "disk": await run_in_threadpool(disk_health, settings.data_dir, settings.disk_free_floor_mb),
     }
+    processes = await run_in_threadpool(part_states, settings.run_dir)
+    if processes is not None:
+        name_given_up(parts, processes)
     success = all(part["ok"] for part in parts.values())
-    return {"success": success, "status": system_status(success, inference), "parts": parts}
+    body = {"success": success, "status": system_status(success, inference), "parts": parts}
+    if processes is not None:
+        # Only the ones not running: what a person looking at a restart wants to see.
+        body["processes"] = [p for p in processes if p["state"] not in ("RUNNING", "STARTING")]
+    return body
+
+
+PART_OF_PROGRAM = {
+    "inference": "inference",
+    "training": "training_api",
+    "worker": "workers",
+    "redis": "redis",
+}
+"""The /health part each supervised program belongs to (inference.2 -> inference)."""
+
+
+def name_given_up(parts: dict[str, Any], processes: list[dict[str, Any]]) -> None:
+    """A program supervisord gave up on (FATAL: it kept failing to start) makes its part
+    not ok, with the program's name and the last error line of its log."""
+    for process in processes:
+        part = parts.get(PART_OF_PROGRAM.get(process["name"].partition(".")[0], ""))
+        if process["state"] != "FATAL" or part is None:
+            continue
+        part["ok"] = False
+        part.setdefault("given_up", []).append(process["name"])
+        last = process.get("error") or "no output"
+        error = f"{process['name']} was given up after repeated failed starts: {last}"
+        part["error"] = f"{part['error']}; {error}" if part.get("error") else error
 
 
 def system_status(success: bool, inference: dict[str, Any]) -> str:

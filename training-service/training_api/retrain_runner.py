@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagloop.disk import MB, evict_lru
 from tagloop.errors import TagloopError
 from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
@@ -78,6 +79,7 @@ def retrain_from_corrections(
     if not examples:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
     started = time.monotonic()
+    evict_lru(settings.cache_dir, int(settings.cache_max_mb * MB))
     parent = store.require_active()
     loaded = warm.get(store, parent, cache_dir=settings.cache_dir)
     loaded_at = time.monotonic()

@@ -183,3 +183,50 @@ export async function download(path, fallbackName) {
   saveBlob(blob, filename);
   return filename;
 }
+
+// Writes a person must not have to redo (a saved label) are kept in the page while the
+// gateway or the service behind it is restarting, and sent again with a growing pause
+// until one lands. Only "not reachable now" is retried: a network error, 502, 503, 504.
+// Any other refusal settles the write at once, so its caller can take its mark back.
+const RETRY_STATUSES = new Set([0, 502, 503, 504]);
+const RETRY_PAUSES_MS = [500, 1000, 2000, 4000, 8000];
+const waitingWrites = new Set();
+const waitingListeners = new Set();
+
+/** fn(count) whenever the number of writes waiting to be sent again changes. */
+export function onWritesWaiting(fn) {
+  waitingListeners.add(fn);
+}
+
+export function writesWaiting() {
+  return waitingWrites.size;
+}
+
+function setWaiting(write, isWaiting) {
+  const changed = isWaiting ? !waitingWrites.has(write) : waitingWrites.has(write);
+  if (isWaiting) waitingWrites.add(write);
+  else waitingWrites.delete(write);
+  if (changed) for (const fn of waitingListeners) fn(waitingWrites.size);
+}
+
+/**
+ * POST JSON until it is stored: resolves with the reply once one attempt lands, rejects
+ * only when the server refuses it for good (4xx, 500, 507). Repeating a save is safe:
+ * the server keeps the latest labels of a photo.
+ */
+export async function postJsonUntilStored(path, json, { keepalive = false } = {}) {
+  const write = { path };
+  try {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await postJson(path, json, { keepalive });
+      } catch (err) {
+        if (!(err instanceof ApiError) || !RETRY_STATUSES.has(err.status)) throw err;
+        setWaiting(write, true);
+        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSES_MS[Math.min(attempt, RETRY_PAUSES_MS.length - 1)]));
+      }
+    }
+  } finally {
+    setWaiting(write, false);
+  }
+}

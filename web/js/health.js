@@ -1,7 +1,7 @@
 // Header: the live model version and the services' health, polled from GET /health
 // (the training service's system view, served by the gateway).
 
-import { request } from "./api.js";
+import { onWritesWaiting, request, writesWaiting } from "./api.js";
 import { $, el } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -14,6 +14,11 @@ let timer = null;
 let fastUntil = 0;
 
 export function startHealth() {
+  // A save waiting for the server: look often, so the banner goes as soon as it is back.
+  onWritesWaiting(() => {
+    render();
+    if (writesWaiting()) bumpHealth();
+  });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) {
       clearTimeout(timer);
@@ -47,11 +52,33 @@ async function poll() {
   timer = setTimeout(poll, Date.now() < fastUntil ? FAST_POLL_MS : POLL_MS);
 }
 
-const PARTS = ["inference", "training_api", "redis", "workers"];
+const PARTS = ["inference", "training_api", "redis", "workers", "disk"];
+// The parts whose absence a restart explains: the page says it reconnects.
+const RESTARTING_PARTS = ["inference", "training_api", "redis", "workers"];
+
+/** The line under the header while a part is down or a save waits to be sent again. */
+function banner() {
+  let node = $("reconnecting");
+  if (!node) {
+    node = el("div", { id: "reconnecting", class: "reconnecting", role: "status", hidden: true });
+    node.dataset.testid = "reconnecting";
+    document.querySelector("header")?.after(node);
+  }
+  return node;
+}
+
+function renderBanner() {
+  const down = !last || last.error || RESTARTING_PARTS.some((p) => last.data?.parts?.[p] && !last.data.parts[p].ok);
+  const waiting = writesWaiting();
+  const node = banner();
+  node.hidden = !(waiting || (last && down));
+  node.textContent = waiting ? t("health.reconnecting_saves", { n: waiting }) : t("health.reconnecting");
+}
 
 export function render() {
   const dot = $("health-dot");
   const version = $("model-version");
+  renderBanner();
   if (!last) return;
   if (last.error) {
     dot.dataset.state = "down";
@@ -83,6 +110,9 @@ function summaryKey(data, ok) {
 function partItem(name, part) {
   let detail = t(part.ok ? "health.up" : "health.down");
   if (name === "workers" && typeof part.count === "number") detail = t("health.workers", { n: part.count });
+  if (name === "disk" && typeof part.free_mb === "number") {
+    detail = t(part.ok ? "health.disk_free" : "health.disk_low", { mb: Math.round(part.free_mb), volume: part.volume });
+  }
   if (name === "inference" && part.replicas?.length > 1) detail += `, ${t("health.replicas", { n: part.replicas.length })}`;
   if (part.error) detail += ` – ${part.error}`;
   return el("li", { dataset: { part: name, ok: part.ok ? "true" : "false" } },

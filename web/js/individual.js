@@ -1,7 +1,7 @@
 // Individual tab: one image -> scores -> bars and checkboxes -> save a correction;
 // after a retrain (retrain.js), predict the same image again and show what changed.
 
-import { postForm, postJson } from "./api.js";
+import { postForm, postJsonUntilStored } from "./api.js";
 import { $, band, el, showMsg } from "./dom.js";
 import { className, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
@@ -256,7 +256,7 @@ async function saveCorrection() {
   showMsg(msg, t("ind.saving"));
   $("ind-save").disabled = true;
   try {
-    const reply = await postJson("/save_correction", {
+    const reply = await postJsonUntilStored("/save_correction", {
       image_id: state.imageId,
       corrected_labels: labels,
       model_version: state.modelVersion,

@@ -4,7 +4,7 @@
 // go out one after another in the order they were made: a save, its undo and the save after it
 // travel on different connections and would otherwise land in any order.
 
-import { getJson, postJson, request } from "./api.js";
+import { getJson, postJson, postJsonUntilStored, request } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { initExports, syncExports } from "./exports.js";
 import { formatNumber, sessionName, t } from "./i18n.js";
@@ -339,7 +339,7 @@ async function send(imageId, body) {
   const earlier = state.writes.get(imageId);
   const write = (async () => {
     await earlier?.catch(() => {});
-    return postJson(url, body, { keepalive: true });
+    return postJsonUntilStored(url, body, { keepalive: true });
   })();
   state.writes.set(imageId, write);
   state.inFlight += 1;

@@ -1,6 +1,7 @@
 """Retrain jobs: start one (single flight), follow it, cancel it."""
 
 from fastapi import APIRouter, status
+from tagloop.disk import require_free_space
 from tagloop.http import error_responses
 
 from training_api import corrections, jobs
@@ -16,13 +17,14 @@ router = APIRouter(tags=["jobs"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     dependencies=AdminOnly,
-    responses=error_responses(401, 403, 415, 422, 503),
+    responses=error_responses(401, 403, 415, 422, 503, 507),
 )
 def retrain(
     queue: QueueDep, settings: SettingsDep, db: DbSession, body: RetrainIn | None = None
 ) -> JobAccepted:
     """Start a retrain, or return the one already queued or running."""
     body = body or RetrainIn()
+    require_free_space(settings.data_dir, settings.disk_free_floor_mb)
     if corrections.count_corrections(db=db) == 0:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
     job, created = jobs.enqueue_retrain(queue=queue, settings=settings, epochs=body.epochs, force=body.force)
