@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from support import postgres
-from support.stack import MODEL_NAME, REPO, Stack, free_port, port_open, running_stack, seed_models_dir
-from support.waiting import wait_until
 from tagloop.settings import CommonSettings
 from tagloop.store import ModelStore
+
+from tests.support import postgres
+from tests.support.stack import MODEL_NAME, REPO, Stack, free_port, port_open, running_stack, seed_models_dir
+from tests.support.waiting import wait_until
 
 CACHE = REPO / ".cache" / "tests"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 from skimage import data as skdata
-from support.images import jpeg_bytes
-from support.stack import REPO, Stack
+
+from tests.support.images import jpeg_bytes
+from tests.support.stack import REPO, Stack
 
 # Actions wait 20 s (page.set_default_timeout below); expect() has its own default, 5 s,
 # which a loaded CI machine can pass while a photo is predicted.

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.images import jpeg_bytes
-from support.review import photo_files
-from support.stack import Stack
 from tagloop.uploads import UploadStore
+
+from tests.support.images import jpeg_bytes
+from tests.support.review import photo_files
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

@@ -2,7 +2,8 @@
 
 import pytest
 from playwright.sync_api import Page, expect
-from support.stack import Stack
+
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

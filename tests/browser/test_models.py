@@ -5,8 +5,9 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.stack import Stack
-from support.stack_checks import wait_job
+
+from tests.support.stack import Stack
+from tests.support.stack_checks import wait_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.review import CARD, KEYS, card_name, photo_files, start_session, ticked, type_labels
-from support.stack import Stack, running_stack
-from support.training import CONTRADICTING
 from tagloop.classes import VOC_CLASSES
 from tagloop.training.voc import read_split
+
+from tests.support.review import CARD, KEYS, card_name, photo_files, start_session, ticked, type_labels
+from tests.support.stack import Stack, running_stack
+from tests.support.training import CONTRADICTING
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
-from support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
-from support.stack import REPO, Stack, running_stack
-from support.training import CONTRADICTING
+
+from tests.support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
+from tests.support.stack import REPO, Stack, running_stack
+from tests.support.training import CONTRADICTING
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

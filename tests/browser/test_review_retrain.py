@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.review import CARD, card_name, photo_files, start_session, type_labels
-from support.stack import Stack, running_stack
-from support.training import CONTRADICTING, image_bytes
 from tagloop.classes import VOC_CLASSES
 from tagloop.uploads import UploadStore
+
+from tests.support.review import CARD, card_name, photo_files, start_session, type_labels
+from tests.support.stack import Stack, running_stack
+from tests.support.training import CONTRADICTING, image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

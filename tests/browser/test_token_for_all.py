@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.review import photo_files
-from support.stack import Stack, running_stack
+
+from tests.support.review import photo_files
+from tests.support.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 

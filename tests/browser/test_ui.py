@@ -3,7 +3,8 @@
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from support.stack import Stack
+
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

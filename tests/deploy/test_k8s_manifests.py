@@ -7,8 +7,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from support.kustomize import containers, manifests, render
-from support.stack import REPO
+
+from tests.support.kustomize import containers, manifests, render
+from tests.support.stack import REPO
 
 K8S = REPO / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support.recorder import Row, load_rows, merge, now, render
-from support.stack import REPO, Stack
-from support.stack_checks import activate_and_wait
+
+from tests.support.recorder import Row, load_rows, merge, now, render
+from tests.support.stack import REPO, Stack
+from tests.support.stack_checks import activate_and_wait
 
 RESULTS_FILE = REPO / "artifacts" / "RELIABILITY.md"
 PUBLISHED_FILE = REPO / "docs" / "RELIABILITY.md"

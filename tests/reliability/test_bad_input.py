@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from support.stack import Stack
-from support.stack_checks import assert_json_error, assert_system_green, upload_files
-from support.testfiles import (
+from tagloop.classes import VOC_CLASSES
+
+from tests.support.stack import Stack
+from tests.support.stack_checks import assert_json_error, assert_system_green, upload_files
+from tests.support.testfiles import (
     SVG,
     animated_gif,
     garbage_exif_jpeg,
@@ -31,7 +33,6 @@ from support.testfiles import (
     truncated,
     unique_seed,
 )
-from tagloop.classes import VOC_CLASSES
 
 pytestmark = pytest.mark.integration
 

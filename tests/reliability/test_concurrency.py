@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from support.stack import Stack
-from support.stack_checks import predict_new_images, wait_job
-from support.testfiles import unique_seed
 from tagloop.classes import VOC_CLASSES
+
+from tests.support.stack import Stack
+from tests.support.stack_checks import predict_new_images, wait_job
+from tests.support.testfiles import unique_seed
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.clients import PredictAndSave, lost_corrections
-from support.make_run import ctrl_c, make_run_env, parts, start_make_run, wait_green
-from support.stack import REPO, free_consecutive_ports, running_stack
-from support.testfiles import photo_jpeg, unique_seed
 from tagloop.process import group_has_live_members
+
+from tests.support.clients import PredictAndSave, lost_corrections
+from tests.support.make_run import ctrl_c, make_run_env, parts, start_make_run, wait_green
+from tests.support.stack import REPO, free_consecutive_ports, running_stack
+from tests.support.testfiles import photo_jpeg, unique_seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

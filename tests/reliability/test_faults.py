@@ -1,7 +1,7 @@
 """Faults on the real stack: Redis stopped, inference killed, corrupt model versions.
 
 A worker SIGKILLed mid-job is tested by the training suite and not repeated here:
-tests/training/test_retrain_stack.py::test_killed_worker_fails_the_job_and_the_next_retrain_works.
+tests/stack/test_retrain_stack.py::test_killed_worker_fails_the_job_and_the_next_retrain_works.
 """
 
 import signal
@@ -9,8 +9,9 @@ import time
 
 import httpx
 import pytest
-from support.stack import Stack
-from support.stack_checks import (
+
+from tests.support.stack import Stack
+from tests.support.stack_checks import (
     activate_and_wait,
     assert_json_error,
     predict_new_images,
@@ -20,8 +21,8 @@ from support.stack_checks import (
     wait_for_version,
     wait_job,
 )
-from support.testfiles import photo_jpeg, unique_seed
-from support.waiting import wait_until
+from tests.support.testfiles import photo_jpeg, unique_seed
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.clients import Saved, lost_corrections
-from support.full_disk import half_written, mounted_tmpfs, scenario
-from support.stack import running_stack
-from support.testfiles import photo_jpeg, unique_seed
+
+from tests.support.clients import Saved, lost_corrections
+from tests.support.full_disk import half_written, mounted_tmpfs, scenario
+from tests.support.stack import running_stack
+from tests.support.testfiles import photo_jpeg, unique_seed
 
 DISK_BYTES = 3 * 1024 * 1024
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 from schemathesis.core.result import Ok
-from support.stack import Stack
+
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

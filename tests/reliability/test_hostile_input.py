@@ -22,10 +22,11 @@ import pytest
 from PIL import Image
 from redis import Redis
 from rq.job import Job, JobStatus
-from support.probes import loaded_libraries, memory_kib, peak_growth
-from support.stack import Stack, running_stack
-from support.stack_checks import assert_json_error, upload_files, wait_job
-from support.testfiles import (
+
+from tests.support.probes import loaded_libraries, memory_kib, peak_growth
+from tests.support.stack import Stack, running_stack
+from tests.support.stack_checks import assert_json_error, upload_files, wait_job
+from tests.support.testfiles import (
     lossless_webp,
     palette_png_bomb,
     photo_jpeg,

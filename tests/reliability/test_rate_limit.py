@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from render import native_values, render
-from support.stack import REPO, Stack
-from support.stack_checks import assert_json_error
+
+from gateway.render import native_values, render
+from tests.support.stack import REPO, Stack
+from tests.support.stack_checks import assert_json_error
 
 BURST_REQUESTS = 200
 

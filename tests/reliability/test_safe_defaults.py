@@ -18,10 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from support.probes import child_pids, json_body, raw_request, uid_of
-from support.stack import REPO, Stack
-from support.stack_checks import assert_json_error, upload_files
-from support.testfiles import photo_jpeg, photo_png, unique_seed
+
+from tests.support.probes import child_pids, json_body, raw_request, uid_of
+from tests.support.stack import REPO, Stack
+from tests.support.stack_checks import assert_json_error, upload_files
+from tests.support.testfiles import photo_jpeg, photo_png, unique_seed
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.stack import REPO, Stack
-from support.stack_checks import activate_and_wait, publish_copy, wait_for_version
+
+from tests.support.stack import REPO, Stack
+from tests.support.stack_checks import activate_and_wait, publish_copy, wait_for_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.probes import json_body, memory_kib, peak_growth
-from support.stack import Stack, running_stack
-from support.stack_checks import assert_json_error
-from support.testfiles import crafted_keras, keras_config, noise_jpeg, unique_seed
 from tagloop.uploads import UploadStore
+
+from tests.support.probes import json_body, memory_kib, peak_growth
+from tests.support.stack import Stack, running_stack
+from tests.support.stack_checks import assert_json_error
+from tests.support.testfiles import crafted_keras, keras_config, noise_jpeg, unique_seed
 
 pytestmark = pytest.mark.integration
 

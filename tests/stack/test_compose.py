@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from skimage import data as skdata
-from support.compose import (
+
+from tests.support.compose import (
     SERVICES,
     ComposeProject,
     docker,
@@ -28,12 +29,12 @@ from support.compose import (
     start_engine,
     stop_engine,
 )
-from support.images import jpeg_bytes
-from support.stack import free_port
-from support.stack_checks import predict_photo as predict
-from support.stack_checks import wait_job
-from support.training import CONTRADICTING, image_bytes
-from support.waiting import wait_until
+from tests.support.images import jpeg_bytes
+from tests.support.stack import free_port
+from tests.support.stack_checks import predict_photo as predict
+from tests.support.stack_checks import wait_job
+from tests.support.training import CONTRADICTING, image_bytes
+from tests.support.waiting import wait_until
 
 # The first test's time includes the module's setup: a cold build takes minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]

@@ -6,9 +6,10 @@ import re
 
 import pytest
 import yaml
-from render import PLACEHOLDER, native_values, render
-from support.stack import REPO
 from tagloop.settings import CommonSettings
+
+from gateway.render import PLACEHOLDER, native_values, render
+from tests.support.stack import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

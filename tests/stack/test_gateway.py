@@ -7,9 +7,10 @@ import signal
 import httpx
 import pytest
 from PIL import Image
-from support.stack import MODEL_NAME, REPO, Stack
-from support.waiting import wait_until
 from tagloop.store import ModelStore
+
+from tests.support.stack import MODEL_NAME, REPO, Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import stack_checks
-from support.clients import Clients
-from support.images import jpeg_bytes
-from support.stack import MODEL_NAME, Stack, running_stack
-from support.training import CONTRADICTING, image_bytes
-from support.waiting import wait_until
 from tagloop.store import ModelStore
+
+from tests.support import stack_checks
+from tests.support.clients import Clients
+from tests.support.images import jpeg_bytes
+from tests.support.stack import MODEL_NAME, Stack, running_stack
+from tests.support.training import CONTRADICTING, image_bytes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

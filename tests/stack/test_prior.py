@@ -5,7 +5,8 @@ import io
 import httpx
 import pytest
 from PIL import Image
-from support.stack import Stack
+
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

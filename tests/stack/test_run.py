@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.make_run import ctrl_c, make_run_env, start_make_run, wait_green
-from support.stack import REPO, free_consecutive_ports, pids_with_env, port_open
+
+from tests.support.make_run import ctrl_c, make_run_env, start_make_run, wait_green
+from tests.support.stack import REPO, free_consecutive_ports, pids_with_env, port_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,11 +12,12 @@ import pytest
 import redis
 from rq import Queue, Worker
 from rq.job import Job
-from support import stack_checks
-from support.postgres import new_database
-from support.stack import Stack, running_stack
-from support.training import CONTRADICTING, image_bytes
-from support.waiting import wait_until
+
+from tests.support import stack_checks
+from tests.support.postgres import new_database
+from tests.support.stack import Stack, running_stack
+from tests.support.training import CONTRADICTING, image_bytes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

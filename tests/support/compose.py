@@ -11,8 +11,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from support.stack import REPO
-from support.waiting import wait_until
+from tests.support.stack import REPO
+from tests.support.waiting import wait_until
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SERVICES = ("redis", "inference", "training-api", "worker", "gateway")

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from tagloop.store import ModelStore
 from tagloop.version_meta import VersionMeta
 
-from support.images import png_bytes
+from tests.support.images import png_bytes
 
 MODEL_NAME = "voc"
 

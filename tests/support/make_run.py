@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from tagloop import supervise
 
-from support.stack import REPO, free_port, port_open, seed_models_dir
+from tests.support.stack import REPO, free_port, port_open, seed_models_dir
 
 
 def make_run_env(tmp_path: Path, v1_model_dir: Path, **extra: str) -> dict[str, str]:

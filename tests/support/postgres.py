@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psycopg
 
-from support.stack import free_port, port_open
-from support.waiting import wait_until
+from tests.support.stack import free_port, port_open
+from tests.support.waiting import wait_until
 
 USER = "tagloop"
 SERVER_OPTIONS = ("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200")

@@ -115,7 +115,7 @@ def render(rows: list[Row], *, run_at: str) -> str:
         "polyglot) and SVG are refused with 415; client filenames are metadata only.",
         "",
         "Not repeated here: a worker SIGKILLed mid-job is tested by the training suite",
-        "(`tests/training/test_retrain_stack.py::test_killed_worker_fails_the_job_and_the_next_retrain_works`).",
+        "(`tests/stack/test_retrain_stack.py::test_killed_worker_fails_the_job_and_the_next_retrain_works`).",
     ]
     failing = [r for r in rows if r.outcome != "passed"]
     if failing:

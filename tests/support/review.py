@@ -3,7 +3,7 @@
 from playwright.sync_api import Page, expect
 from tagloop.classes import VOC_CLASSES
 
-from support.training import image_bytes
+from tests.support.training import image_bytes
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
 CARD = "#rev-card"

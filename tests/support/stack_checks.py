@@ -6,10 +6,10 @@ from pathlib import Path
 import httpx
 from tagloop.store import ModelStore
 
-from support import publishing
-from support.stack import Stack
-from support.testfiles import photo_jpeg
-from support.waiting import wait_until
+from tests.support import publishing
+from tests.support.stack import Stack
+from tests.support.testfiles import photo_jpeg
+from tests.support.waiting import wait_until
 
 MODEL_NAME = "voc"
 

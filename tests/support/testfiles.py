@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from support.images import encode
+from tests.support.images import encode
 
 _SEEDS = itertools.count(random.randrange(1 << 40))
 

@@ -19,7 +19,7 @@ from tagloop.uploads import UploadStore
 from training_api.config import Settings
 from training_api.worker import TrainingWorker
 
-from support.images import jpeg_bytes
+from tests.support.images import jpeg_bytes
 
 QUEUE = "test-training"
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from support.images import jpeg_bytes
-from support.training import base_photos, variant
+from tests.support.images import jpeg_bytes
+from tests.support.training import base_photos, variant
 
 # (photo index in base_photos, VOC classes of its objects)
 PHOTO_LABELS = [

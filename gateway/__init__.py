@@ -1,0 +1,1 @@
+"""The gateway: nginx templates and render.py, which renders them for the native run."""

@@ -1,0 +1,40 @@
+"""`tagloop evaluate --set`: the active version on the evaluation set, held-out first, tuning beside."""
+
+import json
+from pathlib import Path
+
+import pytest
+from tagloop.cli import main
+from tagloop.evalset import HELDOUT, TUNING, of_split, read_evalset
+
+from tests.support.stack import REPO
+
+CSV = REPO / "tests" / "fixtures" / "evalset.csv"
+PHOTOS = REPO / ".cache" / "evalset"
+
+
+def evaluate_set(capsys, models_dir: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--models-dir", str(models_dir), "evaluate", "--set", "--set-csv", str(CSV), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_evaluate_set_prints_heldout_then_tuning_figures(capsys, models_dir: Path):
+    photos = read_evalset(CSV)
+    if not all((PHOTOS / p.filename).is_file() for p in photos):
+        pytest.skip("the evaluation set is not in .cache/evalset: tests/fixtures/make_eval_set.py fetches it")
+    code, out, _ = evaluate_set(capsys, models_dir, "--set-dir", str(PHOTOS), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["version"] == 1
+    assert report["held-out"]["samples"] == len(of_split(photos, HELDOUT))
+    assert report["tuning"]["samples"] == len(of_split(photos, TUNING))
+    figures = {"mAP", "precision", "recall", "f1_micro", "keys_per_photo", "per_class_recall"}
+    assert figures <= set(report["tuning"])
+    code, out, _ = evaluate_set(capsys, models_dir, "--set-dir", str(PHOTOS))
+    lines = out.splitlines()
+    assert lines[1].startswith("held-out  photos") and lines[2].startswith("tuning    photos")
+
+
+def test_evaluate_set_says_how_to_fetch_missing_photos(capsys, tmp_path: Path, models_dir: Path):
+    code, _, err = evaluate_set(capsys, models_dir, "--set-dir", str(tmp_path))
+    assert code == 2 and "photos missing from" in err and "make_eval_set.py" in err

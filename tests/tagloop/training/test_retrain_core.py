@@ -1,0 +1,123 @@
+"""The retrain core (tagloop.training.retrain.run_retrain) on a tiny model: no stack, no backbone work.
+
+The features are drawn at random for a small seed-style model; what is checked is the
+core's own work: fit, judge by the one rule, publish, and put the weights back when the
+candidate is not promoted.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tagloop.classes import VOC_CLASSES
+from tagloop.settings import RetrainSettings
+from tagloop.store import ModelStore
+from tagloop.training.policy import RetrainPolicy, corrections_data
+from tagloop.version_meta import VersionMeta
+
+from tests.support.voc import make_seed_h5
+
+
+@pytest.fixture
+def store_with_seed(tmp_path: Path) -> tuple[ModelStore, Path]:
+    import keras
+    from tagloop.model.publish import publish_model
+
+    store = ModelStore(tmp_path / "models", "tagloop")
+    cache = tmp_path / "cache"
+    model = keras.models.load_model(make_seed_h5(tmp_path / "seed.h5"), compile=False)
+    publish_model(
+        store, model, VersionMeta(source="test seed", backbone="seed"), activate=True, cache_dir=cache
+    )
+    return store, cache
+
+
+def _data(loaded, n: int, *, learnable: bool, seed: int = 0):
+    """n corrections over the tiny model's feature space: each one's class is the largest
+    of 20 random directions (learnable), or a random class (not)."""
+    rng = np.random.default_rng(seed)
+    dim = loaded.top.inputs[0].shape[-1]
+    x = rng.normal(0, 1, (n, dim)).astype(np.float32)
+    classes = np.argmax(x[:, :20], axis=1) if learnable else rng.integers(0, 20, n)
+    y = np.zeros((n, len(VOC_CLASSES)), np.float32)
+    y[np.arange(n), classes] = 1
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
+    return corrections_data(keys, x, y, modulus=5, min_holdout=5)
+
+
+def test_run_retrain_publishes_meta_with_the_gate_statistics(store_with_seed):
+    from tagloop.training.loaded import LoadedModel
+    from tagloop.training.retrain import run_retrain
+
+    store, cache = store_with_seed
+    loaded = LoadedModel.from_store(store, 1, cache_dir=cache)
+    data = _data(loaded, 60, learnable=True)
+    stages: list[str] = []
+    outcome = run_retrain(
+        store=store,
+        loaded=loaded,
+        parent=1,
+        data=data,
+        policy=RetrainPolicy.from_settings(RetrainSettings(), learning_rate=1e-2),
+        cache_dir=cache,
+        source="retrain",
+        progress=lambda stage, **fields: stages.append(stage),
+    )
+    assert outcome.version == 2 and outcome.parent == 1
+    assert {"training", "evaluating", "publishing"} <= set(stages)
+    meta = store.meta(2)
+    assert meta.gate is not None and meta.gate.photos == data.split.held_out == len(data.split.evaluate)
+    assert meta.gate.test in ("paired bootstrap", "label sets reproduced") and meta.reason
+    assert meta.promoted is outcome.candidate.decision.promoted
+    # every correction was scored once by a candidate that did not train on it (the audit's input)
+    assert set(outcome.candidate.out_of_fold) == set(data.keys)
+    assert outcome.candidate.fit.final_loss is not None
+    assert outcome.candidate.fit.final_loss < outcome.candidate.fit.loss_curve[0]
+
+
+def test_run_retrain_refused_keeps_the_parent_loaded(store_with_seed):
+    from tagloop.training.loaded import LoadedModel
+    from tagloop.training.retrain import run_retrain
+
+    store, cache = store_with_seed
+    loaded = LoadedModel.from_store(store, 1, cache_dir=cache)
+    data = _data(loaded, 40, learnable=False)
+    before = loaded.top_trainer.predict(data.x)
+    # held-out labels: what the parent says (so it is right there); the rest: random classes
+    parent_says = (before >= 0.5).astype(np.float32)
+    y = data.y.copy()
+    y[data.split.evaluate] = parent_says[data.split.evaluate]
+    data = corrections_data(data.keys, data.x, y, modulus=5, min_holdout=5)
+    outcome = run_retrain(
+        store=store,
+        loaded=loaded,
+        parent=1,
+        data=data,
+        policy=RetrainPolicy.from_settings(RetrainSettings(), learning_rate=1e-2),
+        cache_dir=cache,
+        source="retrain",
+    )
+    gate = store.meta(2).gate
+    assert outcome.candidate.decision.promoted is False and gate is not None, (
+        outcome.candidate.decision.reason
+    )
+    assert gate.code == "not_reproduced" and gate.parent_right == len(data.split.evaluate)
+    assert store.active_version() == 1
+    assert np.allclose(loaded.top_trainer.predict(data.x), before, atol=1e-6)
+
+
+def test_anchor_changes_do_not_count_photos_that_follow_their_look_alike_correction():
+    from tagloop.training.candidate import anchor_changes
+    from tagloop.training.fit import Anchors
+
+    x = np.eye(4, dtype=np.float32)  # corrections 0 and 1; anchors like 0, like 1, and two others
+    y = np.zeros((2, 20), np.float32)
+    y[0, 7] = y[1, 11] = 1  # cat, dog
+    data = corrections_data(["a" * 64, "b" * 64], x[:2], y, modulus=5, min_holdout=5)
+    anchors = Anchors(np.stack([x[0] + 0.1, x[1] + 0.1, x[2], x[3]]), np.zeros((4, 20), np.float32))
+    after = np.zeros((4, 20), np.float32)
+    after[0, 7] = 1  # follows correction 0: cat
+    after[1, 7] = 1  # looks like correction 1 (dog) but became a cat: a spill
+    after[2, 3] = 1  # an unrelated photo became a boat: a spill
+    assert anchor_changes(anchors, after, data, np.full(20, 0.5), np.full(20, 0.5)) == (2, 1)
