@@ -39,6 +39,15 @@ def test_review_saves_made_while_training_restarts_all_land(page: Page, stack: S
     for k in range(3):
         review_one(k)
     expect(page.locator("#rev-progress")).to_have_attribute("data-pending", "0")
+    # Every state the progress line goes through, to see what it said while saves waited.
+    page.evaluate(
+        """() => {
+          const line = document.getElementById("rev-progress");
+          window.progressSeen = [];
+          new MutationObserver(() => window.progressSeen.push([line.textContent, line.dataset.saved]))
+            .observe(line, { childList: true, characterData: true, subtree: true, attributes: true });
+        }"""
+    )
 
     killed = stack.crash("training")  # SIGKILL; supervisord restarts it, nothing here does
     for k in range(3, 8):
@@ -56,3 +65,9 @@ def test_review_saves_made_while_training_restarts_all_land(page: Page, stack: S
     latest = {r["image_id"]: set(r["corrected_labels"]) for r in rows}
     assert {i["filename"]: latest.get(i["image_id"]) for i in items} == typed
     expect(page.locator("#rev-msg")).not_to_have_attribute("data-kind", "error")
+    # A save on its way is not counted as reviewed: it is shown as being saved until it lands.
+    seen = page.evaluate("window.progressSeen")
+    waiting = [(text, saved) for text, saved in seen if "being saved" in text]
+    assert waiting, seen
+    assert all(int(saved) < 8 for _, saved in waiting), waiting
+    expect(page.locator("#rev-progress")).to_have_attribute("data-saved", "8")

@@ -22,7 +22,7 @@ export function predictedOf(item, slider) {
 }
 
 /** Draw `item` with `checked` (a Set of labels); onToggle(label) when a box changes. */
-export function drawCard(item, { checked, slider, imageUrl, onToggle }) {
+export function drawCard(item, { checked, slider, imageUrl, onToggle, landing = false }) {
   const card = $("rev-card");
   card.hidden = false;
   card.dataset.filename = item.filename || "";
@@ -38,7 +38,7 @@ export function drawCard(item, { checked, slider, imageUrl, onToggle }) {
   }
   img.alt = item.filename || "";
   img.hidden = false;
-  $("rev-caption").textContent = caption(item);
+  $("rev-caption").textContent = caption(item, landing);
   const limits = thresholdsOf(item, slider);
   const order = [...VOC_CLASSES].sort((a, b) => (item.scores[b] ?? 0) - (item.scores[a] ?? 0));
   $("rev-rows").replaceChildren(...order.map((label) => row(label, item.scores[label] ?? 0, limits[label], checked, onToggle)));
@@ -47,8 +47,10 @@ export function drawCard(item, { checked, slider, imageUrl, onToggle }) {
   $("rev-reset").disabled = false;
 }
 
-function caption(item) {
-  const status = item.status === "saved" ? ` · ${t("rev.status.saved")}` : item.status === "skipped" ? ` · ${t("rev.status.skipped")}` : "";
+/** `landing`: a save of this card is still on its way (kept and retried while the server is away). */
+function caption(item, landing) {
+  const saved = landing ? "rev.status.saving" : "rev.status.saved";
+  const status = item.status === "saved" ? ` · ${t(saved)}` : item.status === "skipped" ? ` · ${t("rev.status.skipped")}` : "";
   return `${item.filename || item.image_id.slice(0, 12)} · ${t("common.version", { v: item.model_version ?? "?" })}${status}`;
 }
 

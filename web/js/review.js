@@ -5,6 +5,7 @@
 // travel on different connections and would otherwise land in any order.
 
 import { getJson, postJson, postJsonUntilStored, request } from "./api.js";
+import { signalAutoRetrain } from "./jobs.js";
 import { $, el, showMsg } from "./dom.js";
 import { initExports, syncExports } from "./exports.js";
 import { formatNumber, sessionName, t } from "./i18n.js";
@@ -262,7 +263,7 @@ function draw() {
   if ((state.waiting || state.uploadLeft) && !item) drawPlaceholder(state.waiting || "");
   else if (!item || !$("rev-grid-box").hidden) $("rev-card").hidden = true;
   else {
-    drawCard(item, { checked: checkedFor(item), slider: slider(), imageUrl: imageUrl(item), onToggle: toggle });
+    drawCard(item, { checked: checkedFor(item), slider: slider(), imageUrl: imageUrl(item), onToggle: toggle, landing: landing(item) });
     localStorage.setItem(CURRENT_KEY + state.session.id, item.image_id);
     prefetch();
   }
@@ -283,6 +284,11 @@ function prefetch() {
   }
 }
 
+/** Whether the card's save is still on its way to the server (it counts as saved only once it lands). */
+function landing(item) {
+  return item.status === "saved" && state.writes.has(item.image_id);
+}
+
 /** Cards not saved yet that another browser has on screen. */
 function heldElsewhere() {
   return state.items.filter((i) => i.status !== "saved" && i.leased).length;
@@ -294,14 +300,16 @@ function drawProgress() {
     return;
   }
   const total = state.items.length;
-  const saved = state.items.filter((i) => i.status === "saved").length;
-  const left = total - saved;
+  const onTheWay = state.items.filter(landing).length;
+  const saved = state.items.filter((i) => i.status === "saved").length - onTheWay;
+  const left = total - saved - onTheWay;
   const per = localPace() ?? state.session.progress.seconds_per_item;
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
   const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: state.uploadLeft })}` : "";
   const held = heldElsewhere();
   const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: held })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${eta}${uploading}${elsewhere}`;
+  const saving = onTheWay ? ` · ${t("rev.saving", { n: onTheWay })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${saving}${eta}${uploading}${elsewhere}`;
   $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
@@ -373,7 +381,7 @@ async function save(labels) {
     const reply = await send(item.image_id, { status: "saved", labels });
     state.session.progress = reply.progress;
     hooks.onSaved(item.image_id, labels);
-    if (reply.auto_retrain_job) document.dispatchEvent(new CustomEvent("tagloop:auto-retrain", { detail: reply.auto_retrain_job }));
+    signalAutoRetrain(reply.auto_retrain_job);
   } catch (err) {
     Object.assign(item, before);
     state.local.delete(item.image_id); // the save did not land: the server's word stands
