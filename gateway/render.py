@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from tagloop.process import group_has_live_members, pid_alive
-from tagloop.settings import CommonSettings
+from tagloop.settings import MIB, CommonSettings
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{(TAGLOOP_[A-Z0-9_]+)\}")
@@ -82,6 +82,19 @@ def admin_token_set() -> bool:
     return token is not None and bool(token.get_secret_value())
 
 
+def limit_values(settings: CommonSettings) -> dict[str, str]:
+    """The request limits as the template takes them (the containers' environment must say
+    the same: tests/stack/test_containers.py compares them)."""
+    return {
+        "TAGLOOP_PREDICT_RATE": settings.predict_rate,
+        "TAGLOOP_PREDICT_BURST": str(settings.predict_burst),
+        "TAGLOOP_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "TAGLOOP_MAX_BODY_TEXT": f"{settings.max_body_bytes / MIB:g} MB",
+        "TAGLOOP_MAX_IMPORT_BYTES": str(settings.max_import_bytes),
+        "TAGLOOP_MAX_JSON_BYTES": str(settings.max_json_bytes),
+    }
+
+
 def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, str]:
     """The template's values for a native run: defaults, then the environment."""
     settings = CommonSettings.model_validate(
@@ -99,13 +112,7 @@ def native_values(env: dict[str, str], *, token_set: bool = False) -> dict[str, 
         "TAGLOOP_NGINX_TEMP": f"{run_dir}/nginx",
         "TAGLOOP_NGINX_MIME_TYPES": "/etc/nginx/mime.types",
         "TAGLOOP_NGINX_ACCESS_LOG": "/dev/stdout",
-        # Rate limit of /predict and /batch_predict per client address (nginx limit_req).
-        "TAGLOOP_PREDICT_RATE": "30r/s",
-        "TAGLOOP_PREDICT_BURST": "60",
-        # The training service's own limit (its TAGLOOP_MAX_IMPORT_BYTES), for /models/import.
-        "TAGLOOP_MAX_IMPORT_BYTES": str(512 * 1024 * 1024),
-        # Its TAGLOOP_MAX_JSON_BYTES, for every other training route.
-        "TAGLOOP_MAX_JSON_BYTES": str(8 * 1024 * 1024),
+        **limit_values(settings),
         "TAGLOOP_NGINX_USER": "",
     }
     values = {**defaults, **{k: v for k, v in env.items() if k.startswith("TAGLOOP_")}}

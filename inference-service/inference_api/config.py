@@ -1,8 +1,6 @@
 """Settings of the inference service (TAGLOOP_* environment variables, or .env)."""
 
-from tagloop.settings import CommonSettings
-
-MIB = 1024 * 1024
+from tagloop.settings import MIB, CommonSettings
 
 
 class Settings(CommonSettings):
@@ -30,9 +28,6 @@ class Settings(CommonSettings):
 
     max_batch_files: int = 50
     """Most files in one /batch_predict request; more is refused with 413."""
-
-    max_body_bytes: int = 16 * MIB
-    """Largest request body (the gateway has the same limit); more is refused with 413."""
 
     # max_image_pixels and max_decode_bytes are CommonSettings: training decodes under the same.
 

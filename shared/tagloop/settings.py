@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagloop.images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
 
+MIB = 1024 * 1024
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAGLOOP_", env_file=".env", extra="ignore")
@@ -72,6 +74,27 @@ class CommonSettings(BaseSettings):
     """The data dir's cache/ (converted weights, backbone ONNX, image features) is kept
     under this size: before each retrain its least recently used files are deleted (each
     is rebuilt when next needed)."""
+
+    # Request limits: the services enforce them, the gateway is rendered with the same values
+    # (gateway/render.py), and the web page reads them from the gateway's /limits.json.
+    max_body_bytes: int = Field(default=16 * MIB, ge=1024)
+    """Largest request body to /predict, /batch_predict and the gateway's other routes (the
+    original design's 16 MB uploads); more is refused with 413 before it is parsed."""
+
+    max_json_bytes: int = Field(default=8 * MIB, ge=1024)
+    """Largest body of the training API's routes but the import, counted before it is parsed
+    (a 5,000-photo session is about 3 MB). Parsing JSON costs many times its size in memory,
+    so this stays well under max_body_bytes."""
+
+    max_import_bytes: int = Field(default=512 * MIB, ge=1024)
+    """Largest model file POST /models/import accepts."""
+
+    predict_rate: str = Field(default="30r/s", pattern=r"^[1-9][0-9]*r/[sm]$")
+    """Rate of /predict and /batch_predict per client address at the gateway (nginx
+    limit_req); the benchmarks raise it."""
+
+    predict_burst: int = Field(default=60, ge=0)
+    """Requests above predict_rate served at once before the gateway answers 429."""
 
     run_dir: Path = Path(".run")
     """The native run's rendered nginx config, nginx temp files and run lock."""

@@ -174,3 +174,22 @@ def test_retrain_dialog_cancel_or_escape_starts_nothing(page: Page) -> None:
     expect(dialog).to_be_hidden()
     expect(page.locator("#job")).to_be_hidden()
     assert posts == []
+
+
+def test_a_photo_over_the_gateways_limit_is_refused_before_uploading(page: Page) -> None:
+    """The page reads the limit from the gateway (/limits.json, the settings' value) and
+    says so at once instead of sending 17 MB to be refused."""
+    page.goto("/#individual")
+    limits = page.evaluate("fetch('/limits.json').then((r) => r.json())")
+    assert limits == {"max_body_bytes": 16 * 1024 * 1024}
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/predict") else None)
+    page.locator("#ind-file").set_input_files(
+        files=[
+            {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + b"\0" * (17 * 1024 * 1024)}
+        ]
+    )
+    expect(page.locator("#ind-msg")).to_have_attribute("data-kind", "error")
+    expect(page.locator("#ind-msg")).to_contain_text("huge.jpg is 17")
+    expect(page.locator("#ind-msg")).to_contain_text("it was not uploaded")
+    assert sent == []

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from tagloop.settings import CommonSettings
 
-from gateway.render import PLACEHOLDER, native_values, render
+from gateway.render import PLACEHOLDER, limit_values, native_values, render
 from tests.support.stack import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -103,3 +103,13 @@ def test_every_service_restarts_after_a_crash() -> None:
     assert {name: service.get("restart") for name, service in SERVICES.items()} == dict.fromkeys(
         SERVICES, "unless-stopped"
     )
+
+
+def test_containers_get_the_request_limits_of_the_settings() -> None:
+    """One source: the containers' gateway is given the values render.py takes from CommonSettings."""
+    limits = limit_values(CommonSettings.model_validate({}))
+    gateway_env = SERVICES["gateway"]["environment"]
+    dockerfile = (REPO / "gateway" / "Dockerfile").read_text()
+    for name, value in limits.items():
+        assert gateway_env[name] == value, name
+        assert re.search(rf'{name}=("{re.escape(value)}"|{re.escape(value)})\s', dockerfile), name

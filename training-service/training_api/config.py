@@ -26,14 +26,6 @@ class Settings(RetrainSettings):
     auto_retrain_after: int = Field(default=0, ge=0)
     """Enqueue a retrain after this many new corrections (0 = off)."""
 
-    max_json_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    """Largest request body of every route but the import, counted before it is parsed (a
-    5000-photo session is about 3 MB); more is refused with 413. Parsing JSON costs many
-    times its size in memory, so this stays well under the gateway's 16 MB."""
-
-    max_import_bytes: int = 512 * 1024 * 1024
-    """Largest model file POST /models/import accepts (the gateway allows the same)."""
-
     max_import_unpacked_bytes: int = 1024 * 1024 * 1024
     """What an imported file may unpack to: a .keras archive's members, an .h5's datasets."""
 

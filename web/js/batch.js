@@ -6,11 +6,10 @@ import { $, el, humanSize, showMsg } from "./dom.js";
 import { className, formatPercent, serverText, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { fetchPhotos, forgetRecord, giveUp, loadRecord, saveRecord } from "./batch-store.js";
-import { droppedFiles, screenFiles, wireDropZone } from "./uploads.js";
+import { droppedFiles, requestChunks, screenFiles, wireDropZone } from "./uploads.js";
 
-// Requests are split so that none comes near the gateway's 16 MB body limit.
+// Requests are split so that none comes near the gateway's body limit (uploads.requestChunks).
 const CHUNK_FILES = 16;
-const CHUNK_BYTES = 12 * 1024 * 1024;
 
 // {name, file, url, result: null | {imageId, scores, modelVersion, corrected?} | {error}};
 // a tile restored after a reload has file/url null while `restoring`, and for good when `missing`.
@@ -89,23 +88,10 @@ function clear() {
   render();
 }
 
+/** The indexes of the items with a photo here, in requests (a restored tile may have none). */
 function chunks() {
-  const out = [];
-  let cur = [];
-  let bytes = 0;
-  items.forEach((it, index) => {
-    if (!it.file) return; // a restored tile whose photo is not (or no longer) here
-    const size = it.file.size;
-    if (cur.length && (cur.length >= CHUNK_FILES || bytes + size > CHUNK_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(index);
-    bytes += size;
-  });
-  if (cur.length) out.push(cur);
-  return out;
+  const indexes = items.flatMap((it, index) => (it.file ? [index] : []));
+  return requestChunks(indexes, { maxFiles: CHUNK_FILES, sizeOf: (index) => items[index].file.size });
 }
 
 async function run() {

@@ -5,29 +5,10 @@ import { postJson, uploadForm } from "./api.js";
 import { $ } from "./dom.js";
 import { serverText } from "./i18n.js";
 import { scoresOf } from "./labels.js";
-import { droppedFiles, wireDropZone } from "./uploads.js";
+import { droppedFiles, requestChunks, wireDropZone } from "./uploads.js";
 
 const FIRST_CHUNK = 1;
 const CHUNK_FILES = 8;
-const CHUNK_BYTES = 12 * 1024 * 1024;
-
-function chunksOf(files) {
-  const out = [];
-  let cur = [];
-  let bytes = 0;
-  for (const file of files) {
-    const limit = out.length === 0 ? FIRST_CHUNK : CHUNK_FILES;
-    if (cur.length && (cur.length >= limit || bytes + file.size > CHUNK_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(file);
-    bytes += file.size;
-  }
-  if (cur.length) out.push(cur);
-  return out;
-}
 
 /**
  * Upload `files` into session `sessionId`. onChunk({items, files, errors}) after each request:
@@ -36,7 +17,7 @@ function chunksOf(files) {
  */
 export async function uploadToSession(sessionId, files, { onChunk, onProgress }) {
   let done = 0;
-  for (const chunk of chunksOf(files)) {
+  for (const chunk of requestChunks(files, { maxFiles: CHUNK_FILES, firstFiles: FIRST_CHUNK })) {
     const form = new FormData();
     chunk.forEach((f) => form.append("files", f, f.name));
     const errors = [];
