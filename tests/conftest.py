@@ -131,10 +131,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
         yield system
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    """A client of the system (the session's stack, or a module's own), through the gateway."""
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+    """A client of the system (the session's stack, or a module's own), through the gateway
+    (a slow machine may take a while)."""
+    with httpx.Client(base_url=stack.url, timeout=120) as client:
         yield client
 
 

@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.recorder import Row, load_rows, merge, now, render
@@ -22,13 +21,6 @@ OBSERVED = "reliability-observed"
 FIGURES = "reliability-figures"
 
 Record = Callable[..., None]
-
-
-@pytest.fixture(scope="module")
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    """A client of the module's system, through the gateway (a slow machine may take a while)."""
-    with httpx.Client(base_url=stack.url, timeout=120) as client:
-        yield client
 
 
 @pytest.fixture

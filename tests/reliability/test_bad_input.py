@@ -40,9 +40,11 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def image_id(gw: httpx.Client) -> str:
+def image_id(gateway: httpx.Client) -> str:
     """A stored upload to correct."""
-    reply = gw.post("/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})
+    reply = gateway.post(
+        "/predict", files={"file": ("base.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
+    )
     assert reply.status_code == 200, reply.text
     return reply.json()["image_id"]
 
@@ -79,23 +81,23 @@ REFUSED: dict[str, tuple[str, Callable[[], bytes], int, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_predict_refuses_bad_file(gw: httpx.Client, unchanged: None, record, case: str) -> None:
+def test_predict_refuses_bad_file(gateway: httpx.Client, unchanged: None, record, case: str) -> None:
     """/predict refuses the file with a 4xx JSON error and stores nothing."""
     filename, make, status, words = REFUSED[case]
-    reply = gw.post("/predict", files={"file": (filename, make(), "image/jpeg")})
+    reply = gateway.post("/predict", files={"file": (filename, make(), "image/jpeg")})
     error = assert_json_error(reply, status, *words)
     record(f"{reply.status_code}: {error}")
 
 
 def test_batch_predict_reports_each_bad_file_and_stores_only_good_ones(
-    gw: httpx.Client, stack: Stack, record
+    gateway: httpx.Client, stack: Stack, record
 ) -> None:
     """/batch_predict answers 200; each bad file gets its own error, only the good one is stored."""
     before = set(upload_files(stack))
     good = photo_jpeg(seed=unique_seed())
     files = [("files", (name, make(), "image/jpeg")) for name, make, _, _ in REFUSED.values()]
     files.append(("files", ("good.jpg", good, "image/jpeg")))
-    reply = gw.post("/batch_predict", files=files)
+    reply = gateway.post("/batch_predict", files=files)
     assert reply.status_code == 200, reply.text
     results = reply.json()["results"]
     assert [r["filename"] for r in results] == [f[1][0] for f in files]
@@ -115,10 +117,10 @@ ACCEPTED: dict[str, Callable[[], bytes]] = {
 
 
 @pytest.mark.parametrize("case", list(ACCEPTED))
-def test_predict_accepts_odd_but_valid_image(gw: httpx.Client, stack: Stack, record, case: str) -> None:
+def test_predict_accepts_odd_but_valid_image(gateway: httpx.Client, stack: Stack, record, case: str) -> None:
     """A valid image that is odd (1x1, 60 KB of EXIF) is predicted, not refused."""
     data = ACCEPTED[case]()
-    reply = gw.post("/predict", files={"file": (f"{case}.img", data, "application/octet-stream")})
+    reply = gateway.post("/predict", files={"file": (f"{case}.img", data, "application/octet-stream")})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["image_id"] == hashlib.sha256(data).hexdigest()
@@ -134,12 +136,12 @@ POLYGLOTS: dict[str, Callable[..., bytes]] = {
 
 
 @pytest.mark.parametrize("case", list(POLYGLOTS))
-def test_predict_polyglot_jpeg_is_only_ever_an_image(gw: httpx.Client, record, case: str) -> None:
+def test_predict_polyglot_jpeg_is_only_ever_an_image(gateway: httpx.Client, record, case: str) -> None:
     """A JPEG with a ZIP/HTML tail is predicted as the JPEG and served back only as image/jpeg."""
     data = POLYGLOTS[case](seed=unique_seed())
-    reply = gw.post("/predict", files={"file": (f"{case}.html", data, "text/html")})
+    reply = gateway.post("/predict", files={"file": (f"{case}.html", data, "text/html")})
     assert reply.status_code == 200, reply.text
-    image = gw.get(f"/images/{reply.json()['image_id']}")
+    image = gateway.get(f"/images/{reply.json()['image_id']}")
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/jpeg"
     # nginx adds the header to every reply; the service's own copy may come along too.
@@ -149,10 +151,10 @@ def test_predict_polyglot_jpeg_is_only_ever_an_image(gw: httpx.Client, record, c
     record(f"200; served back as {image.headers['content-type']} with nosniff and the CSP")
 
 
-def test_predict_refuses_body_over_16mb_at_gateway(gw: httpx.Client, unchanged: None, record) -> None:
+def test_predict_refuses_body_over_16mb_at_gateway(gateway: httpx.Client, unchanged: None, record) -> None:
     """nginx answers 413 in the JSON shape before the service sees the body."""
     body = photo_jpeg(seed=3) + b"\0" * (17 * MB)
-    reply = gw.post("/predict", files={"file": ("big.jpg", body, "image/jpeg")})
+    reply = gateway.post("/predict", files={"file": ("big.jpg", body, "image/jpeg")})
     error = assert_json_error(reply, 413, "16 MB")
     record(f"413: {error}")
 
@@ -183,11 +185,11 @@ def test_predict_refuses_chunked_body_over_16mb_at_service(stack: Stack, unchang
     record(f"413: {error}")
 
 
-def test_batch_predict_refuses_500_files(gw: httpx.Client, unchanged: None, record) -> None:
+def test_batch_predict_refuses_500_files(gateway: httpx.Client, unchanged: None, record) -> None:
     """500 files in one batch: refused as a whole with the limit in the message."""
     tiny = small_png((1, 1))
     files = [("files", (f"f{i}.png", tiny, "image/png")) for i in range(500)]
-    reply = gw.post("/batch_predict", files=files)
+    reply = gateway.post("/batch_predict", files=files)
     error = assert_json_error(reply, 413, "too many files", "500", "50")
     record(f"413: {error}")
 
@@ -195,19 +197,19 @@ def test_batch_predict_refuses_500_files(gw: httpx.Client, unchanged: None, reco
 @pytest.mark.parametrize("threshold", ["abc", "-1", "2", "NaN", "inf", "1e999"])
 @pytest.mark.parametrize("path", ["/predict", "/batch_predict"])
 def test_predict_rejects_bad_threshold(
-    gw: httpx.Client, unchanged: None, record, path: str, threshold: str
+    gateway: httpx.Client, unchanged: None, record, path: str, threshold: str
 ) -> None:
     """threshold outside 0..1 or not a number: 422 naming the field."""
     field = "file" if path == "/predict" else "files"
-    reply = gw.post(
+    reply = gateway.post(
         path, files={field: ("t.jpg", photo_jpeg(seed=6), "image/jpeg")}, data={"threshold": threshold}
     )
     error = assert_json_error(reply, 422, "threshold")
     record(f"422: {error}")
 
 
-def history_length(gw: httpx.Client, image_id: str) -> int:
-    reply = gw.get(f"/corrections/{image_id}")
+def history_length(gateway: httpx.Client, image_id: str) -> int:
+    reply = gateway.get(f"/corrections/{image_id}")
     assert reply.status_code == 200, reply.text
     return len(reply.json()["corrections"])
 
@@ -248,19 +250,19 @@ CORRECTIONS_REFUSED: dict[str, tuple[Callable[[str], object], int | tuple[int, .
 
 
 @pytest.mark.parametrize("case", list(CORRECTIONS_REFUSED))
-def test_save_correction_refuses_bad_body(gw: httpx.Client, image_id: str, record, case: str) -> None:
+def test_save_correction_refuses_bad_body(gateway: httpx.Client, image_id: str, record, case: str) -> None:
     """/save_correction refuses the body with a 4xx JSON error and appends nothing."""
     make, status, words = CORRECTIONS_REFUSED[case]
-    before = history_length(gw, image_id)
-    reply = gw.post("/save_correction", json=make(image_id))
+    before = history_length(gateway, image_id)
+    reply = gateway.post("/save_correction", json=make(image_id))
     error = assert_json_error(reply, status, *words)
-    assert history_length(gw, image_id) == before
+    assert history_length(gateway, image_id) == before
     record(f"{reply.status_code}: {error}")
 
 
-def test_save_correction_deduplicates_repeated_labels(gw: httpx.Client, image_id: str, record) -> None:
+def test_save_correction_deduplicates_repeated_labels(gateway: httpx.Client, image_id: str, record) -> None:
     """Duplicate labels are one label (decision: accepted, not refused)."""
-    reply = gw.post(
+    reply = gateway.post(
         "/save_correction", json={"image_id": image_id, "corrected_labels": ["dog", "cat", "dog", "Cat"]}
     )
     assert reply.status_code == 200, reply.text
@@ -268,10 +270,10 @@ def test_save_correction_deduplicates_repeated_labels(gw: httpx.Client, image_id
     record("200; stored ['cat', 'dog']")
 
 
-def test_save_correction_ignores_unknown_field(gw: httpx.Client, image_id: str, record) -> None:
+def test_save_correction_ignores_unknown_field(gateway: httpx.Client, image_id: str, record) -> None:
     """An unknown field is ignored (the service's choice: extra="ignore"), never stored."""
     body = {"image_id": image_id, "corrected_labels": ["cow"], "admin": True}
-    reply = gw.post("/save_correction", json=body)
+    reply = gateway.post("/save_correction", json=body)
     assert reply.status_code == 200, reply.text
     assert "admin" not in reply.json()["correction"]
     record("200; the unknown field 'admin' is dropped")
@@ -307,10 +309,10 @@ WRONG_BODIES: dict[str, tuple[str, dict, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(WRONG_BODIES))
-def test_api_refuses_wrong_body(gw: httpx.Client, unchanged: None, record, case: str) -> None:
+def test_api_refuses_wrong_body(gateway: httpx.Client, unchanged: None, record, case: str) -> None:
     """Wrong content type, missing fields or malformed JSON: 4xx (422/400) in the JSON shape."""
     path, request, words = WRONG_BODIES[case]
-    reply = gw.post(path, **request)
+    reply = gateway.post(path, **request)
     error = assert_json_error(reply, (400, 415, 422), *words)
     record(f"{reply.status_code}: {error}")
 
@@ -331,11 +333,11 @@ BAD_PATHS: dict[str, tuple[str, int | tuple[int, ...], str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_PATHS))
-def test_api_refuses_bad_path_or_query(gw: httpx.Client, record, case: str) -> None:
+def test_api_refuses_bad_path_or_query(gateway: httpx.Client, record, case: str) -> None:
     """Bad ids, paths and query values: 4xx in the JSON shape."""
     path, status, word = BAD_PATHS[case]
     method = "POST" if path.endswith("/activate") else "GET"
-    reply = gw.request(method, path)
+    reply = gateway.request(method, path)
     error = assert_json_error(reply, status, word)
     record(f"{reply.status_code}: {error}")
 
@@ -350,11 +352,13 @@ FILENAMES = {
 
 
 @pytest.mark.parametrize("case", list(FILENAMES))
-def test_predict_keeps_filename_as_metadata_only(gw: httpx.Client, stack: Stack, record, case: str) -> None:
+def test_predict_keeps_filename_as_metadata_only(
+    gateway: httpx.Client, stack: Stack, record, case: str
+) -> None:
     """Any client filename is accepted as metadata: the file is stored under its sha256 only."""
     data = photo_jpeg(seed=unique_seed())
     body, content_type = multipart([("file", FILENAMES[case], data)])
-    reply = gw.post("/predict", content=body, headers={"content-type": content_type})
+    reply = gateway.post("/predict", content=body, headers={"content-type": content_type})
     assert reply.status_code == 200, reply.text
     answer = reply.json()
     digest = hashlib.sha256(data).hexdigest()

@@ -33,9 +33,9 @@ def all_corrections(client: httpx.Client) -> list[dict]:
             return rows
 
 
-def test_save_correction_by_8_clients_keeps_all_200(gw: httpx.Client, stack: Stack, record) -> None:
+def test_save_correction_by_8_clients_keeps_all_200(gateway: httpx.Client, stack: Stack, record) -> None:
     """8 clients save 200 corrections at once: all 200 are in the history, none altered."""
-    image_ids = predict_new_images(gw, [unique_seed() for _ in range(IMAGES)])
+    image_ids = predict_new_images(gateway, [unique_seed() for _ in range(IMAGES)])
     rng = random.Random(7)
     planned = [
         (image_ids[i % IMAGES], sorted(rng.sample(VOC_CLASSES, rng.randint(0, 3)), key=VOC_CLASSES.index))
@@ -59,12 +59,12 @@ def test_save_correction_by_8_clients_keeps_all_200(gw: httpx.Client, stack: Sta
         statuses = [s for part in pool.map(client_run, range(CLIENTS)) for s in part]
     elapsed = time.monotonic() - began
     assert Counter(statuses) == {200: CORRECTIONS}, Counter(statuses)
-    stored = [c for c in all_corrections(gw) if c["image_id"] in set(image_ids)]
+    stored = [c for c in all_corrections(gateway) if c["image_id"] in set(image_ids)]
     assert len(stored) == CORRECTIONS
     assert Counter((c["image_id"], tuple(c["corrected_labels"])) for c in stored) == Counter(
         (i, tuple(labels)) for i, labels in planned
     )
-    histories = sum(len(gw.get(f"/corrections/{i}").json()["corrections"]) for i in image_ids)
+    histories = sum(len(gateway.get(f"/corrections/{i}").json()["corrections"]) for i in image_ids)
     assert histories == CORRECTIONS
     record(
         f"{CORRECTIONS}/{CORRECTIONS} saved and listed in {elapsed:.1f}s",
@@ -73,12 +73,12 @@ def test_save_correction_by_8_clients_keeps_all_200(gw: httpx.Client, stack: Sta
 
 
 def test_retrain_by_8_clients_at_once_is_one_job(
-    gw: httpx.Client, stack: Stack, record, restore_version_1: None
+    gateway: httpx.Client, stack: Stack, record, restore_version_1: None
 ) -> None:
     """8 clients ask for a retrain at the same moment: one job, the same id for all; it finishes."""
-    [image_id] = predict_new_images(gw, [unique_seed()])
+    [image_id] = predict_new_images(gateway, [unique_seed()])
     assert (
-        gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]}).status_code
+        gateway.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]}).status_code
         == 200
     )
     start = threading.Barrier(CLIENTS)
@@ -95,7 +95,7 @@ def test_retrain_by_8_clients_at_once_is_one_job(
     assert len(job_ids) == 1, job_ids
     assert sum(r.json()["created"] for r in replies) == 1
     began = time.monotonic()
-    state = wait_job(gw, job_ids.pop(), timeout=300)
+    state = wait_job(gateway, job_ids.pop(), timeout=300)
     assert state["status"] == "finished", state
     result = state["result"] or {}
     record(

@@ -99,16 +99,16 @@ def test_sigkill_part_under_load_comes_back_by_itself(make_run: dict[str, str], 
         time.sleep(2)  # a little load on the part that came back
     seconds = None if back_at is None else round(back_at - killed_at, 1)
     failed = load.failed_between(killed_at, time.monotonic())
-    with httpx.Client(base_url=url, timeout=60) as gw:
+    with httpx.Client(base_url=url, timeout=60) as gateway:
         assert back_at is not None, (
             f"{program} not whole again 90 s after SIGKILL:\n{run_state(make_run, program)}"
         )
-        reply = gw.post("/predict", files={"file": ("after.jpg", photo(unique_seed()), "image/jpeg")})
+        reply = gateway.post("/predict", files={"file": ("after.jpg", photo(unique_seed()), "image/jpeg")})
         assert reply.status_code == 200, reply.text
-        after = gw.post(
+        after = gateway.post(
             "/save_correction", json={"image_id": reply.json()["image_id"], "corrected_labels": ["cat"]}
         )
-        lost = lost_corrections(gw, load.saved)
+        lost = lost_corrections(gateway, load.saved)
     record(
         f"{program} pid {victim} SIGKILLed; whole again after {seconds} s; {failed} failed requests "
         f"meanwhile ({load.failures[-1][1] if load.failures else 'none'}); "
@@ -147,9 +147,11 @@ def test_part_that_keeps_crashing_on_start_is_given_up_and_named(
             reply = httpx.get(f"{stack.url}/health", timeout=10)
             body = reply.json()
             inference = body["parts"]["inference"]
-            with httpx.Client(base_url=stack.url, timeout=60) as gw:
-                predicted = gw.post("/predict", files={"file": ("a.jpg", photo(unique_seed()), "image/jpeg")})
-                saved = gw.post(
+            with httpx.Client(base_url=stack.url, timeout=60) as gateway:
+                predicted = gateway.post(
+                    "/predict", files={"file": ("a.jpg", photo(unique_seed()), "image/jpeg")}
+                )
+                saved = gateway.post(
                     "/save_correction",
                     json={"image_id": predicted.json().get("image_id"), "corrected_labels": ["dog"]},
                 )

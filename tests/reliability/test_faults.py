@@ -27,23 +27,25 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, stack: Stack, record) -> None:
+def test_redis_down_keeps_predictions_and_corrections_working(
+    gateway: httpx.Client, stack: Stack, record
+) -> None:
     """Redis stopped: predict and save work, retrain is 503; all recovers when Redis is back."""
-    [image_id] = predict_new_images(gw, [unique_seed()])
+    [image_id] = predict_new_images(gateway, [unique_seed()])
     pids = service_pids(stack)
     stack.kill("redis", signal.SIGKILL)
     try:
-        predicted = gw.post(
+        predicted = gateway.post(
             "/predict", files={"file": ("r.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
         )
         assert predicted.status_code == 200, predicted.text
-        saved = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]})
+        saved = gateway.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]})
         assert saved.status_code == 200, saved.text
-        listed = gw.get("/get_corrections", params={"all": "true"})
+        listed = gateway.get("/get_corrections", params={"all": "true"})
         assert listed.status_code == 200, listed.text
-        refused = gw.post("/retrain", json={})
+        refused = gateway.post("/retrain", json={})
         error = assert_json_error(refused, 503, "redis", "unavailable")
-        health = gw.get("/health").json()
+        health = gateway.get("/health").json()
         assert health["status"] == "degraded" and health["parts"]["redis"]["ok"] is False, health
     finally:
         stack.start("redis")
@@ -51,10 +53,10 @@ def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, 
     stack.wait_ready(timeout=90)
     recovered = time.monotonic() - started
     wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["redis"] is True, timeout=30)
-    job = gw.post("/retrain", json={})
+    job = gateway.post("/retrain", json={})
     assert job.status_code == 202, job.text
-    gw.delete(f"/jobs/{job.json()['job_id']}")
-    wait_job(gw, job.json()["job_id"], timeout=120)
+    gateway.delete(f"/jobs/{job.json()['job_id']}")
+    wait_job(gateway, job.json()["job_id"], timeout=120)
     pids.pop("redis")
     assert {k: v for k, v in service_pids(stack).items() if k in pids} == pids, "a service was restarted"
     record(
@@ -64,19 +66,21 @@ def test_redis_down_keeps_predictions_and_corrections_working(gw: httpx.Client, 
 
 
 def test_inference_sigkill_during_reload_restarts_on_active_version(
-    gw: httpx.Client, stack: Stack, record, restore_version_1: None
+    gateway: httpx.Client, stack: Stack, record, restore_version_1: None
 ) -> None:
     """Inference killed while loading a new version comes back serving the active version."""
     wait_for_version(stack, store_of(stack).require_active())
     version = publish_copy(stack)
-    reply = gw.post(f"/models/{version}/activate")
+    reply = gateway.post(f"/models/{version}/activate")
     assert reply.status_code == 200, reply.text
     serving_at_kill = httpx.get(f"{stack.inference_url}/health").json()["model_version"]
     started = time.monotonic()
     stack.crash("inference")  # supervisord restarts it, as under make run
     wait_for_version(stack, version, timeout=120)
     back = time.monotonic() - started
-    predicted = gw.post("/predict", files={"file": ("k.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")})
+    predicted = gateway.post(
+        "/predict", files={"file": ("k.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
+    )
     assert predicted.status_code == 200 and predicted.json()["model_version"] == version, predicted.text
     stack.wait_ready()
     record(
@@ -95,14 +99,14 @@ CORRUPT_ONNX = {
 
 @pytest.mark.parametrize("case", list(CORRUPT_ONNX))
 def test_corrupt_onnx_is_never_served(
-    gw: httpx.Client, stack: Stack, record, restore_version_1: None, case: str
+    gateway: httpx.Client, stack: Stack, record, restore_version_1: None, case: str
 ) -> None:
     """A version whose model.onnx is corrupt is activated: inference keeps the old one and says why."""
     store = store_of(stack)
     serving = store.require_active()
     real = (store.path(serving) / "model.onnx").read_bytes()
     version = publish_copy(stack, onnx=CORRUPT_ONNX[case](real))
-    reply = gw.post(f"/models/{version}/activate")
+    reply = gateway.post(f"/models/{version}/activate")
     assert reply.status_code == 200, reply.text
     wait_until(
         lambda: f"{version}" in (httpx.get(f"{stack.inference_url}/health").json()["model_error"] or ""),
@@ -111,7 +115,7 @@ def test_corrupt_onnx_is_never_served(
     health = httpx.get(f"{stack.inference_url}/health").json()
     assert health["ready"] is True and health["model_version"] == serving, health
     for _ in range(5):
-        predicted = gw.post(
+        predicted = gateway.post(
             "/predict", files={"file": ("c.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
         )
         assert predicted.status_code == 200 and predicted.json()["model_version"] == serving, predicted.text
@@ -119,13 +123,13 @@ def test_corrupt_onnx_is_never_served(
 
 
 def test_inference_restart_with_corrupt_active_version_serves_last_good(
-    gw: httpx.Client, stack: Stack, record, restore_version_1: None
+    gateway: httpx.Client, stack: Stack, record, restore_version_1: None
 ) -> None:
     """Inference restarted while the active version is corrupt still serves a good version."""
     store = store_of(stack)
     good = store.require_active()
     version = publish_copy(stack, onnx=b"not an onnx model")
-    assert gw.post(f"/models/{version}/activate").status_code == 200
+    assert gateway.post(f"/models/{version}/activate").status_code == 200
     stack.crash("inference")  # supervisord restarts it, as under make run
     try:
         wait_until(lambda: httpx.get(f"{stack.inference_url}/health").json()["ready"] is True, timeout=30)

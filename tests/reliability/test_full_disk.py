@@ -93,7 +93,7 @@ def test_uploads_on_full_data_volume_answer_507_and_recover_when_it_grows(
     env = {"TAGLOOP_DISK_FREE_FLOOR_MB": "2"}
     with (
         running_stack(tmp_path, v1_model_dir, extra_env=env) as stack,
-        httpx.Client(base_url=stack.url, timeout=120) as gw,
+        httpx.Client(base_url=stack.url, timeout=120) as gateway,
     ):
         statuses: dict[int, int] = {}
         refused: list[dict] = []
@@ -101,7 +101,7 @@ def test_uploads_on_full_data_volume_answer_507_and_recover_when_it_grows(
         for _ in range(400):
             seed = unique_seed()
             upload = ("big.jpg", photo_jpeg(seed=seed, size=(1400, 1000), quality=97), "image/jpeg")
-            reply = gw.post("/predict", files={"file": upload})
+            reply = gateway.post("/predict", files={"file": upload})
             statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
             if reply.status_code != 200:
                 refused.append(reply.json())
@@ -109,26 +109,26 @@ def test_uploads_on_full_data_volume_answer_507_and_recover_when_it_grows(
                     break
                 continue
             image_id = reply.json()["image_id"]
-            save = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["dog"]})
+            save = gateway.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["dog"]})
             statuses[save.status_code] = statuses.get(save.status_code, 0) + 1
             if save.status_code == 200:
                 saved.append(Saved(save.json()["correction"]["id"], image_id, ["dog"]))
             else:
                 refused.append(save.json())
-        health = gw.get("/health")
-        retrain = gw.post("/retrain", json={})
+        health = gateway.get("/health")
+        retrain = gateway.post("/retrain", json={})
         leftovers = half_written(small_data_volume / "uploads")
         subprocess.run(
             ["mount", "-o", f"remount,size={DATA_VOLUME_MB * 4}m", str(small_data_volume)], check=True
         )
-        after = gw.post(
+        after = gateway.post(
             "/predict", files={"file": ("after.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")}
         )
-        after_save = gw.post(
+        after_save = gateway.post(
             "/save_correction", json={"image_id": after.json().get("image_id"), "corrected_labels": ["cat"]}
         )
         grown = stack.wait_ready(timeout=60)
-        lost = lost_corrections(gw, saved)
+        lost = lost_corrections(gateway, saved)
     record(
         f"statuses {statuses}; refused: {refused[0]['error'] if refused else 'none'!r}; "
         f"/health {health.status_code} disk {health.json()['parts'].get('disk')}; "

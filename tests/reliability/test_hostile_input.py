@@ -49,17 +49,17 @@ def sixteen_bit_bomb() -> bytes:
     return data
 
 
-def predict(gw: httpx.Client, name: str, data: bytes) -> httpx.Response:
-    return gw.post("/predict", files={"file": (name, data, "image/png")})
+def predict(gateway: httpx.Client, name: str, data: bytes) -> httpx.Response:
+    return gateway.post("/predict", files={"file": (name, data, "image/png")})
 
 
 def test_16_bit_png_bomb_is_refused_before_decoding(
-    stack: Stack, gw: httpx.Client, sixteen_bit_bomb: bytes, record
+    stack: Stack, gateway: httpx.Client, sixteen_bit_bomb: bytes, record
 ) -> None:
     """77 KB that decodes to 76 MiB of 16-bit samples: 413 image_too_large, memory flat."""
     before = upload_files(stack)
     reply, grew_mib, seconds = peak_growth(
-        stack.processes["inference"].pid, lambda: predict(gw, "bomb16.png", sixteen_bit_bomb)
+        stack.processes["inference"].pid, lambda: predict(gateway, "bomb16.png", sixteen_bit_bomb)
     )
     assert_json_error(reply, 413, "memory", "6300x6300")
     assert reply.json()["code"] == "image_too_large"
@@ -75,13 +75,13 @@ def test_16_bit_png_bomb_is_refused_before_decoding(
 
 
 def test_four_16_bit_bombs_at_once_stay_flat(
-    stack: Stack, gw: httpx.Client, sixteen_bit_bomb: bytes, record
+    stack: Stack, gateway: httpx.Client, sixteen_bit_bomb: bytes, record
 ) -> None:
     """The review's +3.8 GB case: four bombs at once, all refused, the peak barely moves."""
 
     def four() -> list[httpx.Response]:
         with ThreadPoolExecutor(4) as pool:
-            return list(pool.map(lambda i: predict(gw, f"bomb{i}.png", sixteen_bit_bomb), range(4)))
+            return list(pool.map(lambda i: predict(gateway, f"bomb{i}.png", sixteen_bit_bomb), range(4)))
 
     replies, grew_mib, seconds = peak_growth(stack.processes["inference"].pid, four)
     assert [r.status_code for r in replies] == [413] * 4
@@ -101,14 +101,16 @@ SETTLE_S = 5
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_DECODES))
-def test_hostile_decode_stays_in_its_memory_bounds(stack: Stack, gw: httpx.Client, record, case: str) -> None:
+def test_hostile_decode_stays_in_its_memory_bounds(
+    stack: Stack, gateway: httpx.Client, record, case: str
+) -> None:
     """One request costs inference at most 256 MiB; 8 at once at most 1 GiB, and 5 s later
     its memory is back within 300 MiB of where it was (RSS of the real process)."""
     make, status, before_the_fix = HOSTILE_DECODES[case]
     data = make()
     pid = stack.processes["inference"].pid
     idle_mib = memory_kib(pid)["VmRSS"] / 1024
-    one, one_mib, _ = peak_growth(pid, lambda: predict(gw, f"{case}.bin", data))
+    one, one_mib, _ = peak_growth(pid, lambda: predict(gateway, f"{case}.bin", data))
     assert one.status_code == status, one.text[:300]
     if status == 413:
         assert_json_error(one, 413, "memory")
@@ -116,7 +118,7 @@ def test_hostile_decode_stays_in_its_memory_bounds(stack: Stack, gw: httpx.Clien
 
     def at_once() -> list[httpx.Response]:
         with ThreadPoolExecutor(CONCURRENT) as pool:
-            return list(pool.map(lambda i: predict(gw, f"{case}{i}.bin", data), range(CONCURRENT)))
+            return list(pool.map(lambda i: predict(gateway, f"{case}{i}.bin", data), range(CONCURRENT)))
 
     replies, all_mib, seconds = peak_growth(pid, at_once)
     assert [r.status_code for r in replies] == [status] * CONCURRENT
@@ -145,11 +147,11 @@ def smooth_png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
-def test_large_png_within_budget_is_decoded_small(stack: Stack, gw: httpx.Client, record) -> None:
+def test_large_png_within_budget_is_decoded_small(stack: Stack, gateway: httpx.Client, record) -> None:
     """A 12 MP RGB PNG (46 MiB decoded) is predicted; the peak stays near its decoded size."""
     big = smooth_png(4000, 3000)
     reply, grew_mib, seconds = peak_growth(
-        stack.processes["inference"].pid, lambda: predict(gw, "big.png", big)
+        stack.processes["inference"].pid, lambda: predict(gateway, "big.png", big)
     )
     assert reply.status_code == 200, reply.text
     assert grew_mib < 160, f"inference's peak grew {grew_mib:.0f} MiB"
@@ -157,13 +159,13 @@ def test_large_png_within_budget_is_decoded_small(stack: Stack, gw: httpx.Client
 
 
 def test_batch_with_a_bomb_reports_it_and_predicts_the_rest(
-    gw: httpx.Client, sixteen_bit_bomb: bytes
+    gateway: httpx.Client, sixteen_bit_bomb: bytes
 ) -> None:
     files = [
         ("files", ("bomb.png", sixteen_bit_bomb, "image/png")),
         ("files", ("ok.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")),
     ]
-    reply = gw.post("/batch_predict", files=files)
+    reply = gateway.post("/batch_predict", files=files)
     assert reply.status_code == 200, reply.text
     bomb, ok = reply.json()["results"]
     assert "memory" in bomb["error"] and "predictions" in ok
@@ -192,8 +194,8 @@ def image_id(own_gw: httpx.Client) -> str:
     return reply.json()["image_id"]
 
 
-def post_json_text(gw: httpx.Client, path: str, text: str) -> httpx.Response:
-    return gw.post(path, content=text.encode(), headers={"Content-Type": "application/json"})
+def post_json_text(gateway: httpx.Client, path: str, text: str) -> httpx.Response:
+    return gateway.post(path, content=text.encode(), headers={"Content-Type": "application/json"})
 
 
 def test_correction_nested_500_deep_is_refused_and_reads_still_work(
@@ -279,13 +281,13 @@ def test_keras_zip_bomb_is_refused_before_unpacking(own_stack: Stack, tmp_path: 
     """The review's .keras: a small zip holding a 256 MB config.json; 422, the API does not grow."""
     bomb = zip_bomb_keras(tmp_path / "bomb.keras")
     pid = own_stack.processes["training"].pid
-    with httpx.Client(base_url=own_stack.url, timeout=120) as gw:
+    with httpx.Client(base_url=own_stack.url, timeout=120) as gateway:
         reply, grew_mib, seconds = peak_growth(
-            pid, lambda: gw.post("/models/import", files={"file": ("bomb.keras", bomb.read_bytes())})
+            pid, lambda: gateway.post("/models/import", files={"file": ("bomb.keras", bomb.read_bytes())})
         )
         assert_json_error(reply, 422, "config.json", "256 MiB")
         assert reply.json()["code"] == "import_refused"
-        assert [v["version"] for v in gw.get("/models").json()["versions"]] == [1]
+        assert [v["version"] for v in gateway.get("/models").json()["versions"]] == [1]
     assert grew_mib < 64, f"the training API's peak grew {grew_mib:.0f} MiB"
     record(
         reply.json()["error"],
@@ -313,13 +315,13 @@ def test_large_h5_imports_through_the_gateway_in_the_worker(own_stack: Stack, tm
     h5 = large_seed_h5(tmp_path / "voc_multilabel_final.h5").read_bytes()
     assert len(h5) > 16 * MIB
     started = time.monotonic()
-    with httpx.Client(base_url=own_stack.url, timeout=300) as gw:
-        reply = gw.post("/models/import", files={"file": ("voc_multilabel_final.h5", h5)})
+    with httpx.Client(base_url=own_stack.url, timeout=300) as gateway:
+        reply = gateway.post("/models/import", files={"file": ("voc_multilabel_final.h5", h5)})
         assert reply.status_code == 202, reply.text
-        job = wait_job(gw, reply.json()["job_id"], until={"finished", "failed"}, timeout=600)
+        job = wait_job(gateway, reply.json()["job_id"], until={"finished", "failed"}, timeout=600)
         assert job["status"] == "finished", job
         assert job["result"]["version"] == 2 and job["result"]["active"] is False
-        assert 2 in [v["version"] for v in gw.get("/models").json()["versions"]]
+        assert 2 in [v["version"] for v in gateway.get("/models").json()["versions"]]
     libraries = loaded_libraries(own_stack.processes["training"].pid)
     assert not [name for name in libraries if "tensorflow" in name], "TensorFlow is in the training API"
     record(
@@ -332,15 +334,17 @@ def test_large_h5_imports_through_the_gateway_in_the_worker(own_stack: Stack, tm
 def test_retrain_after_cancelling_a_running_job_is_a_new_job(own_stack: Stack, record) -> None:
     """The review's case: a retrain right after a cancel returned the cancelled job."""
     own_stack.kill("worker")  # the job must stay "started" as long as the test looks at it
-    with httpx.Client(base_url=own_stack.url, timeout=60) as gw:
+    with httpx.Client(base_url=own_stack.url, timeout=60) as gateway:
         upload = ("c.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")
-        image = gw.post("/predict", files={"file": upload}).json()["image_id"]
-        assert gw.post("/save_correction", json={"image_id": image, "corrected_labels": ["cat"]}).is_success
-        first = gw.post("/retrain", json={}).json()["job_id"]
+        image = gateway.post("/predict", files={"file": upload}).json()["image_id"]
+        assert gateway.post(
+            "/save_correction", json={"image_id": image, "corrected_labels": ["cat"]}
+        ).is_success
+        first = gateway.post("/retrain", json={}).json()["job_id"]
         redis = Redis.from_url(own_stack.redis_url)
         Job.fetch(first, connection=redis).set_status(JobStatus.STARTED)  # as a worker that took it
-        assert gw.delete(f"/jobs/{first}").status_code == 200
-        again = gw.post("/retrain", json={})
+        assert gateway.delete(f"/jobs/{first}").status_code == 200
+        again = gateway.post("/retrain", json={})
         assert again.status_code == 202 and again.json()["created"] is True
         assert again.json()["job_id"] != first
         redis.close()

@@ -110,12 +110,12 @@ CROSS_SITE = {
 
 @pytest.mark.parametrize("case", sorted(CROSS_SITE))
 def test_state_changing_request_from_another_site_is_refused(
-    stack: Stack, gw: httpx.Client, record, case: str
+    stack: Stack, gateway: httpx.Client, record, case: str
 ) -> None:
     """The review's curl (a form POST with Origin: evil.example) and its relatives get 403."""
     path, headers = CROSS_SITE[case]
     before = upload_files(stack)
-    reply = gw.post(
+    reply = gateway.post(
         path,
         content=b"",
         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
@@ -126,13 +126,13 @@ def test_state_changing_request_from_another_site_is_refused(
     record(f"{reply.status_code} {reply.json()['code']}")
 
 
-def test_same_origin_page_still_changes_state(stack: Stack, gw: httpx.Client) -> None:
+def test_same_origin_page_still_changes_state(stack: Stack, gateway: httpx.Client) -> None:
     """tagloop's own page (Origin = the gateway, Sec-Fetch-Site: same-origin) is served."""
     headers = {"Origin": stack.url, "Sec-Fetch-Site": "same-origin"}
-    reply = gw.post("/models/1/activate", json={}, headers=headers)
+    reply = gateway.post("/models/1/activate", json={}, headers=headers)
     assert reply.status_code == 200, reply.text
     upload = ("same.jpg", photo_jpeg(seed=unique_seed()), "image/jpeg")
-    assert gw.post("/predict", files={"file": upload}, headers=headers).status_code == 200
+    assert gateway.post("/predict", files={"file": upload}, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -144,9 +144,9 @@ def test_same_origin_page_still_changes_state(stack: Stack, gw: httpx.Client) ->
         ("/models/1/activate", "text/plain"),
     ],
 )
-def test_json_routes_take_json_only(gw: httpx.Client, path: str, content_type: str) -> None:
+def test_json_routes_take_json_only(gateway: httpx.Client, path: str, content_type: str) -> None:
     """A body that is not application/json gets 415 (HTML forms cannot send JSON)."""
-    reply = gw.post(path, content=b'{"corrected_labels": []}', headers={"Content-Type": content_type})
+    reply = gateway.post(path, content=b'{"corrected_labels": []}', headers={"Content-Type": content_type})
     assert_json_error(reply, 415, "JSON")
     assert reply.json()["code"] == "json_required"
 
@@ -214,12 +214,12 @@ ROUTE_FAMILIES = {
 
 
 @pytest.mark.parametrize("family", sorted(ROUTE_FAMILIES))
-def test_foreign_host_is_refused_on_every_route(stack: Stack, gw: httpx.Client, family: str) -> None:
+def test_foreign_host_is_refused_on_every_route(stack: Stack, gateway: httpx.Client, family: str) -> None:
     """DNS rebinding: Host and Origin both a foreign name (the page's own origin) get 421 JSON."""
     method, path = ROUTE_FAMILIES[family]
     headers = {"Host": REBOUND, "Origin": f"http://{REBOUND}", "Sec-Fetch-Site": "same-origin"}
     before = upload_files(stack)
-    reply = gw.request(method, path, json={} if method == "POST" else None, headers=headers)
+    reply = gateway.request(method, path, json={} if method == "POST" else None, headers=headers)
     assert_json_error(reply, 421, "host")
     assert reply.json()["code"] == "unknown_host"
     assert "location" not in reply.headers
@@ -227,9 +227,9 @@ def test_foreign_host_is_refused_on_every_route(stack: Stack, gw: httpx.Client, 
 
 
 @pytest.mark.parametrize("host", ["localhost", "LOCALHOST:{port}", "127.0.0.1:{port}", "[::1]:{port}"])
-def test_loopback_host_names_are_served(stack: Stack, gw: httpx.Client, host: str) -> None:
+def test_loopback_host_names_are_served(stack: Stack, gateway: httpx.Client, host: str) -> None:
     """The names a browser on this machine uses, any case, with or without the port."""
-    reply = gw.get("/health/training", headers={"Host": host.format(port=stack.ports["gateway"])})
+    reply = gateway.get("/health/training", headers={"Host": host.format(port=stack.ports["gateway"])})
     assert reply.status_code == 200, reply.text
 
 

@@ -81,9 +81,9 @@ def test_16_mb_json_through_the_gateway_is_refused(token_stack: Stack, record) -
     """Over the training API's 8 MiB: the gateway, which has the same limit for its routes,
     answers 413 itself (a service refusing mid-upload would read as a reset, 503)."""
     pid = token_stack.processes["training"].pid
-    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gateway:
         reply, grew_mib, _ = peak_growth(
-            pid, lambda: gw.post("/sessions", content=big_json(15 * MIB), headers=JSON)
+            pid, lambda: gateway.post("/sessions", content=big_json(15 * MIB), headers=JSON)
         )
     assert_json_error(reply, 413, "8388608 bytes")
     assert reply.json()["code"] == "too_large"
@@ -142,12 +142,12 @@ def test_import_without_token_to_the_training_port_is_refused_before_the_body(to
 
 
 def test_import_with_wrong_token_is_refused_and_with_token_allowed(token_stack: Stack) -> None:
-    with httpx.Client(base_url=token_stack.url, timeout=60) as gw:
-        wrong = gw.post(
+    with httpx.Client(base_url=token_stack.url, timeout=60) as gateway:
+        wrong = gateway.post(
             "/models/import", files={"file": ("m.keras", b"x")}, headers={"Authorization": "Bearer wrong"}
         )
         assert_json_error(wrong, 401, "admin token")
-        right = gw.post(
+        right = gateway.post(
             "/models/import",
             files={"file": ("m.keras", b"not a zip")},
             headers={"Authorization": f"Bearer {TOKEN}"},
@@ -160,19 +160,19 @@ def test_import_with_wrong_token_is_refused_and_with_token_allowed(token_stack: 
 def test_repredict_session_of_large_photos(token_stack: Stack, record) -> None:
     """Six ordinary 2.9 MB photos: more than inference's 16 MiB in one call, so re-predict
     sends them in calls under it (the review's case was a 503 "request body is larger")."""
-    with httpx.Client(base_url=token_stack.url, timeout=300) as gw:
+    with httpx.Client(base_url=token_stack.url, timeout=300) as gateway:
         items = []
         for i in range(6):
             photo = noise_jpeg(seed=unique_seed())
             assert len(photo) > 2.7 * MIB
-            reply = gw.post("/predict", files={"file": (f"big{i}.jpg", photo, "image/jpeg")})
+            reply = gateway.post("/predict", files={"file": (f"big{i}.jpg", photo, "image/jpeg")})
             assert reply.status_code == 200, reply.text
             body = reply.json()
             items.append({"image_id": body["image_id"], "filename": f"big{i}.jpg", "scores": body["scores"]})
-        created = gw.post("/sessions", json={"name": "large photos", "items": items})
+        created = gateway.post("/sessions", json={"name": "large photos", "items": items})
         assert created.status_code == 201, created.text
         session_id = created.json()["session"]["id"]
-        reply = gw.post(f"/sessions/{session_id}/repredict", json={})
+        reply = gateway.post(f"/sessions/{session_id}/repredict", json={})
     assert reply.status_code == 200, reply.text
     assert reply.json()["repredicted"] == 6
     record("200, 6 repredicted", total_mb=round(6 * len(photo) / MIB, 1), before_the_fix="503")
@@ -185,17 +185,20 @@ def test_voc_export_of_500_photos_streams_with_flat_memory(
     training API's peak stays far under the photos' size; the download is a valid zip."""
     uploads = UploadStore(token_stack.data_dir / "uploads")
     total = 0
-    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gateway:
         for i in range(500):
             photo = noise_jpeg(seed=unique_seed(), size=(400, 300), quality=95)
             total += len(photo)
             image_id = uploads.put(photo, f"export{i}.jpg")  # as /predict stores it, without the model
-            saved = gw.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]})
+            saved = gateway.post("/save_correction", json={"image_id": image_id, "corrected_labels": ["cat"]})
             assert saved.status_code == 200, saved.text
         target = tmp_path / "export.zip"
 
         def download() -> int:
-            with gw.stream("GET", "/export", params={"format": "voc"}) as reply, open(target, "wb") as out:
+            with (
+                gateway.stream("GET", "/export", params={"format": "voc"}) as reply,
+                open(target, "wb") as out,
+            ):
                 assert reply.status_code == 200, reply.read()[:300]
                 for chunk in reply.iter_bytes():
                     out.write(chunk)
@@ -232,17 +235,17 @@ def test_hostile_keras_is_refused_before_loading(
     worker = token_stack.processes["worker"].pid
     worker_before = memory_kib(worker)["VmRSS"]
     admin = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=token_stack.url, timeout=120) as gw:
-        versions = [v["version"] for v in gw.get("/models").json()["versions"]]
+    with httpx.Client(base_url=token_stack.url, timeout=120) as gateway:
+        versions = [v["version"] for v in gateway.get("/models").json()["versions"]]
         reply, grew_mib, seconds = peak_growth(
             token_stack.processes["training"].pid,
-            lambda: gw.post(
+            lambda: gateway.post(
                 "/models/import", files={"file": (model.name, model.read_bytes())}, headers=admin
             ),
         )
         assert_json_error(reply, 422, words)
         assert reply.json()["code"] == "import_refused"
-        assert [v["version"] for v in gw.get("/models").json()["versions"]] == versions
+        assert [v["version"] for v in gateway.get("/models").json()["versions"]] == versions
     worker_grew_mib = (memory_kib(worker)["VmRSS"] - worker_before) / 1024
     assert worker_grew_mib < 512 and grew_mib < 64, (worker_grew_mib, grew_mib)
     record(
