@@ -236,7 +236,7 @@ def test_spanish_error_messages_and_files_refused_before_upload(page: Page, cons
     )
     msg = page.locator("#rev-upload-msg")
     expect(msg).to_contain_text("notas.txt no es una imagen JPEG, PNG o WebP")
-    expect(msg).to_contain_text("enorme.jpg ocupa 17.0 MB")
+    expect(msg).to_contain_text("enorme.jpg ocupa 17,0 MB")  # the decimal comma of Spanish
     assert uploads == []
 
     # an error the server finds (a damaged JPEG) is shown in Spanish from its code

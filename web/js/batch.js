@@ -3,7 +3,7 @@
 
 import { uploadForm } from "./api.js";
 import { $, el, humanSize, showMsg } from "./dom.js";
-import { className, formatPercent, serverText, t } from "./i18n.js";
+import { className, formatNumber, formatPercent, serverText, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { fetchPhotos, forgetRecord, giveUp, loadRecord, saveRecord } from "./batch-store.js";
 import { droppedFiles, requestChunks, screenFiles, wireDropZone } from "./uploads.js";
@@ -26,7 +26,7 @@ export function initBatch(options) {
   });
   wireDropZone($("batch-drop"), async (dt) => addFiles(await droppedFiles(dt)));
   $("batch-threshold").addEventListener("input", () => {
-    $("batch-threshold-out").textContent = threshold().toFixed(2);
+    $("batch-threshold-out").textContent = formatNumber(threshold(), 2);
     render();
   });
   $("batch-run").addEventListener("click", run);
@@ -43,7 +43,7 @@ function restore() {
   if (!record) return;
   if (record.threshold) {
     $("batch-threshold").value = String(record.threshold);
-    $("batch-threshold-out").textContent = threshold().toFixed(2);
+    $("batch-threshold-out").textContent = formatNumber(threshold(), 2);
   }
   items.push(...record.items);
   restoring = record.items;

@@ -2,7 +2,7 @@
 // from classes in style.css).
 
 import { svg } from "./dom.js";
-import { className } from "./i18n.js";
+import { className, formatNumber } from "./i18n.js";
 
 const ROW = 14;
 const LABEL_W = 110;
@@ -20,7 +20,7 @@ export function barChart(values, title) {
       svg("text", { x: LABEL_W - 4, y: y + ROW - 4, "text-anchor": "end", class: "chart-text" }, className(label)),
       svg("rect", { x: LABEL_W, y: y + 2, width: BAR_W, height: ROW - 4, class: "chart-track" }),
       svg("rect", { x: LABEL_W, y: y + 2, width: (BAR_W * v).toFixed(1), height: ROW - 4, class: "chart-bar" }),
-      svg("text", { x: LABEL_W + BAR_W + 4, y: y + ROW - 4, class: "chart-text" }, Number.isFinite(value) ? value.toFixed(2) : "–"),
+      svg("text", { x: LABEL_W + BAR_W + 4, y: y + ROW - 4, class: "chart-text" }, Number.isFinite(value) ? formatNumber(value, 2) : "–"),
     );
   });
   return root;
@@ -42,8 +42,8 @@ export function lineChart(values, title) {
     svg("title", {}, title),
     svg("line", { x1: pad.l, y1: h - pad.b, x2: w - pad.r, y2: h - pad.b, class: "chart-axis" }),
     svg("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: h - pad.b, class: "chart-axis" }),
-    svg("text", { x: pad.l - 4, y: pad.t + 8, "text-anchor": "end", class: "chart-text" }, max.toFixed(3)),
-    svg("text", { x: pad.l - 4, y: h - pad.b, "text-anchor": "end", class: "chart-text" }, min.toFixed(3)),
+    svg("text", { x: pad.l - 4, y: pad.t + 8, "text-anchor": "end", class: "chart-text" }, formatNumber(max, 3)),
+    svg("text", { x: pad.l - 4, y: h - pad.b, "text-anchor": "end", class: "chart-text" }, formatNumber(min, 3)),
     svg("text", { x: pad.l, y: h - 4, class: "chart-text" }, "1"),
     svg("text", { x: w - pad.r, y: h - 4, "text-anchor": "end", class: "chart-text" }, String(values.length)),
     svg("polyline", { points, class: "chart-path" }),

@@ -1,6 +1,8 @@
 // Small DOM helpers. Text always goes in through textContent, never innerHTML, so a
 // filename or a server message can't inject markup.
 
+import { formatNumber } from "./i18n.js";
+
 export const $ = (id) => document.getElementById(id);
 
 /** el("li", {class: "x", dataset: {label: "cat"}, onclick: fn}, child, "text", ...) */
@@ -47,8 +49,8 @@ export function showMsg(node, text, kind = "") {
 
 export function humanSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1024 * 1024) return `${formatNumber(bytes / 1024, 0)} KB`;
+  return `${formatNumber(bytes / 1024 / 1024, 1)} MB`;
 }
 
 /** Confidence colour band of the original design: >70 % green, 40–70 % yellow, else red. */

@@ -3,7 +3,7 @@
 
 import { postForm, postJsonUntilStored } from "./api.js";
 import { $, band, el, showMsg } from "./dom.js";
-import { className, formatPercent, t } from "./i18n.js";
+import { className, formatNumber, formatPercent, t } from "./i18n.js";
 import { VOC_CLASSES, predictionsAt, scoresOf } from "./labels.js";
 import { signalAutoRetrain, waitUntilServed } from "./jobs.js";
 import { refusal, wireDropZone } from "./uploads.js";
@@ -185,7 +185,7 @@ function setBusy(busy) {
 }
 
 function onThreshold() {
-  $("ind-threshold-out").textContent = threshold().toFixed(2);
+  $("ind-threshold-out").textContent = formatNumber(threshold(), 2);
   render();
 }
 
@@ -226,7 +226,7 @@ function renderBars() {
 export function barItem({ label, confidence, limit }) {
   const fill = el("span", { class: "bar-fill" });
   fill.style.width = `${Math.max(1, Math.round(confidence * 100))}%`;
-  const mark = el("span", { class: "bar-mark", title: `${t("common.threshold")} ${limit.toFixed(2)}` });
+  const mark = el("span", { class: "bar-mark", title: `${t("common.threshold")} ${formatNumber(limit, 2)}` });
   mark.style.left = `${Math.round(limit * 100)}%`;
   return el(
     "li",

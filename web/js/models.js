@@ -8,7 +8,7 @@
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, el, showMsg } from "./dom.js";
-import { className, formatDate, t } from "./i18n.js";
+import { className, formatDate, formatNumber, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { changeCounts, confirmRetrain, gateText, outcomeText, runRetrain, useItAnyway } from "./review-retrain.js";
 
@@ -96,7 +96,7 @@ function perClass(values) {
 }
 
 function fixed(x, digits = 3) {
-  return Number.isFinite(num(x)) ? x.toFixed(digits) : null;
+  return Number.isFinite(num(x)) ? formatNumber(x, digits) : null;
 }
 
 function lossValues(v) {

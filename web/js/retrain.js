@@ -3,7 +3,7 @@
 // happens to the current image afterwards is the Individual tab's business (onFinished).
 
 import { $, showMsg } from "./dom.js";
-import { t } from "./i18n.js";
+import { formatNumber, t } from "./i18n.js";
 import { AUTO_RETRAIN, cancelJob as cancel, followJob as follow, isActive, stageText, startOrJoin } from "./jobs.js";
 import { changesText, confirmRetrain, gateText, skippedText, useItAnyway } from "./review-retrain.js";
 
@@ -115,8 +115,8 @@ function renderJob(job) {
   if (job.status === "queued") parts.push(t("job.queued"));
   if (p.total && !p.epochs) parts.push(t("job.images", { d: p.done ?? 0, n: p.total }));
   if (p.epochs) parts.push(t("job.epoch", { e: p.epoch ?? 0, n: p.epochs }));
-  if (typeof p.loss === "number") parts.push(t("job.loss", { l: p.loss.toFixed(4) }));
-  if (typeof p.elapsed === "number") parts.push(t("job.elapsed", { s: p.elapsed.toFixed(1) }));
+  if (typeof p.loss === "number") parts.push(t("job.loss", { l: formatNumber(p.loss, 4) }));
+  if (typeof p.elapsed === "number") parts.push(t("job.elapsed", { s: formatNumber(p.elapsed, 1) }));
   $("job-detail").textContent = parts.join(" · ");
 }
 
@@ -125,7 +125,7 @@ function finished(result) {
   const vars = {
     v: result.version ?? "?",
     n: result.samples ?? "?",
-    l: typeof result.final_loss === "number" ? result.final_loss.toFixed(4) : "?",
+    l: typeof result.final_loss === "number" ? formatNumber(result.final_loss, 4) : "?",
     reason: (result.reason || "").replace(/^not promoted: /, ""),
     why: gateText(result.gate),
   };

@@ -7,7 +7,7 @@
 
 import { getJson, postJson } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
-import { className, t } from "./i18n.js";
+import { className, formatNumber, t } from "./i18n.js";
 import { AUTO_RETRAIN, followJob, stageText, startOrJoin, waitUntilServed } from "./jobs.js";
 
 const AUDIT_LIMIT = 50;
@@ -57,7 +57,7 @@ export function outcomeText(result) {
 /** Why the promotion rule decided as it did, in plain words ("" for a version it did not judge). */
 export function gateText(gate) {
   if (!gate || !gate.code) return "";
-  const d = (x) => (typeof x === "number" ? x.toFixed(4) : "?");
+  const d = (x) => (typeof x === "number" ? formatNumber(x, 4) : "?");
   const vars = {
     n: gate.photos, c: gate.candidate_right, p: gate.parent_right,
     d: d(gate.loss_difference), lo: d(gate.interval?.[0]), hi: d(gate.interval?.[1]),
