@@ -182,8 +182,8 @@ class RetrainSettings(CommonSettings):
 
     learning_rate: float = Field(default=2e-3, gt=0, le=1)
     """Adam's learning rate. The original 1e-5 did not move the loss (docs/ARCHITECTURE.md,
-    "Fine-tuning"). 2e-3 rather than Adam's usual 1e-3: 20 corrections were learned in
-    13-15 epochs instead of 20-26, and images nobody corrected moved less (mean |dp| 0.016 against 0.024)."""
+    "Fine-tuning"); 2e-3 rather than Adam's usual 1e-3 learns a few corrections in fewer
+    epochs and moves images nobody corrected less (tools/bench_retrain.py measures both)."""
 
     batch_size: int = Field(default=256, ge=1)
     """Corrections per step (with as many anchors). Large batches: the head is a linear
@@ -225,10 +225,9 @@ class RetrainSettings(CommonSettings):
     what the parent version says of them, so that corrections do not spill onto them."""
 
     anchor_weight: float = Field(default=0.1, ge=0)
-    """Weight of those uploads' cross-entropy against the corrections' focal loss. On a
-    generated set (24 corrections contradicting version 1, 36 other uploads), 0.1 kept every
-    correction learned and every other upload's labels; 0.5 and more held back photos that
-    look like corrected ones from following their corrections."""
+    """Weight of those uploads' cross-entropy against the corrections' focal loss: high
+    enough to keep other uploads' labels, low enough that photos looking like corrected ones
+    may still follow their corrections (tests/training_api/test_retrain_quality.py)."""
 
     calibrate_min_positives: int = Field(default=10, ge=1)
     """A class gets a calibrated threshold once it has this many positive corrections..."""
