@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 from playwright.sync_api import Page, sync_playwright
 from tagloop.classes import VOC_CLASSES
 
-from tools.images import jpeg_bytes
+from tools.upload_bytes import jpeg_bytes
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures"

@@ -16,7 +16,7 @@ from playwright.sync_api import sync_playwright
 from skimage import data
 from tagloop.classes import VOC_CLASSES
 
-from tools.images import jpeg_bytes
+from tools.upload_bytes import jpeg_bytes
 
 KEYS = dict(zip(VOC_CLASSES, "1234567890qwertyuiop", strict=True))
 PHOTOS = {
