@@ -285,16 +285,14 @@ def test_spanish_shows_no_english_sentence_after_a_file_error(page: Page, stack:
     expect(page.locator("#rev-session option:checked")).to_contain_text("Revisión ")
     expect(page.locator("#rev-threshold-out")).to_have_text("0,50")
     expect(page.locator(CARD)).to_have_attribute("data-filename", "gato00.jpg")
-    panel = page.locator("#panel-review").inner_text()
-    assert not ENGLISH.search(panel), f"English on the Review tab: {ENGLISH.search(panel)}"
+    assert_spanish(page.locator("#panel-review").inner_text(), "the Review tab")
 
     page.locator("#tab-batch").click()
     page.locator("#batch-files").set_input_files(files=[good, broken])
     page.locator("#batch-run").click()
     error = page.locator("#batch-grid li[data-filename='rota.jpg'] .card-error")
     expect(error).to_have_text("La imagen está dañada o incompleta y no se puede leer.")
-    panel = page.locator("#panel-batch").inner_text()
-    assert not ENGLISH.search(panel), f"English on the Batch tab: {ENGLISH.search(panel)}"
+    assert_spanish(page.locator("#panel-batch").inner_text(), "the Batch tab")
 
 
 def test_first_visit_lands_on_review_and_the_last_tab_is_remembered(page: Page) -> None:
@@ -306,3 +304,37 @@ def test_first_visit_lands_on_review_and_the_last_tab_is_remembered(page: Page) 
     expect(page.locator("#panel-corrections")).to_be_visible()
     page.goto("/#batch")  # a link to a tab still wins
     expect(page.locator("#panel-batch")).to_be_visible()
+
+
+def assert_spanish(text: str, where: str) -> None:
+    found = ENGLISH.search(text)
+    assert not found, f"English on {where}: ...{text[max(0, found.start() - 120) : found.end() + 120]}..."
+
+
+def test_spanish_shows_no_english_sentence_after_a_retrain_and_a_rollback(page: Page, stack: Stack) -> None:
+    """Last in this module: it adds a version to the module's stack."""
+    photo = photo_files("retrain-es", 1, offset=160)[0]
+    page.goto("/#individual")
+    page.locator("#lang-select").select_option("es")
+    page.locator("#ind-file").set_input_files(files=[photo])
+    expect(page.locator("#ind-checks input").first).to_be_enabled()
+    for label in ("horse", "person"):  # labels version 1 does not give: the fit learns something
+        page.locator(f"#ind-cb-{label}").check()
+    page.locator("#ind-save").click()
+    expect(page.locator("#ind-msg")).to_have_attribute("data-kind", "ok")
+    page.locator("#ind-retrain").click()
+    page.locator("[data-testid=retrain-confirm]").click()
+    outcome = page.locator("#job-outcome")
+    expect(outcome).to_have_attribute("data-promoted", re.compile("true|false"), timeout=240_000)
+    assert_spanish(page.locator("#panel-individual").inner_text(), "Individual after a retrain")
+
+    page.locator("#tab-models").click()
+    version = page.locator("#models-list li.version[data-active=false]").first.get_attribute("data-version")
+    target = page.locator(f"#models-list li.version[data-version='{version}']")
+    target.locator("[data-testid=activate]").click()
+    target.locator("[data-testid=activate-yes]").click()
+    expect(target.locator("[data-testid=activate-result]")).to_have_text(
+        f"La versión {version} ya está activa."
+    )
+    expect(page.locator("#model-version")).to_have_attribute("data-version", version, timeout=90_000)
+    assert_spanish(page.locator("#panel-models").inner_text(), "Models after a rollback")

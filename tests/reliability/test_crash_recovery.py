@@ -3,6 +3,7 @@ OOM killer does) under clients that predict and save. Nothing in these tests res
 anything: supervisord does, or the test fails.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from tests.support.clients import PredictAndSave, lost_corrections
 from tests.support.make_run import ctrl_c, make_run_env, parts, start_make_run, wait_green
 from tests.support.stack import REPO, free_consecutive_ports, running_stack
 from tests.support.testfiles import photo_jpeg, unique_seed
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -80,22 +82,24 @@ def test_sigkill_part_under_load_comes_back_by_itself(make_run: dict[str, str], 
     url = gateway_url(make_run)
     program = PROGRAM[part]
     with PredictAndSave(url, photo) as load:
-        deadline = time.monotonic() + 60
-        while len(load.saved) < 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        with contextlib.suppress(AssertionError):  # fewer saves before the kill still tell
+            wait_until(lambda: len(load.saved) >= 4, timeout=60, interval=0.2)
         assert load.saved, f"no save landed before the kill: {load.failures[-3:]}"
         victim = parts(make_run)[program]["pid"]
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        back_at = None
-        while time.monotonic() - killed_at < 90:
+
+        def back() -> float | None:
             now = parts(make_run)[program]
             # A killed nginx master's workers may answer a little longer: not back until
             # nothing of the killed process is left.
             if now["pid"] not in (0, victim) and not group_has_live_members(victim) and whole(url):
-                back_at = time.monotonic()
-                break
-            time.sleep(0.25)
+                return time.monotonic()
+            return None
+
+        back_at = None
+        with contextlib.suppress(AssertionError):  # not back: recorded, then failed below
+            back_at = wait_until(back, timeout=90, interval=0.25)
         time.sleep(2)  # a little load on the part that came back
     seconds = None if back_at is None else round(back_at - killed_at, 1)
     failed = load.failed_between(killed_at, time.monotonic())
@@ -140,10 +144,13 @@ def test_part_that_keeps_crashing_on_start_is_given_up_and_named(
             tmp_path, v1_model_dir, replicas=2, ready=False, first_inference_port=first
         ) as stack:
             started = time.monotonic()
-            while stack.state("inference.2") != "FATAL" and time.monotonic() - started < 300:
-                time.sleep(1)
+            wait_until(
+                lambda: stack.state("inference.2") == "FATAL",
+                timeout=300,
+                interval=1,
+                what=lambda: f"inference.2 given up\n{stack.logs_tail()}",
+            )
             given_up_s = round(time.monotonic() - started, 1)
-            assert stack.state("inference.2") == "FATAL", stack.logs_tail()
             reply = httpx.get(f"{stack.url}/health", timeout=10)
             body = reply.json()
             inference = body["parts"]["inference"]

@@ -217,7 +217,7 @@ def test_every_stored_correction_reads_back(own_gw: httpx.Client, image_id: str,
         {"predicted": {"cat": 0.9, "dog": 0.0}},
         {"predicted": [{"label": "person", "confidence": 1}]},
         {"predicted": None, "threshold": 0.0},
-        {"model_version": 2**63 - 1, "threshold": 1.0},
+        {"model_version": 2**31 - 1, "threshold": 1.0},  # the Integer column's largest
         {"predicted": {name: 0.5 for name in ("aeroplane", "bicycle", "bird", "boat", "bottle")}},
     ]
     for extra in accepted:
@@ -236,6 +236,7 @@ def test_every_stored_correction_reads_back(own_gw: httpx.Client, image_id: str,
 
 REFUSED_FIELDS = {
     "model_version_2_63": ('"model_version": 9223372036854775808', "/save_correction"),
+    "model_version_2_31": ('"model_version": 2147483648', "/save_correction"),
     "threshold_infinity": ('"threshold": Infinity', "/save_correction"),
     "predicted_infinity": ('"predicted": {"cat": Infinity}', "/save_correction"),
     "predicted_nan": ('"predicted": [{"label": "cat", "confidence": NaN}]', "/save_correction"),

@@ -10,6 +10,7 @@ import pytest
 from gateway.render import native_values, render
 from tests.support.stack import REPO, Stack
 from tests.support.stack_checks import assert_json_error
+from tests.support.waiting import wait_until
 
 BURST_REQUESTS = 200
 
@@ -46,8 +47,10 @@ def test_predict_flood_gets_429_json_then_recovers(stack: Stack, record, path: s
 
 def wait_until_not_limited(client: httpx.Client, path: str, timeout: float = 10) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if client.post(path, files={"x": ("a", b"")}).status_code != 429:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"{path} still limited after {timeout}s")
+    wait_until(
+        lambda: client.post(path, files={"x": ("a", b"")}).status_code != 429,
+        timeout=timeout,
+        interval=0.2,
+        what=f"{path} no longer limited",
+    )
+    return time.monotonic() - started

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 from tagloop import supervise
 
 from tests.support.stack import REPO, free_port, port_open, seed_models_dir
+from tests.support.waiting import wait_until
 
 
 def make_run_env(tmp_path: Path, v1_model_dir: Path, **extra: str) -> dict[str, str]:
@@ -35,17 +35,13 @@ def start_make_run(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def wait_green(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def green() -> dict | None:
         assert proc.poll() is None, f"make run exited early:\n{log.read_text()[-3000:]}"
-        try:
-            reply = httpx.get(f"{url}/health", timeout=5)
-            if reply.status_code == 200:
-                return reply.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not green after {timeout}s:\n{log.read_text()[-3000:]}")
+        reply = httpx.get(f"{url}/health", timeout=5)
+        return reply.json() if reply.status_code == 200 else None
+
+    return wait_until(green, timeout=timeout, interval=0.5, what=lambda: f"green:\n{log.read_text()[-3000:]}")
 
 
 def ports_of(env: dict[str, str]) -> list[int]:
@@ -57,10 +53,16 @@ def ctrl_c(proc: subprocess.Popen, env: dict[str, str], log: Path) -> None:
     each part in a process group of its own, so the ports are what tell."""
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=90)
-    deadline = time.monotonic() + 10
-    while (left := [port for port in ports_of(env) if port_open(port)]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"ports still open after Ctrl-C: {left}\n{log.read_text()[-2000:]}"
+
+    def open_ports() -> list[int]:
+        return [port for port in ports_of(env) if port_open(port)]
+
+    wait_until(
+        lambda: not open_ports(),
+        timeout=10,
+        interval=0.2,
+        what=lambda: f"every port closed after Ctrl-C: {open_ports()} open\n{log.read_text()[-2000:]}",
+    )
 
 
 def parts(env: dict[str, str]) -> dict[str, dict[str, Any]]:

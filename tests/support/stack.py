@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from typing import Any
 import httpx
 from tagloop import supervise
 from tagloop.redis_auth import ensure_password
+
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_NAME = "voc"
@@ -206,17 +207,21 @@ class Stack:
                 os.killpg(pid, sig)
         # supervisord restarts a part that exits (EXITED, then at once STARTING): stop the
         # new start, whatever state it has reached.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def down() -> bool:
             state = self.state(name)
-            if state in ("STOPPED", "FATAL"):
-                return
             if state in ("STARTING", "BACKOFF") or (state == "RUNNING" and self.pid(name) != pid):
                 with contextlib.suppress(xmlrpc.client.Fault):
                     self.control.stopProcess(program, True)
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"{name} still {self.state(name)} {timeout}s after signal {sig}")
+                return True
+            return state in ("STOPPED", "FATAL")
+
+        wait_until(
+            down,
+            timeout=timeout,
+            what=lambda: f"{name} down after signal {sig} (it is {self.state(name)})",
+            error=TimeoutError,
+        )
 
     def crash(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Kill the part's main process only, as the OOM killer does; supervisord restarts
@@ -245,11 +250,19 @@ class Stack:
                 start_new_session=True,
             )
         self.started_pids.append(self.supervisord.pid)
-        deadline = time.monotonic() + 30
-        while not supervise.socket_path(self.run_dir).exists():
-            if self.supervisord.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"supervisord did not start\n{self.logs_tail()}")
-            time.sleep(0.1)
+
+        def listening() -> bool:
+            if self.supervisord is None or self.supervisord.poll() is not None:
+                raise RuntimeError(f"supervisord exited\n{self.logs_tail()}")
+            return supervise.socket_path(self.run_dir).exists()
+
+        wait_until(
+            listening,
+            timeout=30,
+            interval=0.1,
+            what=lambda: f"supervisord's socket\n{self.logs_tail()}",
+            error=RuntimeError,
+        )
 
     def stop_all(self) -> None:
         """What Ctrl-C does to `make run`: supervisord stops every part, then exits."""
@@ -269,21 +282,24 @@ class Stack:
 
     def wait_ready(self, timeout: float = 120) -> dict:
         """Poll the gateway's /health until every part is up; returns the last body."""
-        deadline = time.monotonic() + timeout
         body: dict = {}
-        while time.monotonic() < deadline:
+
+        def ready() -> dict | None:
+            nonlocal body
             self._fail_if_given_up()
-            try:
-                reply = httpx.get(f"{self.url}/health", timeout=5)
-                body = reply.json()
-                # Every part up; a replica may serve an older version than the active one
-                # when a test made the active one fail to load ("stale").
-                if reply.status_code == 200 and body.get("success") is True:
-                    return body
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"stack not ready after {timeout}s; last /health: {body}\n{self.logs_tail()}")
+            reply = httpx.get(f"{self.url}/health", timeout=5)
+            body = reply.json()
+            # Every part up; a replica may serve an older version than the active one
+            # when a test made the active one fail to load ("stale").
+            return body if reply.status_code == 200 and body.get("success") is True else None
+
+        return wait_until(
+            ready,
+            timeout=timeout,
+            interval=0.5,
+            what=lambda: f"stack ready; last /health: {body}\n{self.logs_tail()}",
+            error=TimeoutError,
+        )
 
     def _fail_if_given_up(self) -> None:
         if self.supervisord is None or self.supervisord.poll() is not None:

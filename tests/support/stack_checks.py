@@ -59,15 +59,19 @@ def wait_for_version(
     """Poll inference's /health until it serves `version`; returns seconds since `started`."""
     started = started or time.monotonic()
     body: dict = {}
-    while time.monotonic() - started < timeout:
-        try:
-            body = httpx.get(f"{stack.inference_url}/health", timeout=5).json()
-        except (httpx.HTTPError, ValueError):
-            body = {}
-        if body.get("model_version") == version:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"inference did not serve version {version} within {timeout}s: {body}")
+
+    def serves() -> bool:
+        nonlocal body
+        body = httpx.get(f"{stack.inference_url}/health", timeout=5).json()
+        return body.get("model_version") == version
+
+    wait_until(
+        serves,
+        timeout=max(0.0, timeout - (time.monotonic() - started)),
+        interval=0.1,
+        what=lambda: f"inference serves version {version}: {body}",
+    )
+    return time.monotonic() - started
 
 
 def store_of(stack: Stack) -> ModelStore:

@@ -8,7 +8,7 @@
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, el, showMsg } from "./dom.js";
-import { className, formatDate, formatNumber, t } from "./i18n.js";
+import { className, formatDate, formatNumber, lang, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { changeCounts, confirmRetrain, gateText, outcomeText, runRetrain, useItAnyway } from "./review-retrain.js";
 
@@ -147,7 +147,8 @@ function card(v) {
     ...activateControls(v),
     v.promoted === false && !v.active ? useItAnyway(v.version, $("models-msg"), (version) => { hooks.onModelChanged(version); load({ keepMsg: true }); }) : null);
   const body = [head, facts];
-  if (v.reason) body.push(el("p", { class: "muted" }, v.reason));
+  // The server's own words only where the rule's decision has none in this language (older versions).
+  if (v.reason && !v.gate?.code && lang() === "en") body.push(el("p", { class: "muted" }, v.reason));
   body.push(el("div", { class: "charts" }, ...charts(v, m)));
   return el("li", { class: `version card${v.active ? " is-active" : ""}`, dataset: { version: String(v.version), active: v.active ? "true" : "false" } }, ...body);
 }

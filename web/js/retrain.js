@@ -126,7 +126,6 @@ function finished(result) {
     v: result.version ?? "?",
     n: result.samples ?? "?",
     l: typeof result.final_loss === "number" ? formatNumber(result.final_loss, 4) : "?",
-    reason: (result.reason || "").replace(/^not promoted: /, ""),
     why: gateText(result.gate),
   };
   const said = [t(result.promoted ? "job.promoted" : "job.not_promoted", vars), skippedText(result)];
@@ -135,7 +134,6 @@ function finished(result) {
   if (!result.promoted && result.version) outcome.append(" ", useItAnyway(result.version, outcome, () => hooks.onModelChanged(null)));
   const detail = [];
   if (typeof result.epochs_run === "number") detail.push(t("job.trained", { e: result.epochs_run, l: vars.l }));
-  if (result.reason) detail.push(result.reason); // the gate's figures, for whoever wants them
   const changes = changesText(result);
   if (changes) detail.push(changes);
   if (detail.length) $("job-detail").textContent = detail.join(" · ");
