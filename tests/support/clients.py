@@ -10,6 +10,29 @@ from dataclasses import dataclass
 import httpx
 
 
+class Looping:
+    """`n` threads running `_loop` from the start of a `with` block until its end."""
+
+    join_timeout = 30.0
+
+    def _threads(self, n: int) -> None:
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]  # the subclass itself
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=self.join_timeout)
+
+
 @dataclass
 class Answer:
     started: float
@@ -17,7 +40,7 @@ class Answer:
     version: int | None
 
 
-class Clients:
+class Clients(Looping):
     """`n` threads calling /predict in a loop until stopped; every answer is recorded.
 
     Each client sends at most one request per `interval` seconds: together they stay under
@@ -27,18 +50,7 @@ class Clients:
     def __init__(self, url: str, image: bytes, n: int = 4, interval: float = 0.2):
         self.url, self.image, self.interval = url, image, interval
         self.answers: list[Answer] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
-
-    def __enter__(self) -> "Clients":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
+        self._threads(n)
 
     def _loop(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30) as client:
@@ -62,31 +74,21 @@ class Saved:
     labels: list[str]
 
 
-class PredictAndSave:
+class PredictAndSave(Looping):
     """`n` threads that each upload a new photo through /predict and save a correction of
     it, in a loop until stopped: every failed request is counted with its time, every
     acknowledged correction kept to check later that it was stored unchanged."""
 
     LABEL_SETS = (["cat"], ["dog", "person"], ["sheep"], ["car"], ["bird", "boat"])
+    join_timeout = 60.0
 
     def __init__(self, url: str, photo: Callable[[int], bytes], n: int = 2, interval: float = 0.25):
         self.url, self.photo, self.interval = url, photo, interval
         self.saved: list[Saved] = []
         self.failures: list[tuple[float, str]] = []
         self.successes = 0
-        self.stop = threading.Event()
         self._seed = itertools.count(random.Random().randrange(10**9))
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
-
-    def __enter__(self) -> "PredictAndSave":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
+        self._threads(n)
 
     def failed_between(self, start: float, end: float) -> int:
         return sum(1 for moment, _ in self.failures if start <= moment <= end)
