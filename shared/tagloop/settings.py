@@ -216,6 +216,11 @@ class RetrainSettings(CommonSettings):
 
     bootstrap_rounds: int = Field(default=2000, ge=100)
 
+    anchor_flip_margin: float = Field(default=0.05, ge=0, lt=0.5)
+    """An anchor photo's label counts as changed only when its new score is this far past
+    the threshold: a score that sat on the threshold (0.50 at 0.5) flips either way on noise,
+    and a person would not call that a change of what the model says of the photo."""
+
     anchor_change_limit: float = Field(default=0.1, ge=0, le=1)
     """Most share of the anchor photos (uploads nobody corrected) whose label set a
     promoted candidate may change."""

@@ -106,8 +106,9 @@ def fit_and_judge(
     y_eval = data.y[split.evaluate]
     changed = followed = 0
     if fitter.anchors is not None:
+        after = loaded.top_trainer.predict(fitter.anchors.x)
         changed, followed = anchor_changes(
-            fitter.anchors, loaded.top_trainer.predict(fitter.anchors.x), data, parent_thresholds, vector
+            fitter.anchors, after, data, parent_thresholds, vector, margin=policy.anchor_flip_margin
         )
     judged = Judged(
         y=y_eval,
@@ -146,13 +147,17 @@ def anchor_changes(
     data: RetrainData,
     before_thresholds: np.ndarray,
     thresholds: np.ndarray,
+    *,
+    margin: float = 0.0,
 ) -> tuple[int, int]:
-    """(changed, followed): anchors whose label set the candidate changes, and among them
-    those whose new label set is that of the correction they look most alike (cosine of
-    features). A photo like a corrected one may rightly follow its correction; the others
-    are what a correction spilled onto."""
+    """(changed, followed): anchors whose label set the candidate changes (a label flipped
+    and its new score at least `margin` past the threshold), and among them those whose new
+    label set is that of the correction they look most alike (cosine of features). A photo
+    like a corrected one may rightly follow its correction; the others are what a correction
+    spilled onto."""
     new = after >= thresholds
-    moved = np.flatnonzero(np.any((anchors.p >= before_thresholds) != new, axis=1))
+    flipped = ((anchors.p >= before_thresholds) != new) & (np.abs(after - thresholds) >= margin)
+    moved = np.flatnonzero(np.any(flipped, axis=1))
     if not len(moved) or not len(data.x):
         return len(moved), 0
     a = anchors.x[moved] / np.maximum(np.linalg.norm(anchors.x[moved], axis=1, keepdims=True), 1e-12)

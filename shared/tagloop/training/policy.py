@@ -46,6 +46,7 @@ class RetrainPolicy:
     confidence: float
     bootstrap_rounds: int
     anchor_change_limit: float
+    anchor_flip_margin: float
     min_positives: int
     min_negatives: int
 
@@ -71,6 +72,7 @@ class RetrainPolicy:
             confidence=settings.gate_confidence,
             bootstrap_rounds=settings.bootstrap_rounds,
             anchor_change_limit=settings.anchor_change_limit,
+            anchor_flip_margin=settings.anchor_flip_margin,
             min_positives=settings.calibrate_min_positives,
             min_negatives=settings.calibrate_min_negatives,
         )

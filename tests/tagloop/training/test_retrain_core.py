@@ -121,3 +121,22 @@ def test_anchor_changes_do_not_count_photos_that_follow_their_look_alike_correct
     after[1, 7] = 1  # looks like correction 1 (dog) but became a cat: a spill
     after[2, 3] = 1  # an unrelated photo became a boat: a spill
     assert anchor_changes(anchors, after, data, np.full(20, 0.5), np.full(20, 0.5)) == (2, 1)
+
+
+def test_anchor_changes_leave_out_a_score_that_only_crossed_its_threshold_by_a_hair():
+    from tagloop.training.candidate import anchor_changes
+    from tagloop.training.fit import Anchors
+
+    x = np.eye(3, dtype=np.float32)
+    y = np.zeros((1, 20), np.float32)
+    y[0, 7] = 1
+    data = corrections_data(["a" * 64], x[:1], y, modulus=5, min_holdout=5)
+    before = np.zeros((2, 20), np.float32)
+    before[:, 11] = 0.49  # both anchors sat just under the threshold for "dog"
+    anchors = Anchors(x[1:], before)
+    after = before.copy()
+    after[0, 11] = 0.51  # a hair across: noise, not a change a person would see
+    after[1, 11] = 0.80  # clearly across: the correction spilled onto it
+    thresholds = np.full(20, 0.5)
+    assert anchor_changes(anchors, after, data, thresholds, thresholds, margin=0.05) == (1, 0)
+    assert anchor_changes(anchors, after, data, thresholds, thresholds) == (2, 0)
