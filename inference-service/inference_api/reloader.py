@@ -26,10 +26,10 @@ from pathlib import Path
 
 import redis
 from tagloop.errors import VersionNotFoundError
+from tagloop.heap import trim_heap
 from tagloop.store import ModelStore
 
 from inference_api.engine import ModelLoadError, ModelSlot, ServedModel, load_failure_reason
-from inference_api.memory import trim_heap
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from inference_api.main import create_app
-from inference_api.memory import trim_heap
+from tagloop.heap import trim_heap
 from tagloop.store import ModelStore
 
 from tests.support.images import png_bytes
