@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from inference_api.main import create_app
 from tagloop.store import ModelStore
 
-from tests.support.inference import MODEL_NAME, make_settings, publish_tiny
+from tests.support.inference import MODEL_NAME, publish_tiny, serving
 
 
 @pytest.fixture
@@ -21,14 +20,10 @@ def tiny_models_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_client(tiny_models_dir: Path, tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(models_dir=tiny_models_dir, data_dir=tmp_path / "data", redis_url=redis_url)
-    with TestClient(create_app(settings)) as client:
-        yield client
+    yield from serving(tiny_models_dir, tmp_path, redis_url)
 
 
 @pytest.fixture
 def v1_client(models_dir: Path, tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
     """The app serving the real version 1 (Lite0 + ImageNet prior)."""
-    settings = make_settings(models_dir=models_dir, data_dir=tmp_path / "data", redis_url=redis_url)
-    with TestClient(create_app(settings)) as client:
-        yield client
+    yield from serving(models_dir, tmp_path, redis_url)

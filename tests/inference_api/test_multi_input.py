@@ -9,13 +9,12 @@ import onnxruntime as ort
 import pytest
 from fastapi.testclient import TestClient
 from inference_api.engine import load_version
-from inference_api.main import create_app
 from tagloop.classes import VOC_CLASSES
 from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
 
 from tests.support.images import jpeg_bytes
-from tests.support.inference import MODEL_NAME, make_settings, publish_tiny
+from tests.support.inference import MODEL_NAME, publish_tiny, serving
 
 
 @pytest.fixture
@@ -27,9 +26,7 @@ def two_input_models_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def two_input_client(two_input_models_dir: Path, tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(models_dir=two_input_models_dir, data_dir=tmp_path / "data", redis_url=redis_url)
-    with TestClient(create_app(settings)) as client:
-        yield client
+    yield from serving(two_input_models_dir, tmp_path, redis_url)
 
 
 def test_engine_reads_each_input_name_and_size(two_input_models_dir: Path) -> None:

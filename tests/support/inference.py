@@ -3,12 +3,14 @@
 Imported by the inference tests.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
 from fastapi.testclient import TestClient
 from inference_api.config import Settings
+from inference_api.main import create_app
 from onnx import TensorProto, helper
 from tagloop.store import ModelStore
 from tagloop.version_meta import VersionMeta
@@ -105,3 +107,10 @@ def served_version(client: TestClient) -> int:
     reply = client.post("/predict", files={"file": ("a.png", png_bytes(), "image/png")})
     assert reply.status_code == 200, reply.text
     return reply.json()["model_version"]
+
+
+def serving(models_dir: Path, tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
+    """The app serving `models_dir`'s active version (lifespan run), its data in tmp_path."""
+    settings = make_settings(models_dir=models_dir, data_dir=tmp_path / "data", redis_url=redis_url)
+    with TestClient(create_app(settings)) as client:
+        yield client
