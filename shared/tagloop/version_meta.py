@@ -37,6 +37,9 @@ class TrainingRun(_Open):
     seconds: float | None = None
     held_out: int | None = None
     evaluated_on: int | None = None
+    corrections_through: int | None = None
+    """The newest correction (its id) among those it learned: a photo whose latest correction
+    is not newer was learned with its current labels (tagloop.training.scoreboard)."""
 
 
 class EvaluationSet(_Open):

@@ -60,7 +60,7 @@ def test_retrain_loop_serves_the_corrected_labels(gateway: httpx.Client):
     assert job["status"] == "finished", job
     result = job["result"]
     assert result["promoted"] is True, result["reason"]
-    assert job["progress"]["stage"] == "publishing"
+    assert job["progress"]["stage"] == "scoring"
 
     wait_until(
         lambda: predict(gateway, images[0], "loop0.jpg")["model_version"] == result["version"],

@@ -108,8 +108,8 @@ def test_one_retrain_at_a_time_with_three_workers_and_progress_shows(
     state, stages, most_busy = follow(gateway, queue, job_id)
     assert state["status"] == "finished", state
     assert most_busy == 1
-    assert stages and stages[-1] == "publishing", stages
-    assert state["progress"]["stage"] == "publishing"
+    assert stages and stages[-1] == "scoring", stages
+    assert state["progress"]["stage"] == "scoring"
     # Every correction, saved through the gateway into PostgreSQL, reached the worker.
     assert gateway.get("/get_corrections").json()["total"] == len(CONTRADICTING)
     assert state["result"]["promoted"] is True and state["result"]["samples"] >= 1, state["result"]

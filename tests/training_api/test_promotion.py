@@ -37,7 +37,8 @@ def test_retrain_promotes_24_consistent_corrections_of_photos_version_1_got_wron
         store_images(settings.uploads_dir, others)  # uploads nobody corrects: the anchors
         correct(client, store_images(settings.uploads_dir, images), wanted)
         result = retrain(client, settings)["result"]
-        versions = {v["version"]: v for v in client.get("/models").json()["versions"]}
+        listing = client.get("/models").json()
+        versions = {v["version"]: v for v in listing["versions"]}
 
     assert result["promoted"] is True, result["reason"]
     gate = result["gate"]
@@ -47,6 +48,12 @@ def test_retrain_promotes_24_consistent_corrections_of_photos_version_1_got_wron
     assert meta.gate is not None and meta.gate.model_dump() == gate
     assert versions[2]["gate"] == gate and versions[2]["promoted"] is True
     assert result["changes"]["fixed"] >= 20 and result["changes"]["broke"] == 0
+    # both versions scored on the same held-out corrections: version 1 learned none of them
+    board, first, second = listing["scoreboard"], versions[1]["scoreboard"], versions[2]["scoreboard"]
+    assert board["after_version"] == 2 and board["photos"] == gate["held_out"] > 0
+    assert first["metrics"]["samples"] == second["metrics"]["samples"] == board["photos"]
+    assert first["seen"] == 0 and second["seen"] == board["photos"]
+    assert second["metrics"]["f1_micro"] > first["metrics"]["f1_micro"]
     # what a person sees: the corrected photos right, the others as version 1 said
     assert (
         sum(

@@ -75,7 +75,7 @@ def test_retrain_learns_contradicting_corrections(settings: Settings):
         result = job["result"]
         assert result["promoted"] is True and result["version"] == 2 and result["parent_version"] == 1
         assert result["samples"] == 8 and "all 8 corrections" in result["reason"]
-        assert job["progress"]["stage"] == "publishing" and job["progress"]["elapsed"] > 0
+        assert job["progress"]["stage"] == "scoring" and job["progress"]["elapsed"] > 0
         assert result["loss_curve"][-1] < result["loss_curve"][0]
         assert_prior_unchanged(settings, 1, 2)
         served = serve(settings, 2, images)

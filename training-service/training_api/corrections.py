@@ -119,12 +119,6 @@ def image_history(*, db: Session, uploads: UploadStore, image_id: str) -> list[C
     return list(db.scalars(query).all())
 
 
-def latest_labels(*, db: Session) -> list[tuple[str, list[str]]]:
-    """(image_id, labels) of the latest correction of every image, oldest image first."""
-    query = select(Correction).where(Correction.id.in_(_latest_ids())).order_by(Correction.id)
-    return [(row.image_id, list(row.corrected_labels)) for row in db.scalars(query).all()]
-
-
 def count_corrections(*, db: Session) -> int:
     return db.scalar(select(func.count(Correction.id))) or 0
 

@@ -29,7 +29,7 @@ from tagloop.training.importer import hide_paths, import_model_file
 from tagloop.uploads import UploadStore
 
 from training_api.config import Settings
-from training_api.corrections import latest_labels
+from training_api.corrections import latest_corrections
 from training_api.db import make_engine
 from training_api.retrain_runner import WarmModels, retrain_from_corrections
 
@@ -84,11 +84,11 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
     engine = make_engine(config.sqlalchemy_url())
     try:
         with Session(engine) as db:
-            examples = latest_labels(db=db)
+            rows = latest_corrections(db=db)
     finally:
         engine.dispose()
     uploads = UploadStore(config.uploads_dir)
-    examples = [(image_id, labels) for image_id, labels in examples if uploads.exists(image_id)]
+    rows = [row for row in rows if uploads.exists(row.image_id)]
     store = ModelStore(
         config.models_dir,
         config.model_name,
@@ -98,7 +98,8 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
     return retrain_from_corrections(
         settings=config,
         store=store,
-        examples=examples,
+        examples=[(row.image_id, list(row.corrected_labels)) for row in rows],
+        correction_ids={row.image_id: row.id for row in rows},
         warm=_WARM,
         progress=_progress_writer(job),
         epochs=epochs,

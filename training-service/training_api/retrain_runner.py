@@ -66,15 +66,20 @@ def retrain_from_corrections(
     settings: Settings,
     store: ModelStore,
     examples: list[tuple[str, list[str]]],
+    correction_ids: dict[str, int],
     warm: WarmModels,
     progress: "ProgressCallback",
     epochs: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Train a candidate from the active version on `examples` (image id, labels), judge, publish."""
+    """Train a candidate from the active version on `examples` (image id, labels; the id of
+    each one's latest correction in `correction_ids`), judge, publish, then score every
+    version on the held-out corrections (tagloop.training.scoreboard)."""
+    from tagloop.training.gate import is_held_out
     from tagloop.training.loaded import model_file
     from tagloop.training.policy import RetrainPolicy
     from tagloop.training.retrain import run_retrain
+    from tagloop.training.scoreboard import save_scoreboard, score_versions
 
     if not examples:
         raise NoCorrectionsError("there are no corrections to train on; save some corrections first")
@@ -97,6 +102,7 @@ def retrain_from_corrections(
         source="retrain",
         force=force,
         progress=progress,
+        corrections_through=max(correction_ids[key] for key in data.keys),
     )
     save_out_of_fold(
         settings,
@@ -105,6 +111,22 @@ def retrain_from_corrections(
     )
     if outcome.candidate.decision.promoted:
         warm.adopt(model_file(store, outcome.version), loaded)
+    published_at = time.monotonic()
+    progress("scoring")
+    held = [i for i, key in enumerate(data.keys) if is_held_out(key, modulus=settings.holdout_modulus)]
+    if held:
+        board = score_versions(
+            store,
+            loaded,
+            x=data.x[held],
+            y=data.y[held],
+            correction_ids=[correction_ids[data.keys[i]] for i in held],
+            rule=data.rule,
+            after_version=outcome.version,
+        )
+        save_scoreboard(scoreboard_file(settings), board)
+    else:  # no held-out correction yet: no shared set to compare versions on
+        scoreboard_file(settings).unlink(missing_ok=True)
     done = time.monotonic()
     return {
         **outcome.result(),
@@ -114,8 +136,13 @@ def retrain_from_corrections(
             "load": round(loaded_at - started, 2),
             "features": round(featured_at - loaded_at, 2),
             **outcome.timings,
+            "scoring_versions": round(done - published_at, 2),
         },
     }
+
+
+def scoreboard_file(settings: Settings) -> Path:
+    return settings.data_dir / "scoreboard.json"
 
 
 def corrections_as_features(

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer, field_validator
 from tagloop.classes import NUM_CLASSES, VOC_CLASSES
+from tagloop.training.scoreboard import VersionScore
 from tagloop.version_meta import VersionMeta
 
 INT64_MAX = 2**63 - 1
@@ -155,16 +156,33 @@ class VersionOut(VersionMeta):
 
     version: int
     active: bool
+    scoreboard: VersionScore | None = None
+    """Its figures on the shared evaluation set (VersionList.scoreboard), if it was scored."""
 
     @classmethod
-    def of(cls, meta: VersionMeta, *, version: int, active: bool) -> "VersionOut":
-        return cls.model_validate({**meta.model_dump(), "version": version, "active": active})
+    def of(
+        cls, meta: VersionMeta, *, version: int, active: bool, score: VersionScore | None = None
+    ) -> "VersionOut":
+        return cls.model_validate(
+            {**meta.model_dump(), "version": version, "active": active, "scoreboard": score}
+        )
+
+
+class ScoreboardOut(BaseModel):
+    """The shared evaluation set every version was last scored on (tagloop.training.scoreboard)."""
+
+    rule: str = Field(description="which corrections are in it: the held-out rule")
+    photos: int
+    computed: str
+    after_version: int = Field(description="the retrain that scored the versions")
+    other_backbone: list[int] = Field(description="versions that cannot be scored on the same features")
 
 
 class VersionList(BaseModel):
     success: bool = True
     active: int | None
     versions: list[VersionOut]
+    scoreboard: ScoreboardOut | None = None
 
 
 class Activated(BaseModel):

@@ -13,18 +13,27 @@ from rq import Queue
 from rq.job import Job
 from tagloop.store import ModelStore, VersionInfo
 from tagloop.training.importer import SUFFIXES, ImportRefusedError, check_model_file
+from tagloop.training.scoreboard import Scoreboard, load_scoreboard
 
 from training_api import jobs
 from training_api.config import Settings
-from training_api.schemas import VersionList, VersionOut
+from training_api.retrain_runner import scoreboard_file
+from training_api.schemas import ScoreboardOut, VersionList, VersionOut
 
 
-def version_out(info: VersionInfo) -> VersionOut:
-    return VersionOut.of(info.meta, version=info.version, active=info.active)
+def version_out(info: VersionInfo, board: Scoreboard | None = None) -> VersionOut:
+    score = board.versions.get(info.version) if board else None
+    return VersionOut.of(info.meta, version=info.version, active=info.active, score=score)
 
 
-def version_list(*, store: ModelStore) -> VersionList:
-    return VersionList(active=store.active_version(), versions=[version_out(v) for v in store.versions()])
+def version_list(*, store: ModelStore, settings: Settings) -> VersionList:
+    """Every version, each with its figures on the shared evaluation set where it was scored."""
+    board = load_scoreboard(scoreboard_file(settings))
+    return VersionList(
+        active=store.active_version(),
+        versions=[version_out(v, board) for v in store.versions()],
+        scoreboard=ScoreboardOut(**board.model_dump(exclude={"versions"})) if board else None,
+    )
 
 
 def import_upload(*, queue: Queue, settings: Settings, upload: UploadFile, activate: bool) -> Job:

@@ -1,9 +1,10 @@
 // Models tab: every version with its metrics, per-class F1 chart, loss curve, the promotion
 // rule's decision in plain words, and "Activate" (rollback, after a confirmation; its result
 // shows next to the button) or, for a version the rule kept out, "Use it anyway" in one
-// click; and "Retrain…" (the same confirmation and plain outcome as the Review tab's). A
-// version without metrics of its own (version 1) shows those measured on the same
-// evaluation set when its child was judged.
+// click; and "Retrain…" (the same confirmation and plain outcome as the Review tab's).
+// mAP and F1 are each version's figures on the shared evaluation set that every version,
+// version 1 included, is scored on after each retrain (the API's `scoreboard`), so any
+// two versions compare; a version not scored there shows its own check's figures.
 
 import { getJson, postJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
@@ -13,6 +14,7 @@ import { VOC_CLASSES } from "./labels.js";
 import { changeCounts, confirmRetrain, gateText, outcomeText, runRetrain, useItAnyway } from "./review-retrain.js";
 
 let versions = [];
+let scoreboard = null; // the shared evaluation set: {photos, after_version, ...}
 let loaded = false;
 let latest = 0; // only the newest request may draw
 let hooks = { onModelChanged: () => {} };
@@ -52,6 +54,7 @@ export async function load({ keepMsg = false } = {}) {
     const data = await getJson("/models");
     if (mine !== latest) return;
     versions = data.versions || [];
+    scoreboard = data.scoreboard || null;
     loaded = true;
     if (!keepMsg) showMsg($("models-msg"), "");
   } catch (err) {
@@ -65,6 +68,7 @@ export async function load({ keepMsg = false } = {}) {
 }
 
 export function render() {
+  $("models-scoreboard").textContent = scoreboard ? t("models.scoreboard", { n: scoreboard.photos, v: scoreboard.after_version }) : "";
   if (loaded && !versions.length) {
     $("models-list").replaceChildren(el("li", { class: "muted" }, t("models.none")));
     return;
@@ -80,11 +84,15 @@ function metricsOf(v) {
   return Object.keys(own).length ? own : null;
 }
 
-/** A version's metrics as its newest child's judgement measured it ("active" then), on the
- * child's evaluation set: how a version judged by no rule (version 1) still compares. */
-function measuredByChild(v) {
-  const child = versions.find((c) => c.parent === v.version && c.metrics?.active && Object.keys(c.metrics.active).length);
-  return child ? { metrics: child.metrics.active, by: child.version } : null;
+/** Where a version's mAP and F1 come from, in words. */
+function scoredOn(v) {
+  const shared = v.scoreboard;
+  if (!shared) return t("models.own_check");
+  const n = scoreboard?.photos ?? shared.metrics?.samples;
+  if (!shared.seen) return t("models.shared_set", { n });
+  if (!shared.unseen) return t("models.shared_all_seen", { n });
+  const u = shared.unseen;
+  return t("models.shared_seen", { n, k: shared.seen, u: u.samples, map: fixed(u.mAP) ?? "–", f1: fixed(u.f1_micro) ?? "–" });
 }
 
 const num = (x) => (typeof x === "number" && Number.isFinite(x) ? x : NaN);
@@ -124,8 +132,8 @@ function thresholdsText(thresholds) {
 }
 
 function card(v) {
-  const byChild = metricsOf(v) ? null : measuredByChild(v);
-  const m = metricsOf(v) || byChild?.metrics || null;
+  const own = metricsOf(v);
+  const m = v.scoreboard?.metrics || own;
   const before = v.metrics?.active;
   const facts = el("dl", { class: "facts" },
     fact(t("models.created"), formatDate(v.created)),
@@ -135,8 +143,8 @@ function card(v) {
     fact(t("models.prior"), v.prior && t(`models.prior.${v.prior}`)),
     fact(t("models.map"), fixed(m?.mAP ?? m?.map)),
     fact(t("models.f1_micro"), fixed(m?.f1_micro ?? m?.f1)),
-    m && "loss" in m ? fact(t("models.eval_loss"), compare(m.loss, before?.loss)) : null,
-    byChild ? fact(t("models.gate"), t("models.measured_by", { v: byChild.by })) : null,
+    m ? fact(t("models.scored_on"), scoredOn(v)) : null,
+    own && "loss" in own ? fact(t("models.eval_loss"), compare(own.loss, before?.loss)) : null,
     v.gate?.code ? fact(t("models.gate"), gateText(v.gate)) : null,
     v.changes ? fact(t("models.corrections"), changeCounts(v.changes)) : null,
     Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null);
@@ -149,7 +157,7 @@ function card(v) {
   const body = [head, facts];
   // The server's own words only where the rule's decision has none in this language (older versions).
   if (v.reason && !v.gate?.code && lang() === "en") body.push(el("p", { class: "muted" }, v.reason));
-  body.push(el("div", { class: "charts" }, ...charts(v, m)));
+  body.push(el("div", { class: "charts" }, ...charts(v, own)));
   return el("li", { class: `version card${v.active ? " is-active" : ""}`, dataset: { version: String(v.version), active: v.active ? "true" : "false" } }, ...body);
 }
 

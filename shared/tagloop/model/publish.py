@@ -148,8 +148,7 @@ def _rewrite_top(model: keras.Model, loaded_from: Path, path: Path) -> bool:
     """Write `path` as a copy of `loaded_from` holding the top's current weights.
 
     False (and nothing written) unless the file has the layout Keras' .h5 saving gives
-    this model's top: a group named after it listing exactly its weights, trainable ones
-    first, of the same shapes and types.
+    this model's top (see _top_datasets).
     """
     import h5py
 
@@ -157,22 +156,45 @@ def _rewrite_top(model: keras.Model, loaded_from: Path, path: Path) -> bool:
     if parts is None:
         return False
     top = parts[1]
-    weights = top.trainable_weights + top.non_trainable_weights
     shutil.copyfile(loaded_from, path)
     try:
         with h5py.File(path, "r+") as f:
-            group = f["model_weights"][top.name]
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
-            if names != [w.path for w in weights]:
-                raise ValueError(f"the file's top has weights {names}")
-            for name, weight in zip(names, weights, strict=True):
-                value = keras.ops.convert_to_numpy(weight)
-                dataset = group[name]
-                if dataset.shape != value.shape or dataset.dtype != value.dtype:
-                    raise ValueError(f"{name} is {dataset.dtype}{dataset.shape} in the file")
-                dataset[...] = value
+            for dataset, weight in _top_datasets(f, top):
+                dataset[...] = keras.ops.convert_to_numpy(weight)
     except (KeyError, ValueError, OSError) as exc:
         log.warning("saving the whole model: %s cannot be reused (%s)", loaded_from.name, exc)
         path.unlink(missing_ok=True)
         return False
     return True
+
+
+def read_top_weights(path: Path, top: keras.Model) -> list[np.ndarray]:
+    """The weights another version's .h5 holds for a top of `top`'s layout, in
+    `top.get_weights()` order; ValueError when the file's top is laid out otherwise."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            found = {id(weight): dataset[...] for dataset, weight in _top_datasets(f, top)}
+    except (KeyError, OSError) as exc:
+        raise ValueError(f"{path.name} has no top like this model's ({exc})") from exc
+    return [found[id(weight)] for weight in top.weights]
+
+
+def _top_datasets(f: Any, top: keras.Model) -> list[tuple[Any, Any]]:
+    """(dataset, weight) of each of `top`'s weights in an open .h5 saved by Keras: the
+    dataset its layer's group lists under the weight's path, of the same shape and type."""
+    listed = {}
+    for group in f["model_weights"].values():
+        for raw in group.attrs.get("weight_names", []):
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            listed[name] = group[name]
+    pairs = []
+    for weight in top.trainable_weights + top.non_trainable_weights:
+        dataset = listed.get(weight.path)
+        if dataset is None:
+            raise ValueError(f"the file holds no weight {weight.path}")
+        if dataset.shape != tuple(weight.shape) or dataset.dtype != np.dtype(weight.dtype):
+            raise ValueError(f"{weight.path} is {dataset.dtype}{dataset.shape} in the file")
+        pairs.append((dataset, weight))
+    return pairs

@@ -66,8 +66,10 @@ def run_retrain(
     source: str,
     force: bool = False,
     progress: ProgressCallback = no_progress,
+    corrections_through: int | None = None,
 ) -> RetrainOutcome:
-    """Fit, judge and publish a candidate from `loaded` (version `parent` of `store`)."""
+    """Fit, judge and publish a candidate from `loaded` (version `parent` of `store`);
+    `corrections_through`: the newest correction in `data` (a retrain from corrections)."""
     from tagloop.model.publish import MODEL_FILE, publish_model
 
     parent_meta = store.meta(parent)
@@ -85,7 +87,13 @@ def run_retrain(
         judged_at = time.monotonic()
         progress("publishing")
         meta = version_meta(
-            candidate, parent=parent, parent_meta=parent_meta, loaded=loaded, policy=policy, source=source
+            candidate,
+            parent=parent,
+            parent_meta=parent_meta,
+            loaded=loaded,
+            policy=policy,
+            source=source,
+            corrections_through=corrections_through,
         )
         version = publish_model(
             store,
@@ -115,6 +123,7 @@ def version_meta(
     loaded: "LoadedModel",
     policy: RetrainPolicy,
     source: str,
+    corrections_through: int | None = None,
 ) -> VersionMeta:
     fit, config = candidate.fit, policy.fit
     return VersionMeta(
@@ -139,6 +148,7 @@ def version_meta(
             seconds=round(fit.seconds, 2),
             held_out=candidate.evaluation.held_out.images,
             evaluated_on=candidate.metrics["candidate"]["samples"],
+            corrections_through=corrections_through,
         ),
         evaluation=candidate.evaluation,
         changes=candidate.changes,

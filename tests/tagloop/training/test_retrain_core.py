@@ -6,31 +6,11 @@ candidate is not promoted.
 """
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
-import pytest
 from tagloop.classes import VOC_CLASSES
 from tagloop.settings import RetrainSettings
-from tagloop.store import ModelStore
 from tagloop.training.policy import RetrainPolicy, corrections_data
-from tagloop.version_meta import VersionMeta
-
-from tests.support.voc import make_seed_h5
-
-
-@pytest.fixture
-def store_with_seed(tmp_path: Path) -> tuple[ModelStore, Path]:
-    import keras
-    from tagloop.model.publish import publish_model
-
-    store = ModelStore(tmp_path / "models", "tagloop")
-    cache = tmp_path / "cache"
-    model = keras.models.load_model(make_seed_h5(tmp_path / "seed.h5"), compile=False)
-    publish_model(
-        store, model, VersionMeta(source="test seed", backbone="seed"), activate=True, cache_dir=cache
-    )
-    return store, cache
 
 
 def _data(loaded, n: int, *, learnable: bool, seed: int = 0):

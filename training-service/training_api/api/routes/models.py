@@ -20,9 +20,10 @@ router = APIRouter(prefix="/models", tags=["models"])
         401,
     ),
 )
-def list_models(store: StoreDep) -> VersionList:
-    """Every stored version, newest first, with its metrics and gate decision."""
-    return versions.version_list(store=store)
+def list_models(store: StoreDep, settings: SettingsDep) -> VersionList:
+    """Every stored version, newest first, with its metrics, gate decision and figures on
+    the shared evaluation set."""
+    return versions.version_list(store=store, settings=settings)
 
 
 @router.post(
