@@ -5,45 +5,20 @@ core's own work: fit, judge by the one rule, publish, and put the weights back w
 candidate is not promoted.
 """
 
-import hashlib
-
 import numpy as np
-from tagloop.classes import VOC_CLASSES
-from tagloop.settings import RetrainSettings
-from tagloop.training.policy import RetrainPolicy, corrections_data
+from tagloop.training.policy import corrections_data
 
-
-def _data(loaded, n: int, *, learnable: bool, seed: int = 0):
-    """n corrections over the tiny model's feature space: each one's class is the largest
-    of 20 random directions (learnable), or a random class (not)."""
-    rng = np.random.default_rng(seed)
-    dim = loaded.top.inputs[0].shape[-1]
-    x = rng.normal(0, 1, (n, dim)).astype(np.float32)
-    classes = np.argmax(x[:, :20], axis=1) if learnable else rng.integers(0, 20, n)
-    y = np.zeros((n, len(VOC_CLASSES)), np.float32)
-    y[np.arange(n), classes] = 1
-    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
-    return corrections_data(keys, x, y, modulus=5, min_holdout=5)
+from tests.tagloop.training.tiny import retrain_tiny, tiny_data
 
 
 def test_run_retrain_publishes_meta_with_the_gate_statistics(store_with_seed):
     from tagloop.training.loaded import LoadedModel
-    from tagloop.training.retrain import run_retrain
 
     store, cache = store_with_seed
     loaded = LoadedModel.from_store(store, 1, cache_dir=cache)
-    data = _data(loaded, 60, learnable=True)
+    data = tiny_data(loaded, 60, learnable=True)
     stages: list[str] = []
-    outcome = run_retrain(
-        store=store,
-        loaded=loaded,
-        parent=1,
-        data=data,
-        policy=RetrainPolicy.from_settings(RetrainSettings(), learning_rate=1e-2),
-        cache_dir=cache,
-        source="retrain",
-        progress=lambda stage, **fields: stages.append(stage),
-    )
+    outcome = retrain_tiny(store, loaded, cache, data, progress=lambda stage, **fields: stages.append(stage))
     assert outcome.version == 2 and outcome.parent == 1
     assert {"training", "evaluating", "publishing"} <= set(stages)
     meta = store.meta(2)
@@ -58,26 +33,17 @@ def test_run_retrain_publishes_meta_with_the_gate_statistics(store_with_seed):
 
 def test_run_retrain_refused_keeps_the_parent_loaded(store_with_seed):
     from tagloop.training.loaded import LoadedModel
-    from tagloop.training.retrain import run_retrain
 
     store, cache = store_with_seed
     loaded = LoadedModel.from_store(store, 1, cache_dir=cache)
-    data = _data(loaded, 40, learnable=False)
+    data = tiny_data(loaded, 40, learnable=False)
     before = loaded.top_trainer.predict(data.x)
     # held-out labels: what the parent says (so it is right there); the rest: random classes
     parent_says = (before >= 0.5).astype(np.float32)
     y = data.y.copy()
     y[data.split.evaluate] = parent_says[data.split.evaluate]
     data = corrections_data(data.keys, data.x, y, modulus=5, min_holdout=5)
-    outcome = run_retrain(
-        store=store,
-        loaded=loaded,
-        parent=1,
-        data=data,
-        policy=RetrainPolicy.from_settings(RetrainSettings(), learning_rate=1e-2),
-        cache_dir=cache,
-        source="retrain",
-    )
+    outcome = retrain_tiny(store, loaded, cache, data)
     gate = store.meta(2).gate
     assert outcome.candidate.decision.promoted is False and gate is not None, (
         outcome.candidate.decision.reason

@@ -3,34 +3,21 @@
 import keras
 import numpy as np
 from tagloop.model.publish import publish_model
-from tagloop.settings import RetrainSettings
 from tagloop.training.gate import is_held_out
 from tagloop.training.loaded import LoadedModel
-from tagloop.training.policy import RetrainPolicy
-from tagloop.training.retrain import run_retrain
 from tagloop.training.scoreboard import load_scoreboard, save_scoreboard, score_versions
 from tagloop.version_meta import VersionMeta
 
-from tests.tagloop.training.test_retrain_core import _data
+from tests.tagloop.training.tiny import retrain_tiny, tiny_data
 
 
 def test_every_version_is_scored_on_the_same_photos_and_says_which_it_learned(store_with_seed, tmp_path):
     store, cache = store_with_seed
     loaded = LoadedModel.from_store(store, 1, cache_dir=cache)
-    data = _data(loaded, 80, learnable=True)
+    data = tiny_data(loaded, 80, learnable=True)
     ids = list(range(1, len(data.keys) + 1))  # correction ids, oldest first
     learned_through = 60  # the retrain saw the first 60 corrections; 20 came after it
-    run_retrain(
-        store=store,
-        loaded=loaded,
-        parent=1,
-        data=data,
-        policy=RetrainPolicy.from_settings(RetrainSettings(), learning_rate=1e-2),
-        cache_dir=cache,
-        source="retrain",
-        force=True,
-        corrections_through=learned_through,
-    )
+    retrain_tiny(store, loaded, cache, data, force=True, corrections_through=learned_through)
     # a model on another backbone: it cannot be scored on these features
     other = keras.models.load_model(store.path(1) / "model.h5", compile=False)
     publish_model(store, other, VersionMeta(source="import:x", backbone_id="another"), activate=False)
