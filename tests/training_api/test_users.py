@@ -64,7 +64,9 @@ def test_add_prints_the_token_alone_on_its_last_line_and_stores_only_hashes(
             users.login(db, "alice", "wrong password")
 
 
-def test_list_remove_and_a_second_user_of_one_name(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_remove_and_a_second_user_of_one_name(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["users", "list"]) == 0
     assert "single-user mode" in capsys.readouterr().out
     token = add("boss", "admin", capsys)

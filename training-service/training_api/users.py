@@ -97,7 +97,9 @@ def _new_secret(db: Session, user: User, kind: str, expires: datetime | None) ->
 def add_user(db: Session, name: str, role: str, password: str | None = None) -> str:
     """Create a user; returns their API token (shown once, stored hashed)."""
     if not NAME.match(name):
-        raise InvalidUserError("a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise InvalidUserError(
+            "a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     if role not in ROLES:
         raise InvalidUserError(f"a role is one of: {', '.join(ROLES)}")
     if password is not None and len(password) < 8:
@@ -155,7 +157,9 @@ def identify(db: Session, presented: str | None) -> Caller | None:
     if presented is None or credential_id is None:
         return None
     found = db.execute(
-        select(Credential, User).join(User, User.id == Credential.user_id).where(Credential.id == credential_id)
+        select(Credential, User)
+        .join(User, User.id == Credential.user_id)
+        .where(Credential.id == credential_id)
     ).first()
     if found is None:
         return None
