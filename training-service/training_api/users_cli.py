@@ -51,9 +51,8 @@ def cmd_add(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     with _db(overrides) as db:
         first = not users.team_mode(db)
         token = users.add_user(db, args.name, args.role, password)
-    print(
-        f"created {args.role} {args.name}{' (team mode is on: every request needs a user now)' if first else ''}"
-    )
+    note = " (team mode is on: every request needs a user now)" if first else ""
+    print(f"created {args.role} {args.name}{note}")
     print("their API token, shown only this once (send it as 'Authorization: Bearer <token>'):")
     print(token)
     return 0
