@@ -54,12 +54,6 @@ class InvalidUserError(TagloopError):
     code = "invalid_user"
 
 
-class ForbiddenRoleError(TagloopError):
-    """The user is known but their role may not do this (403)."""
-
-    code = "admin_only"
-
-
 class BadLoginError(TagloopError):
     """Wrong name or password at sign-in (401)."""
 
