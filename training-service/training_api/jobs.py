@@ -28,8 +28,8 @@ from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import hide_paths, import_model_file
 from tagloop.uploads import UploadStore
 
+from training_api.agreement import agreed_labels
 from training_api.config import Settings
-from training_api.corrections import latest_labels
 from training_api.db import make_engine
 from training_api.retrain_runner import WarmModels, retrain_from_corrections
 
@@ -77,14 +77,14 @@ QUEUE_DOWN = "the job queue (Redis) is unavailable; retraining is not possible u
 
 
 def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool = False) -> dict[str, Any]:
-    """The RQ job: retrain from every latest correction (tagloop.training.retrain)."""
+    """The RQ job: retrain from the agreed labels of every corrected photo (tagloop.training.retrain)."""
     config = Settings(**settings)
     job = get_current_job()
     redis = job.connection if job else Redis.from_url(authenticated_url(config))
     engine = make_engine(config.sqlalchemy_url())
     try:
         with Session(engine) as db:
-            examples = latest_labels(db=db)
+            examples, left_out = agreed_labels(db)
     finally:
         engine.dispose()
     uploads = UploadStore(config.uploads_dir)
@@ -95,7 +95,7 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
         keep=config.keep_versions,
         announce=redis_announcer(redis, config.reload_channel),
     )
-    return retrain_from_corrections(
+    outcome = retrain_from_corrections(
         settings=config,
         store=store,
         examples=examples,
@@ -104,6 +104,9 @@ def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool 
         epochs=epochs,
         force=force,
     )
+    # Photos whose annotators disagree and no admin resolved: not trained on (team mode).
+    outcome["left_out_disagreements"] = left_out
+    return outcome
 
 
 def import_model(*, settings: dict[str, Any], path: str, name: str, activate: bool) -> dict[str, Any]:

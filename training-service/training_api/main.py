@@ -17,7 +17,18 @@ from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
 
-from training_api.api.routes import auth, corrections, export, health, images, jobs, models, plan, sessions
+from training_api.api.routes import (
+    agreement,
+    auth,
+    corrections,
+    export,
+    health,
+    images,
+    jobs,
+    models,
+    plan,
+    sessions,
+)
 from training_api.config import Settings
 from training_api.corrections import AmbiguousFilenameError, MissingImageRefError, UnknownLabelsError
 from training_api.db import make_engine, session_factory
@@ -114,6 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuardMiddleware, form_paths=FORM_PATHS, allowed_origins=settings.allowed_origin_list
     )
-    for module in (auth, corrections, images, plan, jobs, models, sessions, export, health):
+    for module in (agreement, auth, corrections, images, plan, jobs, models, sessions, export, health):
         app.include_router(module.router)
     return app

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from tagloop.http import error_responses
 
 from training_api import jobs, team
-from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
+from training_api.api.deps import CallerDep, DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.config import Settings
 from training_api.db import ReviewSession
 from training_api.review import saving
@@ -163,10 +163,11 @@ def update_item(
     db: DbSession,
     queue: QueueDep,
     settings: SettingsDep,
+    caller: CallerDep,
 ) -> ItemSaved:
     """Save a card (writes a correction of its image), skip it, or undo its save."""
     found = review.require_session(db, session_id)
-    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body)
+    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if body.status == "saved" else None
     return ItemSaved(
         item=review.item_out(item, found), progress=review.progress(db, found), auto_retrain_job=job_id
@@ -180,11 +181,16 @@ def update_item(
     responses=BODY_ERRORS,
 )
 def bulk(
-    session_id: SessionId, body: BulkIn, db: DbSession, queue: QueueDep, settings: SettingsDep
+    session_id: SessionId,
+    body: BulkIn,
+    db: DbSession,
+    queue: QueueDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> BulkDone:
     """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
     found = review.require_session(db, session_id)
-    saved, bulk_id = saving.bulk_save(db, found, body)
+    saved, bulk_id = saving.bulk_save(db, found, body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if saved else None
     return BulkDone(
         saved=saved, bulk_id=bulk_id, progress=review.progress(db, found), auto_retrain_job=job_id
@@ -198,11 +204,11 @@ def bulk(
     responses=error_responses(401, 404, 409, 422),
 )
 def undo_bulk(
-    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], db: DbSession
+    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], db: DbSession, caller: CallerDep
 ) -> BulkUndone:
     """Put every card of a bulk change back as it was and delete the corrections it wrote."""
     found = review.require_session(db, session_id)
-    restored = saving.undo_bulk(db, found, bulk_id)
+    restored = saving.undo_bulk(db, found, bulk_id, caller)
     return BulkUndone(restored=restored, progress=review.progress(db, found))
 
 
