@@ -44,7 +44,7 @@ def labelled(any_db_client):
 
 
 def test_agreement_disagreements_resolution_and_training_labels(labelled) -> None:
-    client, settings, tokens, ids = labelled
+    client, _, tokens, ids = labelled
     boss = {"authorization": f"Bearer {tokens['boss']}"}
     ann = {"authorization": f"Bearer {tokens['ann']}"}
     assert client.get("/agreement", headers=ann).status_code == 403

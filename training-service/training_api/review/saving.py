@@ -88,9 +88,9 @@ def _own(db: Session, correction_ids: list[int], caller: Caller) -> None:
     if caller.is_admin:
         return
     query = select(Correction.annotator).where(Correction.id.in_(correction_ids))
-    others = {name for name in db.scalars(query) if name != caller.name}
+    others = sorted(name or "the admin" for name in db.scalars(query) if name != caller.name)
     if others:
-        raise RoleRefusedError(f"this save is {sorted(others)[0]}'s: only they or an admin can undo it")
+        raise RoleRefusedError(f"this save is {others[0]}'s: only they or an admin can undo it")
 
 
 def _current_labels(item: ReviewItem, review: ReviewSession) -> set[str]:
