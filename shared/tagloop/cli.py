@@ -5,6 +5,7 @@
     tagloop train --voc-dir PATH/VOC2007 [--epochs N] [--lr X] [--activate yes|no|auto]
     tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV | --set)
     tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL]
+    tagloop users add NAME --role admin|annotator [--password-stdin] | list | remove NAME
 
 Settings come from TAGLOOP_* variables (tagloop.settings); --models-dir and --data-dir
 override them. TensorFlow is imported only by the commands that need it.
@@ -238,7 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(sub)
     _add_evaluate_command(sub)
     _add_export(sub)
+    _add_users(sub)
     return parser
+
+
+def _add_users(sub: Any) -> None:
+    """The team's users live in the training service's database: its package has them."""
+    try:
+        from training_api.users_cli import add_parser
+    except ImportError:  # inference-only install: no database here
+        return
+    add_parser(sub, _overrides)
 
 
 def _add_models_commands(sub: Any) -> None:

@@ -28,6 +28,12 @@ class NotAuthorizedError(TagloopError):
     """The admin token is required for this action and was missing or wrong."""
 
 
+class RoleRefusedError(TagloopError):
+    """Team mode: the user is known, but their role may not do this (403)."""
+
+    code = "admin_only"
+
+
 class DiskFullError(TagloopError):
     """A write was refused for lack of space on the data volume (answered 507); the
     message names the volume and its free space."""

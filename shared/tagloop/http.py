@@ -24,6 +24,7 @@ from tagloop.errors import (
     DiskFullError,
     NoActiveVersionError,
     NotAuthorizedError,
+    RoleRefusedError,
     TagloopError,
     VersionNotFoundError,
 )
@@ -34,6 +35,7 @@ DEFAULT_STATUS: dict[type[Exception], int] = {
     VersionNotFoundError: 404,
     NoActiveVersionError: 503,
     NotAuthorizedError: 401,
+    RoleRefusedError: 403,
     DiskFullError: 507,
 }
 
@@ -48,13 +50,14 @@ class ErrorBody(BaseModel):
 
 ERROR_MEANINGS = {
     400: "the request or its image cannot be read",
-    401: "the admin token is needed",
+    401: "a token or a sign-in is needed (the admin token, or a user's in team mode)",
     404: "no such thing",
     409: "conflicts with the current state",
     413: "too large",
-    403: "refused: a cross-site request",
+    403: "refused: a cross-site request, or a role that may not do this (team mode)",
     415: "not a supported image type, or not JSON",
     422: "invalid input",
+    429: "too many attempts: wait (Retry-After) and try again",
     503: "a dependency (model, Redis, database) is not available",
     507: "the data volume is full: nothing was stored",
 }
@@ -134,7 +137,10 @@ def install_error_handlers(app: FastAPI, status_by_error: dict[type[Exception], 
         for cls in type(exc).__mro__:
             if cls in table:
                 status = table[cls]
-                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:
+                    headers["Retry-After"] = str(retry_after)
                 return error_response(status, str(exc), headers, code=error_code(exc))
         return error_response(400, str(exc), code=error_code(exc))
 

@@ -23,20 +23,18 @@ them: a declared Content-Length over the limit is refused at once; a body withou
 then tries to answer is replaced by the 413 (FastAPI turns a failed body read into a 400).
 A path can have its own limit (the training API's model import).
 
-`AdminPathGuard` checks the admin token of a request to a path that needs it (the model
-import) from its headers, before the body is read: a route's own dependency runs only
+`AdminPathGuard` checks that a request to a path that needs an admin (the model import)
+comes from one, from its headers, before the body is read: a route's own dependency runs only
 after FastAPI has read and spooled the whole multipart body.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tagloop.access import check_bearer
-from tagloop.errors import NotAuthorizedError
+from tagloop.errors import NotAuthorizedError, RoleRefusedError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})
@@ -202,21 +200,25 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class AdminPathGuard:
-    """401 (`not_authorized`) for a state-changing request to one of `paths` without the
-    admin token, decided from the headers alone; every other request passes."""
+    """401 (`not_authorized`) or 403 (`admin_only`) for a state-changing request to one of
+    `paths` that `check` refuses from its headers alone (it raises NotAuthorizedError or
+    RoleRefusedError); every other request passes."""
 
-    def __init__(self, app: ASGIApp, *, paths: Iterable[str], token: SecretStr | None):
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str], check: Callable[[dict[str, str]], None]):
         self.app = app
         self.paths = frozenset(paths)
-        self.token = token
+        self.check = check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS and scope["path"] in self.paths:
             try:
-                check_bearer(_headers(scope).get("authorization"), self.token)
+                self.check(_headers(scope))
             except NotAuthorizedError as exc:
                 await _send_error(
                     send, 401, "not_authorized", str(exc), extra=[(b"www-authenticate", b"Bearer")]
                 )
+                return
+            except RoleRefusedError as exc:
+                await _send_error(send, 403, exc.code or "admin_only", str(exc))
                 return
         await self.app(scope, receive, send)

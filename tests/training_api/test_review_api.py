@@ -6,16 +6,14 @@ import json
 import zipfile
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from tagloop.classes import VOC_CLASSES
 from tagloop.training.offline import default_splits
 from tagloop.training.voc import read_split
-from training_api import migrate
 from training_api.config import Settings
 from training_api.main import create_app
 
-from tests.support.training import image_bytes, make_settings, store_images
+from tests.support.training import image_bytes, store_images
 
 BROWSER_A, BROWSER_B = "browser-aaaa", "browser-bbbb"
 
@@ -269,20 +267,6 @@ def test_a_session_can_start_a_retrain_after_n_saves(client: TestClient, setting
     assert second["auto_retrain_job"]
     assert client.get(f"/jobs/{second['auto_retrain_job']}").json()["status"] == "queued"
     assert _save(client, sid, ids[2], ["horse"]).json()["auto_retrain_job"] is None  # counting again
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_db_client(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str):
-    """The API on an empty database of each kind."""
-    url = f"sqlite:///{tmp_path / 'tagloop.db'}" if request.param == "sqlite" else None
-    url = url or request.getfixturevalue("postgres_url")
-    migrate._migrated.clear()
-    settings = make_settings(
-        models_dir=tmp_path / "models", data_dir=tmp_path / "data", redis_url=redis_url, database_url=url
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client, settings
-    migrate._migrated.clear()
 
 
 def test_a_card_handed_to_one_browser_is_not_handed_to_another(any_db_client) -> None:

@@ -74,8 +74,10 @@ def _last_filename(uploads: UploadStore, image_id: str) -> str | None:
     return names[-1] if names else None
 
 
-def save_correction(*, db: Session, uploads: UploadStore, body: CorrectionIn) -> Correction:
-    """Validate and append one correction; the image must be a stored upload."""
+def save_correction(
+    *, db: Session, uploads: UploadStore, body: CorrectionIn, annotator: str | None = None
+) -> Correction:
+    """Validate and append one correction by `annotator` (team mode); the image must be a stored upload."""
     labels = normalize_labels(body.corrected_labels)
     image_id, filename = resolve_image(uploads=uploads, image_id=body.image_id, filename=body.filename)
     row = Correction(
@@ -85,6 +87,7 @@ def save_correction(*, db: Session, uploads: UploadStore, body: CorrectionIn) ->
         model_version=body.model_version,
         threshold=body.threshold,
         predicted=None if body.predicted is None else [s.model_dump() for s in body.predicted],
+        annotator=annotator,
     )
     db.add(row)
     db.commit()
@@ -96,12 +99,24 @@ def _latest_ids():
 
 
 def list_corrections(
-    *, db: Session, limit: int, offset: int, label: str | None = None, every: bool = False
+    *,
+    db: Session,
+    limit: int,
+    offset: int,
+    label: str | None = None,
+    every: bool = False,
+    annotator: str | None = None,
 ) -> tuple[int, list[Correction]]:
-    """(total, page) newest first: the latest correction per image, or every row if `every`."""
+    """(total, page) newest first: the latest correction per image, or every row if `every`;
+    with `annotator`, that annotator's (their latest per image)."""
     query = select(Correction)
+    if annotator is not None:
+        query = query.where(Correction.annotator == annotator)
     if not every:
-        query = query.where(Correction.id.in_(_latest_ids()))
+        latest = _latest_ids()
+        if annotator is not None:
+            latest = latest.where(Correction.annotator == annotator)
+        query = query.where(Correction.id.in_(latest))
     if label:
         name = normalize_labels([label])[0]
         # Labels are stored as a JSON list of validated names, so '"name"' matches exactly.

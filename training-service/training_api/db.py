@@ -50,7 +50,10 @@ class Correction(Base):
     predicted: Mapped[Any] = mapped_column(JSON, nullable=True)
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     source: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    """How it was made: None (one save), "review" (a review session's card), "bulk" (many cards at once)."""
+    """How it was made: None (one save), "review" (a review session's card), "bulk" (many cards at once),
+    "resolved" (an admin's decision between annotators who disagreed)."""
+    annotator: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """The user who made it (team mode); None in single-user mode or with the admin token."""
 
 
 class ReviewSession(Base):
@@ -110,6 +113,34 @@ class BulkChange(Base):
     undone: Mapped[bool] = mapped_column(Boolean, default=False)
     cards: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     """Per card: image_id; status, labels, correction_id and saved_at before; the correction written."""
+
+
+class User(Base):
+    """A person of a team; once one exists, every request needs one (team mode)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    """"admin" or "annotator"."""
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """argon2 hash of the UI password; None: the user signs in with the API token only."""
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Credential(Base):
+    """A secret that says who is asking: an API token ("token") or a UI login ("login")."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    """argon2 hash of the secret; the secret itself is shown once and never stored."""
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 def make_engine(url: str, *, migrated: bool = True) -> Engine:

@@ -28,8 +28,8 @@ from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import hide_paths, import_model_file
 from tagloop.uploads import UploadStore
 
+from training_api.agreement import agreed_labels
 from training_api.config import Settings
-from training_api.corrections import latest_corrections
 from training_api.db import make_engine
 from training_api.retrain_runner import WarmModels, retrain_from_corrections
 
@@ -77,34 +77,37 @@ QUEUE_DOWN = "the job queue (Redis) is unavailable; retraining is not possible u
 
 
 def retrain(*, settings: dict[str, Any], epochs: int | None = None, force: bool = False) -> dict[str, Any]:
-    """The RQ job: retrain from every latest correction (tagloop.training.retrain)."""
+    """The RQ job: retrain from the agreed labels of every corrected photo (tagloop.training.retrain)."""
     config = Settings(**settings)
     job = get_current_job()
     redis = job.connection if job else Redis.from_url(authenticated_url(config))
     engine = make_engine(config.sqlalchemy_url())
     try:
         with Session(engine) as db:
-            rows = latest_corrections(db=db)
+            agreed, left_out = agreed_labels(db)
     finally:
         engine.dispose()
     uploads = UploadStore(config.uploads_dir)
-    rows = [row for row in rows if uploads.exists(row.image_id)]
+    agreed = [photo for photo in agreed if uploads.exists(photo.image_id)]
     store = ModelStore(
         config.models_dir,
         config.model_name,
         keep=config.keep_versions,
         announce=redis_announcer(redis, config.reload_channel),
     )
-    return retrain_from_corrections(
+    outcome = retrain_from_corrections(
         settings=config,
         store=store,
-        examples=[(row.image_id, list(row.corrected_labels)) for row in rows],
-        correction_ids={row.image_id: row.id for row in rows},
+        examples=[(photo.image_id, photo.labels) for photo in agreed],
+        correction_ids={photo.image_id: photo.correction_id for photo in agreed},
         warm=_WARM,
         progress=_progress_writer(job),
         epochs=epochs,
         force=force,
     )
+    # Photos whose annotators disagree and no admin resolved: not trained on (team mode).
+    outcome["left_out_disagreements"] = left_out
+    return outcome
 
 
 def import_model(*, settings: dict[str, Any], path: str, name: str, activate: bool) -> dict[str, Any]:

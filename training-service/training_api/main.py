@@ -17,11 +17,23 @@ from tagloop.store import ModelStore, redis_announcer
 from tagloop.training.importer import ImportRefusedError
 from tagloop.uploads import UnknownImageError, UploadStore
 
-from training_api.api.routes import corrections, export, health, images, jobs, models, plan, sessions
+from training_api.api.routes import (
+    agreement,
+    auth,
+    corrections,
+    export,
+    health,
+    images,
+    jobs,
+    models,
+    plan,
+    sessions,
+)
 from training_api.config import Settings
 from training_api.corrections import AmbiguousFilenameError, MissingImageRefError, UnknownLabelsError
 from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
+from training_api.login_limit import LoginLimiter, TooManyLoginsError
 from training_api.retrain_runner import NoCorrectionsError
 from training_api.review.repredict import InferenceUnavailableError
 from training_api.review.saving import (
@@ -31,6 +43,8 @@ from training_api.review.saving import (
     NothingSelectedError,
 )
 from training_api.review.sessions import CardLeasedError, ItemNotFoundError, SessionNotFoundError
+from training_api.team import admin_headers_check
+from training_api.users import BadLoginError, InvalidUserError, UnknownUserError, UserExistsError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +78,11 @@ ERROR_STATUS: dict[type[Exception], int] = {
     BulkUndoneError: 409,
     NothingToExportError: 404,
     InferenceUnavailableError: 503,
+    UserExistsError: 409,
+    UnknownUserError: 404,
+    InvalidUserError: 422,
+    BadLoginError: 401,
+    TooManyLoginsError: 429,
 }
 
 
@@ -93,9 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis.close()
 
     app = FastAPI(title="tagloop training", version="1.0", lifespan=lifespan)
+    app.state.login_limiter = LoginLimiter()
     install_error_handlers(app, ERROR_STATUS)
     # Before any body is read: an import without the token is refused from its headers.
-    app.add_middleware(AdminPathGuard, paths=("/models/import",), token=settings.admin_token)
+    app.add_middleware(AdminPathGuard, paths=("/models/import",), check=admin_headers_check(app, settings))
     # Inner to the guard: a cross-site or non-JSON request is refused before its size matters.
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -105,6 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuardMiddleware, form_paths=FORM_PATHS, allowed_origins=settings.allowed_origin_list
     )
-    for module in (corrections, images, plan, jobs, models, sessions, export, health):
+    for module in (agreement, auth, corrections, images, plan, jobs, models, sessions, export, health):
         app.include_router(module.router)
     return app

@@ -76,8 +76,9 @@ class CorrectionOut(BaseModel):
     predicted: Any = None
     timestamp: datetime
     source: str | None = Field(
-        default=None, description='"review" or "bulk" when saved from a review session'
+        default=None, description='"review" or "bulk" from a review session, "resolved" by an admin'
     )
+    annotator: str | None = Field(default=None, description="who made it (team mode); null otherwise")
 
     @field_serializer("timestamp")
     def _utc(self, value: datetime) -> str:

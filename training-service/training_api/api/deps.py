@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from rq import Queue
 from sqlalchemy.orm import Session
-from tagloop.access import check_bearer, check_open_action
 from tagloop.store import ModelStore
 from tagloop.uploads import UploadStore
 
+from training_api import team
 from training_api.config import Settings
+from training_api.users import Caller
 
 
 def get_settings(request: Request) -> Settings:
@@ -41,15 +42,24 @@ UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
 DbSession = Annotated[Session, Depends(get_session)]
 
 
-def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    """The admin token, when one is set."""
-    check_bearer(authorization, settings.admin_token)
+AuthorizationHeader = Annotated[str | None, Header()]
 
 
-def require_user(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    """The admin token, when one is set and TAGLOOP_TOKEN_FOR_ALL closes the open actions too."""
-    check_open_action(authorization, settings)
+def require_admin(
+    request: Request, settings: SettingsDep, db: DbSession, authorization: AuthorizationHeader = None
+) -> Caller:
+    """An admin in team mode; the admin token, when one is set, in single-user mode."""
+    return team.caller(db, settings, authorization, request.cookies.get(team.LOGIN_COOKIE), admin=True)
+
+
+def require_user(
+    request: Request, settings: SettingsDep, db: DbSession, authorization: AuthorizationHeader = None
+) -> Caller:
+    """Any user in team mode; in single-user mode the admin token only with TAGLOOP_TOKEN_FOR_ALL."""
+    return team.caller(db, settings, authorization, request.cookies.get(team.LOGIN_COOKIE), admin=False)
 
 
 AdminOnly = [Depends(require_admin)]
 UserOnly = [Depends(require_user)]
+CallerDep = Annotated[Caller, Depends(require_user)]
+AdminDep = Annotated[Caller, Depends(require_admin)]

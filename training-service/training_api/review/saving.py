@@ -5,12 +5,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from tagloop.errors import TagloopError
+from tagloop.errors import RoleRefusedError, TagloopError
 
 from training_api.corrections import normalize_labels
 from training_api.db import BulkChange, Correction, ReviewItem, ReviewSession, now
 from training_api.review.order import is_confident, predicted_labels
 from training_api.review.session_schemas import BulkIn, ItemUpdate
+from training_api.users import SINGLE_USER, Caller
 
 
 class LabelsMissingError(TagloopError):
@@ -36,7 +37,7 @@ def _predicted_field(item: ReviewItem) -> list[dict[str, float | str]]:
 
 
 def _write_correction(
-    db: Session, review: ReviewSession, item: ReviewItem, labels: list[str], source: str
+    db: Session, review: ReviewSession, item: ReviewItem, labels: list[str], source: str, caller: Caller
 ) -> None:
     """Append the correction of a card and mark it saved (the caller commits)."""
     row = Correction(
@@ -47,6 +48,7 @@ def _write_correction(
         threshold=review.threshold,
         predicted=_predicted_field(item),
         source=source,
+        annotator=caller.name,
     )
     db.add(row)
     db.flush()
@@ -56,26 +58,39 @@ def _write_correction(
     review.updated = now()
 
 
-def update_item(db: Session, review: ReviewSession, item: ReviewItem, body: ItemUpdate) -> ReviewItem:
+def update_item(
+    db: Session, review: ReviewSession, item: ReviewItem, body: ItemUpdate, caller: Caller = SINGLE_USER
+) -> ReviewItem:
     """Save (labels), skip, or undo a save ("pending": its correction is deleted)."""
     if body.status == "saved":
         if body.labels is None:
             raise LabelsMissingError("give the card's labels to save it (an empty list for none)")
-        _write_correction(db, review, item, normalize_labels(body.labels), "review")
+        _write_correction(db, review, item, normalize_labels(body.labels), "review", caller)
     elif body.status == "skipped":
         if item.status != "saved":
             item.status = "skipped"
     else:
-        _undo(db, item)
+        _undo(db, item, caller)
     review.updated = now()
     db.commit()
     return item
 
 
-def _undo(db: Session, item: ReviewItem) -> None:
+def _undo(db: Session, item: ReviewItem, caller: Caller) -> None:
     if item.correction_id is not None:
+        _own(db, [item.correction_id], caller)
         db.execute(delete(Correction).where(Correction.id == item.correction_id))
     item.status, item.labels, item.correction_id, item.saved_at = "pending", None, None, None
+
+
+def _own(db: Session, correction_ids: list[int], caller: Caller) -> None:
+    """An annotator undoes their own corrections only (team mode); an admin any."""
+    if caller.is_admin:
+        return
+    query = select(Correction.annotator).where(Correction.id.in_(correction_ids))
+    others = sorted(name or "the admin" for name in db.scalars(query) if name != caller.name)
+    if others:
+        raise RoleRefusedError(f"this save is {others[0]}'s: only they or an admin can undo it")
 
 
 def _current_labels(item: ReviewItem, review: ReviewSession) -> set[str]:
@@ -103,7 +118,9 @@ def _before(item: ReviewItem) -> dict[str, object]:
     }
 
 
-def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> tuple[int, int | None]:
+def bulk_save(
+    db: Session, review: ReviewSession, body: BulkIn, caller: Caller = SINGLE_USER
+) -> tuple[int, int | None]:
     """Each selected card becomes a correction marked "bulk": its labels plus `add` minus `remove`.
 
     A card's labels are its saved ones, else what the model predicts at the session's
@@ -115,7 +132,7 @@ def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> tuple[int, in
     for item in _selected(db, review, body):
         before = _before(item)
         labels = normalize_labels(sorted((_current_labels(item, review) | add) - remove))
-        _write_correction(db, review, item, labels, "bulk")
+        _write_correction(db, review, item, labels, "bulk", caller)
         cards.append({**before, "written": item.correction_id})
     if not cards:
         db.commit()
@@ -126,7 +143,7 @@ def bulk_save(db: Session, review: ReviewSession, body: BulkIn) -> tuple[int, in
     return len(cards), change.id
 
 
-def undo_bulk(db: Session, review: ReviewSession, bulk_id: int) -> int:
+def undo_bulk(db: Session, review: ReviewSession, bulk_id: int, caller: Caller = SINGLE_USER) -> int:
     """Put every card of a bulk change back as it was and delete the corrections it wrote.
 
     A card saved again since (its correction is no longer the bulk one) keeps that later save.
@@ -137,6 +154,7 @@ def undo_bulk(db: Session, review: ReviewSession, bulk_id: int) -> int:
     if change.undone:
         raise BulkUndoneError(f"bulk change {bulk_id} was undone already")
     by_id = {c["image_id"]: c for c in change.cards}
+    _own(db, [c["written"] for c in change.cards], caller)
     query = select(ReviewItem).where(ReviewItem.session_id == review.id, ReviewItem.image_id.in_(by_id))
     restored = 0
     for item in db.scalars(query):

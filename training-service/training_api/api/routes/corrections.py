@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from tagloop.http import error_responses
 
 from training_api import corrections, jobs, suspects
-from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
+from training_api.api.deps import CallerDep, DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.schemas import (
     INT64_MAX,
     CorrectionHistory,
@@ -28,10 +28,15 @@ router = APIRouter(tags=["corrections"])
     responses=error_responses(400, 401, 403, 404, 409, 415, 422),
 )
 def save_correction(
-    body: CorrectionIn, db: DbSession, uploads: UploadsDep, queue: QueueDep, settings: SettingsDep
+    body: CorrectionIn,
+    db: DbSession,
+    uploads: UploadsDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> CorrectionSaved:
-    """Append a correction of a stored upload's labels."""
-    row = corrections.save_correction(db=db, uploads=uploads, body=body)
+    """Append a correction of a stored upload's labels (recording who made it, in team mode)."""
+    row = corrections.save_correction(db=db, uploads=uploads, body=body, annotator=caller.name)
     job_id = jobs.note_correction(queue=queue, settings=settings)
     return CorrectionSaved(correction=CorrectionOut.model_validate(row), auto_retrain_job=job_id)
 
@@ -48,9 +53,12 @@ def get_corrections(
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     label: Annotated[str | None, Query(max_length=32)] = None,
     all: Annotated[bool, Query(description="every correction, not only the latest per image")] = False,
+    annotator: Annotated[str | None, Query(max_length=64, description="only this annotator's")] = None,
 ) -> CorrectionList:
     """Corrections, newest first: the latest per image unless all=true."""
-    total, rows = corrections.list_corrections(db=db, limit=limit, offset=offset, label=label, every=all)
+    total, rows = corrections.list_corrections(
+        db=db, limit=limit, offset=offset, label=label, every=all, annotator=annotator
+    )
     return CorrectionList(
         total=total, limit=limit, offset=offset, corrections=[CorrectionOut.model_validate(r) for r in rows]
     )

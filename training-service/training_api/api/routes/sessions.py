@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from tagloop.http import error_responses
 
-from training_api import jobs
-from training_api.api.deps import DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly, require_admin
+from training_api import jobs, team
+from training_api.api.deps import CallerDep, DbSession, QueueDep, SettingsDep, UploadsDep, UserOnly
 from training_api.config import Settings
 from training_api.db import ReviewSession
 from training_api.review import saving
@@ -59,6 +59,7 @@ Authorization = Annotated[str | None, Header()]
     responses=BODY_ERRORS,
 )
 def create_session(
+    request: Request,
     body: SessionIn,
     db: DbSession,
     uploads: UploadsDep,
@@ -66,7 +67,7 @@ def create_session(
     authorization: Authorization = None,
 ) -> SessionCreated:
     """A new session, with the photos already uploaded and predicted (more can be added later)."""
-    _admin_for_auto_retrain(body.auto_retrain_after, settings, authorization)
+    _admin_for_auto_retrain(body.auto_retrain_after, request, db, settings, authorization)
     created, added = review.create_session(db, uploads, body)
     return SessionCreated(session=review.session_out(db, created), added=added)
 
@@ -92,6 +93,7 @@ def get_session(session_id: SessionId, db: DbSession, client: ClientQuery = None
     responses=BODY_ERRORS,
 )
 def patch_session(
+    request: Request,
     session_id: SessionId,
     body: SessionPatch,
     db: DbSession,
@@ -99,7 +101,7 @@ def patch_session(
     authorization: Authorization = None,
 ) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
-    _admin_for_auto_retrain(body.auto_retrain_after, settings, authorization)
+    _admin_for_auto_retrain(body.auto_retrain_after, request, db, settings, authorization)
     found = review.update_session(db, review.require_session(db, session_id), body)
     return get_session(found.id, db, None)
 
@@ -161,10 +163,11 @@ def update_item(
     db: DbSession,
     queue: QueueDep,
     settings: SettingsDep,
+    caller: CallerDep,
 ) -> ItemSaved:
     """Save a card (writes a correction of its image), skip it, or undo its save."""
     found = review.require_session(db, session_id)
-    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body)
+    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if body.status == "saved" else None
     return ItemSaved(
         item=review.item_out(item, found), progress=review.progress(db, found), auto_retrain_job=job_id
@@ -178,11 +181,16 @@ def update_item(
     responses=BODY_ERRORS,
 )
 def bulk(
-    session_id: SessionId, body: BulkIn, db: DbSession, queue: QueueDep, settings: SettingsDep
+    session_id: SessionId,
+    body: BulkIn,
+    db: DbSession,
+    queue: QueueDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> BulkDone:
     """Set or unset labels on many cards, or accept the confident ones; each becomes a bulk correction."""
     found = review.require_session(db, session_id)
-    saved, bulk_id = saving.bulk_save(db, found, body)
+    saved, bulk_id = saving.bulk_save(db, found, body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if saved else None
     return BulkDone(
         saved=saved, bulk_id=bulk_id, progress=review.progress(db, found), auto_retrain_job=job_id
@@ -196,11 +204,11 @@ def bulk(
     responses=error_responses(401, 404, 409, 422),
 )
 def undo_bulk(
-    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], db: DbSession
+    session_id: SessionId, bulk_id: Annotated[int, Path(ge=1, le=INT32_MAX)], db: DbSession, caller: CallerDep
 ) -> BulkUndone:
     """Put every card of a bulk change back as it was and delete the corrections it wrote."""
     found = review.require_session(db, session_id)
-    restored = saving.undo_bulk(db, found, bulk_id)
+    restored = saving.undo_bulk(db, found, bulk_id, caller)
     return BulkUndone(restored=restored, progress=review.progress(db, found))
 
 
@@ -226,11 +234,13 @@ def repredict_session(
     )
 
 
-def _admin_for_auto_retrain(after: int | None, settings: Settings, authorization: str | None) -> None:
+def _admin_for_auto_retrain(
+    after: int | None, request: Request, db: DbSession, settings: Settings, authorization: str | None
+) -> None:
     """An automatic retrain starts a retrain (and a promoted candidate is activated) whenever
     anyone saves a card: turning it on is the admin's decision, as a retrain is."""
     if after:
-        require_admin(settings, authorization)
+        team.caller(db, settings, authorization, request.cookies.get(team.LOGIN_COOKIE), admin=True)
 
 
 def _auto_retrain(db: DbSession, found: ReviewSession, *, queue: QueueDep, settings: Settings) -> str | None:

@@ -1,0 +1,112 @@
+"""A team labels together, through the gateway only (issue 24's "Done when"): users made
+with `tagloop users add`, two annotators who differ on 3 of 20 photos, the agreement and
+the disagreements, an admin's resolutions, a retrain on the agreed labels, and the refusals
+(no credentials 401, an annotator's activate 403, ten wrong passwords rate-limited).
+
+A stack of its own: team mode closes every route, which the shared stack's tests expect open.
+"""
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.stack import REPO, Stack, running_stack
+from tests.support.stack_checks import wait_job
+from tests.support.training import image_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PHOTOS = 20
+DIFFERENT = (3, 8, 15)
+LABELS = [["cat"], ["dog"], ["car", "person"], ["bird"], ["horse"]]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("team-stack"), v1_model_dir) as system:
+        yield system
+
+
+def add_user(stack: Stack, name: str, role: str, password: str | None = None) -> str:
+    """`tagloop users add` with the stack's settings; the token from its last line."""
+    argv = [str(REPO / ".venv/bin/tagloop"), "users", "add", name, "--role", role]
+    done = subprocess.run(
+        argv + (["--password-stdin"] if password else []),
+        input=f"{password}\n" if password else "",
+        env=stack._env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()[-1]
+
+
+def as_user(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_two_annotators_agreement_resolution_retrain_and_refusals(
+    stack: Stack, gateway: httpx.Client
+) -> None:
+    photos = image_bytes(PHOTOS)
+    # Single-user mode: a prediction needs nobody.
+    assert gateway.post("/predict", files={"file": ("a.jpg", photos[0], "image/jpeg")}).status_code == 200
+
+    tokens = {"boss": add_user(stack, "boss", "admin", "boss password")}
+    tokens |= {name: add_user(stack, name, "annotator") for name in ("ann", "bob")}
+    for method, path in [("POST", "/predict"), ("GET", "/get_corrections"), ("GET", "/models")]:
+        refused = gateway.request(
+            method, path, files={"file": ("a.jpg", photos[0])} if path == "/predict" else None
+        )
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.json()["code"] == "not_authorized"
+    assert gateway.get("/health").status_code == 200
+    assert gateway.get("/").status_code == 200
+
+    ids = []
+    for k, data in enumerate(photos):
+        reply = gateway.post(
+            "/predict", files={"file": (f"p{k}.jpg", data, "image/jpeg")}, headers=as_user(tokens["ann"])
+        )
+        assert reply.status_code == 200, reply.text
+        ids.append(reply.json()["image_id"])
+    for name in ("ann", "bob"):
+        for k, image_id in enumerate(ids):
+            labels = ["sheep"] if name == "bob" and k in DIFFERENT else LABELS[k % len(LABELS)]
+            body = {"image_id": image_id, "corrected_labels": labels}
+            saved = gateway.post("/save_correction", json=body, headers=as_user(tokens[name]))
+            assert saved.status_code == 200, saved.text
+
+    boss = as_user(tokens["boss"])
+    agreement = gateway.get("/agreement", headers=boss).json()
+    [pair] = agreement["pairs"]
+    assert (pair["a"], pair["b"], pair["photos"]) == ("ann", "bob", PHOTOS)
+    assert pair["kappa"] < 1
+    assert agreement["disagreements"] == len(DIFFERENT)
+    listed = gateway.get("/disagreements", headers=boss).json()["disagreements"]
+    assert sorted(d["image_id"] for d in listed) == sorted(ids[k] for k in DIFFERENT)
+
+    refused = gateway.post("/models/1/activate", headers=as_user(tokens["ann"]))
+    assert refused.status_code == 403 and refused.json()["code"] == "admin_only"
+
+    for k in DIFFERENT:
+        resolved = gateway.post(f"/disagreements/{ids[k]}/resolve", json={"labels": ["sheep"]}, headers=boss)
+        assert resolved.status_code == 200, resolved.text
+    accepted = gateway.post("/retrain", json={"epochs": 2, "force": True}, headers=boss)
+    assert accepted.status_code == 202, accepted.text
+    job = gateway.get(f"/jobs/{accepted.json()['job_id']}", headers=boss)
+    assert job.status_code == 200
+    with httpx.Client(base_url=stack.url, timeout=120, headers=boss) as admin:
+        done = wait_job(admin, accepted.json()["job_id"], timeout=300)
+    assert done["status"] == "finished", done
+    assert done["result"]["left_out_disagreements"] == 0
+    assert done["result"]["samples"] == PHOTOS
+
+    statuses = [
+        gateway.post("/auth/login", json={"name": "boss", "password": f"guess {i}"}).status_code
+        for i in range(10)
+    ]
+    assert statuses[0] == 401 and statuses[-1] == 429, statuses
