@@ -19,12 +19,17 @@ def test_read_evalset_split_matches_the_seeded_assignment():
     assert len({p.filename for p in photos}) == len(photos)
 
 
-def test_assign_splits_ignores_row_order_and_halves_each_class():
-    photos = [(f"p{i}.jpg", ("cat",) if i < 6 else ()) for i in range(10)]
+def test_assign_splits_ignores_row_order_and_holds_out_three_of_five_of_each_class():
+    photos = [(f"p{i}.jpg", ("cat",) if i < 10 else ()) for i in range(20)]
     splits = assign_splits(photos)
     assert splits == assign_splits(list(reversed(photos)))
-    cats = [splits[f"p{i}.jpg"] for i in range(6)]
-    assert cats.count(HELDOUT) == cats.count(TUNING) == 3
+    cats = [splits[f"p{i}.jpg"] for i in range(10)]
+    assert cats.count(HELDOUT) == 6 and cats.count(TUNING) == 4
+
+
+def test_the_heldout_part_is_at_least_60_photos():
+    photos = read_evalset(CSV)
+    assert len(of_split(photos, HELDOUT)) >= 60 and of_split(photos, TUNING)
 
 
 def test_tuning_only_refuses_a_heldout_photo():

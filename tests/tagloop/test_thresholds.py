@@ -107,3 +107,15 @@ def test_stored_thresholds_apply_only_to_the_version_1_they_were_fitted_for(tmp_
     assert stored_thresholds("imagenet+coco", 320, stored) == {"cat": 0.3}
     assert stored_thresholds("imagenet+coco", 512, stored) == {}
     assert stored_thresholds("imagenet", 320, stored) == {}
+
+
+def test_committed_v1_thresholds_were_fitted_on_the_current_tuning_part_only():
+    """The kept file records how many photos it was fitted on: the tuning part of this CSV,
+    so a changed split or a fit that read held-out photos does not pass unnoticed."""
+    from tagloop.model.v1_thresholds import THRESHOLDS_FILE
+
+    record = json.loads(THRESHOLDS_FILE.read_text())
+    photos = read_evalset(REPO / "tests" / "fixtures" / "evalset.csv")
+    assert record["photos"] == len(of_split(photos, TUNING)) < len(photos)
+    assert stored_thresholds("imagenet+coco", 320) == record["thresholds"]
+    assert set(record["thresholds"]) == set(VOC_CLASSES)
