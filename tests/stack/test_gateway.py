@@ -3,16 +3,22 @@
 import gzip
 import io
 import signal
+import time
 
 import httpx
 import pytest
 from PIL import Image
+from skimage import data as skdata
 from tagloop.store import ModelStore
 
+from tests.support.images import jpeg_bytes
 from tests.support.stack import MODEL_NAME, REPO, Stack
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
+
+AUTH_CACHE_S = 1
+"""How long the gateway takes the training API's answer to a prediction's auth check as fresh."""
 
 
 def active_version(stack: Stack) -> int:
@@ -122,6 +128,13 @@ def test_health_names_the_part_that_is_down(stack: Stack, process: str, part: st
 
 
 def test_health_says_training_api_is_down(stack: Stack) -> None:
+    photo = jpeg_bytes(skdata.chelsea())
+
+    def predict() -> int:
+        files = {"file": ("cat.jpg", photo, "image/jpeg")}
+        return httpx.post(f"{stack.url}/predict", files=files, timeout=30).status_code
+
+    assert predict() == 200  # the gateway's auth check (team mode) has an answer
     stack.kill("training", signal.SIGKILL)
     try:
         reply = httpx.get(f"{stack.url}/health", timeout=10)
@@ -129,8 +142,10 @@ def test_health_says_training_api_is_down(stack: Stack) -> None:
         body = reply.json()
         assert body["parts"]["training_api"]["ok"] is False
         assert "training service" in body["error"]
-        # Predictions do not depend on the training service.
+        # Predictions do not depend on the training service: its last "no users, go on" stands.
         assert httpx.get(f"{stack.url}/health/inference").json()["ready"] is True
+        time.sleep(AUTH_CACHE_S + 0.5)  # past the cached answer's freshness: the stale one serves
+        assert [predict() for _ in range(3)] == [200, 200, 200]
     finally:
         stack.start("training")
         stack.wait_ready()
