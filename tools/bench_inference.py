@@ -400,9 +400,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keras-n", type=int, default=24)
     parser.add_argument("--skip-keras", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
-    parser.add_argument(
-        "--rest-s", type=float, default=4.0, help="idle wait before the second RSS reading"
-    )
+    parser.add_argument("--rest-s", type=float, default=4.0, help="idle wait before the second RSS reading")
     parser.add_argument("--bare-threads", type=int, default=2, help="ORT threads of the bare baseline")
     return parser.parse_args()
 
