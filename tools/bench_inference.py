@@ -4,7 +4,8 @@
 
 Measures, on the same three ~1600x1200 JPEG photos, in one run:
   - through the gateway: /predict with 1 client (p50, p95), 8 concurrent clients (images/s),
-    /batch_predict of 10 and of 32 images;
+    /batch_predict of 10 and of 32 images, and the curve: images/s for 1, 2, 4, 8 and 16
+    concurrent clients (--curve);
   - in this process on the active version: bare compute (decode + preprocess + ONNX Runtime
     forward) per image at batch 1 and for 32 images in one pass;
   - the original design's path: Keras `model.predict`, one image per call, on the same
@@ -255,6 +256,8 @@ class Results:
     bare32: list[float] = field(default_factory=list)
     keras: list[float] = field(default_factory=list)
     keras_concurrent_ips: list[float] = field(default_factory=list)
+    curve: dict[int, list[float]] = field(default_factory=dict)
+    """Clients -> images/s of each round (the curve)."""
     rss_mib: float | None = None
     rest_rss_mib: float | None = None
     """RSS a few seconds later, once idle (the service trims its heap after idle_trim_s)."""
@@ -274,6 +277,9 @@ def measure(
         res.concurrent_ips.append(
             gateway_concurrent(args.url, images, args.clients, args.seconds / args.rounds)
         )
+        for clients in args.curve:
+            ips = gateway_concurrent(args.url, images, clients, args.curve_seconds / args.rounds)
+            res.curve.setdefault(clients, []).append(ips)
         res.bare32 += bare_batched(model, images, 32, 1)
         res.batch10 += gateway_batch(args.url, images, 10, max(args.batch_repeat // args.rounds, 1))
         res.batch32 += gateway_batch(args.url, images, 32, max(args.batch_repeat // args.rounds, 1))
@@ -351,7 +357,21 @@ def report(args: argparse.Namespace, res: Results) -> None:
     print("\n| target | measured | wanted | met |\n|---|---|---|---|")
     for name, value, wanted, met in targets:
         print(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    report_curve(res, keras_ips)
     report_breakdown(res)
+
+
+def report_curve(res: Results, keras_ips: float | None) -> None:
+    """images/s by number of concurrent /predict clients (median of the rounds)."""
+    if not res.curve:
+        return
+    one = statistics.median(res.curve.get(1, [0.0])) or None
+    print("\n| /predict clients | images/s | vs 1 client | vs the original path |\n|---|---|---|---|")
+    for clients, values in sorted(res.curve.items()):
+        ips = statistics.median(values)
+        vs_one = f"{ips / one:.2f}x" if one else "n/a"
+        vs_keras = f"{ips / keras_ips:.1f}x" if keras_ips else "n/a"
+        print(f"| {clients} | {ips:.1f} | {vs_one} | {vs_keras} |")
 
 
 def _mib(value: float | None) -> str:
@@ -395,6 +415,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model-name", default=None)
     parser.add_argument("--requests", type=int, default=60, help="sequential /predict calls (and bare runs)")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--curve",
+        type=lambda text: [int(x) for x in text.split(",") if x],
+        default=[1, 2, 4, 8, 16],
+        help="client counts of the images/s curve ('' for none)",
+    )
+    parser.add_argument("--curve-seconds", type=float, default=6.0, help="per client count, over all rounds")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of the concurrent run")
     parser.add_argument("--batch-repeat", type=int, default=5)
     parser.add_argument("--keras-n", type=int, default=24)

@@ -1,6 +1,6 @@
 """int8 quantization curve of a model version (it starts nothing; no running system needed).
 
-    .venv/bin/python -m tools.bench_quantize --model-dir .cache/tests/models-imagenet-coco-320/voc/1
+    .venv/bin/python -m tools.bench_quantize [--model-dir FOLDER]   (default: the active version)
 
 Each variant of tagloop.model.quantize.PARTS is calibrated on the evaluation set's photos
 (.cache/evalset, made by scripts/setup) and judged on the tuning fixture
@@ -28,6 +28,8 @@ from tagloop.evalset import read_evalset
 from tagloop.evaluation import evaluate
 from tagloop.images import load_image_arrays
 from tagloop.model.quantize import PARTS, quantize
+from tagloop.settings import CommonSettings
+from tagloop.store import ModelStore
 from tagloop.training.offline import LabelledImages, csv_images, label_matrix, onnx_scores
 from tagloop.version_meta import VersionMeta
 
@@ -126,7 +128,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "quantize")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=20)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.model_dir is None:
+        settings = CommonSettings()
+        store = ModelStore(settings.models_dir, settings.model_name)
+        args.model_dir = store.path(store.require_active())
+    return args
 
 
 if __name__ == "__main__":
