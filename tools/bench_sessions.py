@@ -11,7 +11,10 @@ Per session size, through the gateway, as the Review tab does it:
   - next card: GET /sessions/{id}/next after a card, p50 and p95 of 20;
   - save: POST /sessions/{id}/items/{image_id}, p50 of 20;
   - VOC export of the saved cards (20): seconds and the peak the client held (streamed);
-  - re-predict: POST /sessions/{id}/repredict, seconds (5,000 only with --repredict-large).
+  - re-predict: POST /sessions/{id}/repredict, seconds (5,000 only with --repredict-large);
+  - in Chromium: the session opened in the Review tab, then the next card after Enter
+    (drawn, its photo decoded: tools/bench_review.py's measure), p50 and p95 of 20,
+    while the tab polls the session every second.
 The 5,000-photo session is built without running inference 5,000 times: distinct small PNGs
 are written into the upload store (--data-dir, default TAGLOOP_DATA_DIR, the running
 system's) and added with scores. The gateway's rate limit must be above what is measured
@@ -25,11 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import sync_playwright
 from tagloop.classes import VOC_CLASSES
 from tagloop.settings import CommonSettings
 
 from tests.support.large_session import large_session_items
 from tests.support.training import image_bytes
+from tools.bench_review import CHROMIUM, NEXT_CARD_JS, percentile
 
 CHUNK, IN_FLIGHT = 8, 3
 
@@ -64,8 +69,27 @@ def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 
 def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return percentile(values, 0.95)
+
+
+def browser_next_card(url: str, sid: int, n: int = 20) -> list[float]:
+    """ms from Enter to the next card drawn with its photo, in the Review tab on session `sid`."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_context(
+            base_url=url, locale="en-US", viewport={"width": 1280, "height": 800}
+        ).new_page()
+        page.add_init_script(f"localStorage.setItem('tagloop.review.session', '{sid}')")
+        page.goto("/#review")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#rev-img'); return i.complete && i.naturalWidth > 0 }",
+            timeout=120_000,
+        )
+        page.locator("#rev-card").focus()
+        page.wait_for_timeout(1500)  # a poll or two in
+        times = [page.evaluate(NEXT_CARD_JS) for _ in range(n)]
+        browser.close()
+    return times
 
 
 def measure(client: httpx.Client, size: int, args: argparse.Namespace) -> dict[str, str]:
@@ -96,6 +120,8 @@ def measure(client: httpx.Client, size: int, args: argparse.Namespace) -> dict[s
     row["VOC export of 20 saved"] = (
         f"{time.perf_counter() - started:.2f} s ({total // 1024} KB, chunks <= {peak // 1024} KB)"
     )
+    shown = browser_next_card(args.url, sid)
+    row["in the tab: next card p50 / p95"] = f"{statistics.median(shown):.0f} / {p95(shown):.0f} ms"
     if size <= args.max_real or args.repredict_large:
         started = time.perf_counter()
         client.post(f"/sessions/{sid}/repredict", timeout=1800).raise_for_status()
