@@ -13,6 +13,11 @@ side by side give more images/s than one pass using both cores (docs/ARCHITECTUR
 
 A job may pin a model (a /batch_predict keeps one version across its chunks); unpinned
 jobs run on whatever `slot.current` is when the pass starts.
+
+When no job has come for `idle_trim_s` after a pass, the runner that notices hands the C
+heap's free memory back to the system (tagloop.heap): a pass's activations and the
+images are freed into glibc's per-thread arenas, which keep them, and RSS after a burst of
+large batches stayed ~200 MB above what the model needs (docs/ARCHITECTURE.md, "Serving engine").
 """
 
 import contextlib
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from tagloop.heap import trim_heap
 
 from inference_api.engine import Batch, ModelSlot, ServedModel, as_batch, batch_rows, concat_batches
 
@@ -69,11 +75,16 @@ class DynamicBatcher:
         max_wait_s: float,
         runners: int = 1,
         observe: Callable[[int], None] = lambda n: None,
+        idle_trim_s: float | None = None,
+        trim: Callable[[], object] = trim_heap,
     ):
         self.slot = slot
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.observe = observe
+        self.idle_trim_s = idle_trim_s
+        self._trim = trim
+        self._untrimmed = False  # a pass ran since the last trim
         self._queue: queue.Queue[_Job] = queue.Queue()
         self._decoding = 0
         self._lock = threading.Lock()
@@ -114,7 +125,7 @@ class DynamicBatcher:
     def _run(self) -> None:
         carry: _Job | None = None
         while True:
-            first = carry if carry is not None else self._queue.get()
+            first = carry if carry is not None else self._next_job()
             if first is _STOP:
                 return
             jobs, carry = self._gather(first)
@@ -122,6 +133,19 @@ class DynamicBatcher:
             # Drop the references before blocking on the queue again: an idle runner must
             # not keep a retired model (pinned by a job) alive, nor the images.
             del first, jobs
+
+    def _next_job(self) -> _Job:
+        """The next job; if none comes within idle_trim_s after a pass, trim the heap first."""
+        if self.idle_trim_s is None:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=self.idle_trim_s)
+        except queue.Empty:
+            with self._lock:
+                untrimmed, self._untrimmed = self._untrimmed, False
+            if untrimmed:
+                self._trim()
+            return self._queue.get()
 
     def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None]:
         """`first` plus whatever joins it within the wait; returns the job left over, if any."""
@@ -150,6 +174,7 @@ class DynamicBatcher:
                 job.future.set_exception(exc)
             return
         forward_s = time.perf_counter() - started
+        self._untrimmed = True
         self.observe(len(scores))
         start = 0
         for job in jobs:

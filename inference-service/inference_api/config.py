@@ -20,6 +20,10 @@ class Settings(CommonSettings):
     max_wait_ms: float = 4.0
     """Dynamic batcher: longest wait for requests still being decoded (never with none)."""
 
+    idle_trim_s: float = 2.0
+    """After a forward pass, seconds without another before freed memory goes back to the
+    system (malloc_trim: a few ms, never while requests come)."""
+
     decode_threads: int = 2
     """/batch_predict: images decoded at the same time (Pillow releases the GIL)."""
 

@@ -68,6 +68,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_wait_s=settings.max_wait_ms / 1000,
         runners=settings.runners,
         observe=app.state.metrics.observe_pass,
+        idle_trim_s=settings.idle_trim_s,
     )
     reloader = _build_reloader(settings, slot, app.state.metrics)
     reloader.check_pointer()  # Serve from the first request if a version is active.

@@ -1,5 +1,6 @@
 """The dynamic batcher: concurrent requests gathered into one pass, pinned jobs kept apart."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ from inference_api.batcher import DynamicBatcher
 from inference_api.engine import ModelNotReadyError, ModelSlot, ServedModel, load_version
 
 from tests.support.inference import tiny_onnx
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -78,5 +80,28 @@ def test_batcher_fails_the_job_when_no_model_is_loaded() -> None:
     try:
         with pytest.raises(ModelNotReadyError):
             batcher.submit(images(1)).result(timeout=5)
+    finally:
+        batcher.stop()
+
+
+def test_batcher_gives_memory_back_once_idle_after_a_pass(tiny_model: ServedModel) -> None:
+    slot = ModelSlot()
+    slot.current = tiny_model
+    trims: list[float] = []
+    batcher = DynamicBatcher(
+        slot=slot, max_batch=4, max_wait_s=0.0, runners=2, idle_trim_s=0.2, trim=lambda: trims.append(1)
+    )
+    batcher.start()
+    try:
+        time.sleep(0.5)
+        assert trims == []  # nothing ran: nothing to give back
+        for _ in range(5):  # busy: passes closer together than idle_trim_s
+            batcher.submit(images(1)).result(timeout=10)
+        assert trims == []
+        wait_until(lambda: trims == [1], timeout=5, what="one trim after the passes")
+        time.sleep(0.5)
+        assert trims == [1]  # once per idle spell, by one of the two runners
+        batcher.submit(images(2)).result(timeout=10)
+        wait_until(lambda: len(trims) == 2, timeout=5, what="a trim after the next pass")
     finally:
         batcher.stop()

@@ -91,10 +91,10 @@ def test_decode_image_applies_exif_orientation() -> None:
     assert img.size == (100, 200)
 
 
-def test_decode_image_drafts_large_jpegs_to_at_least_twice_the_model_size() -> None:
+def test_decode_image_drafts_large_jpegs_to_at_least_the_draft_size() -> None:
     big = Image.fromarray(skdata.astronaut()).resize((2048, 1536))
     img = decode_image(encode(big, "JPEG", quality=90))
-    assert 448 <= min(img.size) < 1536
+    assert img.size == (512, 384)  # 1/4: the largest libjpeg scale that keeps both sides >= 320
     assert img.size[0] / img.size[1] == pytest.approx(2048 / 1536, rel=0.01)
 
 
@@ -164,7 +164,7 @@ def test_decode_image_refuses_by_memory_before_decoding() -> None:
 def test_decode_image_of_a_wide_image_is_reduced_and_8_bit() -> None:
     """Within a raised budget the same image decodes to a small RGB image, scaled, not clipped."""
     img = decode_image(png_bomb(2000, 1000, bit_depth=16), max_bytes=1 << 30)
-    assert img.mode == "RGB" and img.size == (1000, 500)  # reduced by 2: both sides stay >= 448
+    assert img.mode == "RGB" and img.size == (667, 334)  # reduced by 3 (rounded up): both sides stay >= 320
 
 
 def test_decode_budget_makes_decodes_wait_for_memory() -> None:

@@ -1,5 +1,7 @@
 // The session's grid view: select many cards (click, shift-click, Ctrl-click, Ctrl+A) and
 // set or unset a label on them, or accept every confident card. Each becomes a bulk correction.
+// Virtualised: the grid scrolls in its own box and only the rows in view (and a few around
+// them) are in the page, so a session of 5,000 cards scrolls as one of 50.
 
 import { postJson } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
@@ -11,6 +13,9 @@ import { actionFor } from "./review-keys.js";
 
 const CONFIDENT_LOW = 0.1;
 const CONFIDENT_HIGH = 0.9; // the server's "confident" card (review/order.py)
+const OVERSCAN_ROWS = 3; // rows drawn above and below the ones in view
+let rowHeight = 260; // a row of tiles and the gap under it, in px: measured on the first draw
+let drawn = { start: 0, end: 0, cols: 0, length: -1 }; // the tiles in the page now
 let ctx = null; // {state, reload, open, close}
 const selected = new Set();
 let anchor = -1;
@@ -24,6 +29,16 @@ export function initGrid(context) {
   $("rev-bulk-unset").addEventListener("click", () => bulk({ remove: [$("rev-bulk-label").value] }));
   $("rev-bulk-confident").addEventListener("click", () => bulk({ confident: true }));
   $("rev-bulk-undo").addEventListener("click", undoBulk);
+  let pending = false;
+  $("rev-grid").addEventListener("scroll", () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      const want = windowOf(ctx.state.items.length);
+      if (want.start !== drawn.start || want.end !== drawn.end) renderGrid();
+    });
+  });
   $("rev-grid").addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a") {
       e.preventDefault();
@@ -33,11 +48,29 @@ export function initGrid(context) {
   });
 }
 
-/** Columns of the grid as laid out now (tiles on the first row). */
+/** Columns of the grid as laid out now (its resolved tracks). */
 function columns() {
-  const tiles = [...$("rev-grid").children];
-  const top = tiles[0]?.offsetTop;
-  return Math.max(1, tiles.filter((el) => el.offsetTop === top).length);
+  const tracks = getComputedStyle($("rev-grid")).gridTemplateColumns;
+  return Math.max(1, tracks && tracks !== "none" ? tracks.split(" ").length : 1);
+}
+
+/** The tiles to have in the page for the grid's scroll position: {start, end, cols, rows, first}. */
+function windowOf(count) {
+  const grid = $("rev-grid");
+  const cols = columns();
+  const rows = Math.ceil(count / cols);
+  const height = grid.clientHeight || window.innerHeight;
+  const first = Math.max(0, Math.floor(grid.scrollTop / rowHeight) - OVERSCAN_ROWS);
+  const last = Math.min(rows, Math.ceil((grid.scrollTop + height) / rowHeight) + OVERSCAN_ROWS);
+  return { start: first * cols, end: Math.min(count, last * cols), cols, rows, first, last };
+}
+
+/** Scroll the grid so that the cursor's row is in view. */
+function scrollToCursor() {
+  const grid = $("rev-grid");
+  const top = Math.floor(cursor / columns()) * rowHeight;
+  if (top < grid.scrollTop) grid.scrollTop = top;
+  else if (top + rowHeight > grid.scrollTop + grid.clientHeight) grid.scrollTop = top + rowHeight - grid.clientHeight;
 }
 
 /**
@@ -75,8 +108,8 @@ export function gridKey(e) {
     if (selected.size) labelKey(hit.name);
     return true;
   }
+  scrollToCursor();
   renderGrid();
-  $("rev-grid").children[cursor]?.scrollIntoView({ block: "nearest" });
   return true;
 }
 
@@ -86,14 +119,47 @@ function labelsOf(item) {
 
 export function renderGrid() {
   const items = ctx.state.items;
-  for (const id of [...selected]) if (!items.some((i) => i.image_id === id)) selected.delete(id);
-  $("rev-grid").replaceChildren(...items.map((item, index) => tile(item, index)));
-  if (items.length) $("rev-grid").setAttribute("aria-activedescendant", `rev-tile-${Math.min(cursor, items.length - 1)}`);
+  const ids = new Set(items.map((i) => i.image_id));
+  for (const id of [...selected]) if (!ids.has(id)) selected.delete(id);
+  const grid = $("rev-grid");
+  let win = windowOf(items.length);
+  for (let tries = 0; tries < 2; tries++) {
+    const tiles = items.slice(win.start, win.end).map((item, k) => tile(item, win.start + k));
+    grid.replaceChildren(spacer(win.first), ...tiles, spacer(win.rows - win.last));
+    const measured = rowHeightNow(grid);
+    if (!measured || Math.abs(measured - rowHeight) < 1) break;
+    rowHeight = measured; // the first draw, or the tiles changed size: place them again
+    win = windowOf(items.length);
+  }
+  drawn = { start: win.start, end: win.end, cols: win.cols, length: items.length };
+  grid.dataset.count = String(items.length);
+  const active = Math.min(cursor, items.length - 1);
+  if (items.length && active >= win.start && active < win.end) grid.setAttribute("aria-activedescendant", `rev-tile-${active}`);
+  else grid.removeAttribute("aria-activedescendant");
   $("rev-selected").textContent = t("rev.selected", { n: selected.size });
   $("rev-bulk-label").querySelectorAll("option").forEach((o) => {
     o.textContent = className(o.value);
   });
   for (const id of ["rev-bulk-set", "rev-bulk-unset"]) $(id).disabled = !selected.size;
+}
+
+/** What holds the place of `rows` rows of tiles not in the page (nothing for none). */
+function spacer(rows) {
+  if (rows <= 0) return "";
+  const node = el("li", { class: "rev-spacer", role: "presentation", "aria-hidden": "true" });
+  node.style.height = `${rows * rowHeight - gapOf($("rev-grid"))}px`; // the grid adds one gap after it
+  return node;
+}
+
+function gapOf(grid) {
+  return parseFloat(getComputedStyle(grid).rowGap) || 0;
+}
+
+/** A row of tiles and the gap under it, as laid out now (0 when nothing is laid out). */
+function rowHeightNow(grid) {
+  const tile = grid.querySelector(".rev-tile");
+  if (!tile || !tile.offsetHeight) return 0;
+  return tile.offsetHeight + gapOf(grid);
 }
 
 function tile(item, index) {

@@ -22,6 +22,7 @@ const SESSION_KEY = "tagloop.review.session";
 const CURRENT_KEY = "tagloop.review.current.";
 const PREFETCH = 3;
 const PATCH_DELAY_MS = 400;
+const REREAD_MS = 2000; // while uploading, the session is read again at most this often
 
 const state = {
   sessions: [],
@@ -559,6 +560,7 @@ export async function addFiles(files) {
   draw();
   const errors = [...refused];
   let counted = 0;
+  let reread = 0;
   try {
     await uploadToSession(sid, ok, {
       onProgress: (done, total) => {
@@ -566,13 +568,17 @@ export async function addFiles(files) {
         counted = done;
         showMsg($("rev-upload-msg"), t("rev.uploaded", { done, total }));
       },
-      onChunk: async ({ items, files: byId, errors: bad }) => {
+      onChunk: async ({ items, files: byId, errors: bad, last }) => {
         errors.push(...bad);
         for (const [id, file] of Object.entries(byId)) state.files.set(id, URL.createObjectURL(file));
         if (state.session?.id !== sid) return;
         if (!items.length) return draw();
         const wasEmpty = !currentItem();
         state.waiting = null;
+        // Reading a session of thousands of cards after every chunk of 8 would cost more than
+        // the chunk: a card on screen stays, the 1 s poll brings the new cards, the last chunk reads.
+        if (!wasEmpty && !last && performance.now() - reread < REREAD_MS) return;
+        reread = performance.now();
         // a card on screen stays there; an empty screen gets the first pending card in the order
         await openSession(sid, wasEmpty ? { first: true } : { keep: true });
         if (wasEmpty) focusWork();
