@@ -8,6 +8,7 @@ Per session size, through the gateway, as the Review tab does it:
   - upload and predict (50 and 500): real photos sent in chunks of 8 to /batch_predict,
     3 chunks in flight, each chunk's items added to the session in order; photos/s end to end;
   - session read: GET /sessions/{id} (every card), median of 5;
+  - poll of an unchanged session: the same with its ETag (the Review tab's 1 s poll; 304);
   - next card: GET /sessions/{id}/next after a card, p50 and p95 of 20;
   - save: POST /sessions/{id}/items/{image_id}, p50 of 20;
   - VOC export of the saved cards (20): seconds and the peak the client held (streamed);
@@ -107,6 +108,9 @@ def measure(client: httpx.Client, size: int, args: argparse.Namespace) -> dict[s
     assert len(ids) == size, f"the session holds {len(ids)} of {size}"
     reads = timed(lambda k: client.get(f"/sessions/{sid}").raise_for_status(), 5)
     row["session read (median)"] = f"{statistics.median(reads):.0f} ms"
+    etag = client.get(f"/sessions/{sid}").headers["ETag"]
+    polls = timed(lambda k: client.get(f"/sessions/{sid}", headers={"If-None-Match": etag}), 5)
+    row["poll, unchanged: 304 (median)"] = f"{statistics.median(polls):.0f} ms"
     step = max(1, size // 20)
     nexts = timed(lambda k: client.get(f"/sessions/{sid}/next", params={"after": ids[k * step]}), 20)
     row["next card p50 / p95"] = f"{statistics.median(nexts):.0f} / {p95(nexts):.0f} ms"

@@ -298,3 +298,35 @@ def test_a_card_handed_to_one_browser_is_not_handed_to_another(any_db_client) ->
     assert (
         client.get(f"/sessions/{sid}/next", params={"client": BROWSER_A}).json()["item"]["image_id"] == ids[2]
     )
+
+
+def test_a_poll_of_an_unchanged_session_answers_304_and_any_change_shows(
+    client: TestClient, settings: Settings
+):
+    sid, ids = _session(client, settings, [_scores(cat=0.9), _scores(dog=0.6), _scores(cow=0.55)])
+    path = f"/sessions/{sid}?client={BROWSER_A}"
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    unchanged = client.get(path, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    # nginx's gzip weakens an ETag it passes on: the weak form matches too
+    assert client.get(path, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+
+    def changed_by(action) -> str:
+        nonlocal etag
+        action()
+        reply = client.get(path, headers={"If-None-Match": etag})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["ETag"] != etag
+        etag = reply.headers["ETag"]
+        return etag
+
+    changed_by(lambda: _save(client, sid, ids[0], ["cat"]))  # a save (another browser's, say)
+    changed_by(lambda: _save(client, sid, ids[0], ["cat", "person"]))  # the same card saved again
+    # another browser takes a card on screen: this browser sees it leased
+    changed_by(lambda: client.post(f"/sessions/{sid}/items/{ids[1]}/lease", json={"client": BROWSER_B}))
+    # this browser's own lease changes nothing it is shown
+    client.post(f"/sessions/{sid}/items/{ids[2]}/lease", json={"client": BROWSER_A})
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    changed_by(lambda: client.patch(f"/sessions/{sid}", json={"threshold": 0.7}))
+    changed_by(lambda: _save(client, sid, ids[0], None, status="pending"))  # an undo

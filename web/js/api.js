@@ -60,11 +60,13 @@ async function tokenAfter401() {
 }
 
 /**
- * fetch() returning the parsed JSON body; throws ApiError unless the reply is 2xx
- * (or its status is listed in `okStatuses`, as /health's 503 is).
+ * fetch() returning the parsed JSON body and the reply's ETag; throws ApiError unless the
+ * reply is 2xx (or its status is listed in `okStatuses`, as /health's 503 is). With
+ * `ifNoneMatch` (an ETag), a 304 returns {status: 304, data: null}.
  */
-export async function request(path, { method = "GET", json, form, okStatuses = [], retried = false, keepalive = false } = {}) {
+export async function request(path, { method = "GET", json, form, okStatuses = [], retried = false, keepalive = false, ifNoneMatch = null } = {}) {
   const headers = { Accept: "application/json", ...authHeaders() };
+  if (ifNoneMatch) headers["If-None-Match"] = ifNoneMatch;
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -78,9 +80,11 @@ export async function request(path, { method = "GET", json, form, okStatuses = [
   } catch {
     throw new ApiError(t("err.network"));
   }
+  const etag = res.headers.get("ETag");
+  if (res.status === 304) return { status: 304, data: null, etag }; // unchanged since `ifNoneMatch`
   const data = parseBody(await res.text());
   if (res.status === 401 && !retried && (await tokenAfter401())) {
-    return request(path, { method, json, form, okStatuses, retried: true, keepalive });
+    return request(path, { method, json, form, okStatuses, retried: true, keepalive, ifNoneMatch });
   }
   if (!res.ok && !okStatuses.includes(res.status)) {
     throw new ApiError(messageFor(res.status, data), res.status, data);
@@ -91,7 +95,7 @@ export async function request(path, { method = "GET", json, form, okStatuses = [
   if (data.success === false && res.ok) {
     throw new ApiError(messageFor(res.status, data), res.status, data);
   }
-  return { status: res.status, data };
+  return { status: res.status, data, etag };
 }
 
 export async function getJson(path, opts = {}) {

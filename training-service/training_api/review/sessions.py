@@ -1,5 +1,6 @@
 """Review sessions in the corrections database: create, list, add photos, the next card."""
 
+import hashlib
 import itertools
 import statistics
 from collections.abc import Sequence
@@ -120,6 +121,37 @@ def items_of(db: Session, review: ReviewSession) -> list[ReviewItem]:
     """The session's cards in its order."""
     rows = db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id)).all()
     return sort_items(rows, review.sort_order, review.threshold)
+
+
+def session_etag(db: Session, review: ReviewSession, client: str | None) -> str:
+    """A fingerprint of what GET /sessions/{id} shows `client` now: the session's settings and,
+    per card, everything of it that can change but its scores (which change only with its
+    model version). Read without the scores, so that a browser polling an unchanged session
+    of thousands of cards costs a small query, not the whole session (HTTP 304)."""
+    at = now()
+    rows = db.execute(
+        select(
+            ReviewItem.image_id,
+            ReviewItem.status,
+            ReviewItem.labels,
+            ReviewItem.saved_at,
+            ReviewItem.model_version,
+            ReviewItem.leased_by,
+            ReviewItem.lease_until,
+        )
+        .where(ReviewItem.session_id == review.id)
+        .order_by(ReviewItem.id)
+    ).all()
+    digest = hashlib.sha256(
+        repr(
+            (review.name, review.sort_order, review.threshold, review.auto_retrain_after, review.updated)
+        ).encode()
+    )
+    for image_id, status, labels, saved_at, version, leased_by, lease_until in rows:
+        elsewhere = leased_by not in (None, client) and lease_until is not None
+        elsewhere = elsewhere and _naive_utc(lease_until) > _naive_utc(at)
+        digest.update(repr((image_id, status, labels, saved_at, version, elsewhere)).encode())
+    return f'"{digest.hexdigest()[:32]}"'
 
 
 def _naive_utc(value: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from tagloop.http import error_responses
 
 from training_api import jobs, team
@@ -78,10 +78,31 @@ def list_sessions(db: DbSession) -> SessionList:
     return SessionList(sessions=[review.session_out(db, s) for s in review.list_sessions(db)])
 
 
-@router.get("/{session_id}", response_model=SessionDetail, dependencies=UserOnly, responses=READ_ERRORS)
-def get_session(session_id: SessionId, db: DbSession, client: ClientQuery = None) -> SessionDetail:
-    """The session and all its cards, in its order; `leased` marks those another browser has on screen."""
+@router.get(
+    "/{session_id}",
+    response_model=SessionDetail,
+    dependencies=UserOnly,
+    responses={**READ_ERRORS, 304: {"description": "nothing shown changed since the ETag in If-None-Match"}},
+)
+def get_session(
+    session_id: SessionId,
+    db: DbSession,
+    response: Response,
+    client: ClientQuery = None,
+    if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+) -> SessionDetail | Response:
+    """The session and all its cards, in its order; `leased` marks those another browser has on
+    screen. Its ETag changes with anything shown but a card's scores (which change with its
+    model version): `If-None-Match` with it answers 304 while nothing changed."""
     found = review.require_session(db, session_id)
+    etag = review.session_etag(db, found, client)
+    if if_none_match is not None and etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return _detail(db, found, client)
+
+
+def _detail(db: DbSession, found: ReviewSession, client: str | None) -> SessionDetail:
     items = [review.item_out(i, found, client) for i in review.items_of(db, found)]
     return SessionDetail(session=review.session_out(db, found), items=items)
 
@@ -103,7 +124,7 @@ def patch_session(
     """Rename, change the order, the threshold or the automatic retrain."""
     _admin_for_auto_retrain(body.auto_retrain_after, request, db, settings, authorization)
     found = review.update_session(db, review.require_session(db, session_id), body)
-    return get_session(found.id, db, None)
+    return _detail(db, found, None)
 
 
 @router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
