@@ -88,7 +88,7 @@ async function loadSessions() {
   const select = $("rev-session");
   select.replaceChildren(
     el("option", { value: "" }, t("rev.no_session")),
-    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${sessionName(s.name)} · ${s.progress.saved} / ${s.progress.total}`)),
+    ...state.sessions.map((s) => el("option", { value: String(s.id) }, `${sessionName(s.name)} · ${count(s.progress.saved)} / ${count(s.progress.total)}`)),
   );
   select.value = state.session ? String(state.session.id) : "";
 }
@@ -303,6 +303,9 @@ function heldElsewhere() {
   return state.items.filter((i) => i.status !== "saved" && i.leased).length;
 }
 
+/** A count as this language writes it ("5,000" in English). */
+const count = (n) => formatNumber(n, 0);
+
 function drawProgress() {
   if (!state.session) {
     $("rev-progress").textContent = "";
@@ -314,11 +317,11 @@ function drawProgress() {
   const left = total - saved - onTheWay;
   const per = localPace() ?? state.session.progress.seconds_per_item;
   const eta = per && left ? ` · ${t("rev.eta", { m: Math.max(1, Math.round((per * left) / 60)) })}` : "";
-  const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: state.uploadLeft })}` : "";
+  const uploading = state.uploadLeft ? ` · ${t("rev.uploading_left", { n: count(state.uploadLeft) })}` : "";
   const held = heldElsewhere();
-  const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: held })}` : "";
-  const saving = onTheWay ? ` · ${t("rev.saving", { n: onTheWay })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: saved, total })}${saving}${eta}${uploading}${elsewhere}`;
+  const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: count(held) })}` : "";
+  const saving = onTheWay ? ` · ${t("rev.saving", { n: count(onTheWay) })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: count(saved), total: count(total) })}${saving}${eta}${uploading}${elsewhere}`;
   $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
