@@ -22,6 +22,7 @@ from tests.support.probes import json_body, memory_kib, peak_growth
 from tests.support.stack import Stack, running_stack
 from tests.support.stack_checks import assert_json_error
 from tests.support.testfiles import crafted_keras, keras_config, noise_jpeg, unique_seed
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -172,10 +173,18 @@ def test_repredict_session_of_large_photos(token_stack: Stack, record) -> None:
         created = gateway.post("/sessions", json={"name": "large photos", "items": items})
         assert created.status_code == 201, created.text
         session_id = created.json()["session"]["id"]
-        reply = gateway.post(f"/sessions/{session_id}/repredict", json={})
-    assert reply.status_code == 200, reply.text
-    assert reply.json()["repredicted"] == 6
-    record("200, 6 repredicted", total_mb=round(6 * len(photo) / MIB, 1), before_the_fix="503")
+        started = gateway.post(f"/sessions/{session_id}/repredict", json={})
+        assert started.status_code == 202, started.text
+        assert started.json()["state"] in ("running", "finished")
+        path = f"/sessions/{session_id}/repredict"
+        run = wait_until(
+            lambda: (body := gateway.get(path).json())["state"] != "running" and body,
+            timeout=240,
+            what="the re-prediction to end",
+        )
+    assert run["state"] == "finished", run
+    assert run["done"] == run["total"] == 6
+    record("finished, 6 repredicted", total_mb=round(6 * len(photo) / MIB, 1), before_the_fix="503")
 
 
 def test_voc_export_of_500_photos_streams_with_flat_memory(

@@ -5,12 +5,13 @@
 // version and re-sorted. "Audit labels" opens the saved labels the model finds implausible
 // (GET /corrections/suspects) as a review session.
 
-import { getJson, postJson } from "./api.js";
+import { ApiError, getJson, postJson } from "./api.js";
 import { $, el, showMsg } from "./dom.js";
 import { className, formatNumber, t } from "./i18n.js";
 import { AUTO_RETRAIN, followJob, stageText, startOrJoin, waitUntilServed } from "./jobs.js";
 
 const AUDIT_LIMIT = 50;
+const REPREDICT_POLL_MS = 1000;
 
 /** Open the retrain dialog with the plan; resolves {epochs} when confirmed, null otherwise. */
 export async function confirmRetrain() {
@@ -180,15 +181,23 @@ async function openAudit(msg) {
 async function repredict(state, version, reload) {
   const msg = $("rev-retrain-msg");
   const before = msg.textContent;
+  const sid = state.session.id;
   showMsg(msg, `${before} ${t("rev.repredicting")}`, "ok");
   await waitUntilServed(version);
-  const reply = await postJson(`/sessions/${state.session.id}/repredict`, {});
-  showMsg(msg, `${before} ${t("rev.repredicted", { n: reply.repredicted, v: reply.model_version ?? "?" })}`, "ok");
+  // In the background on the server: the session stays usable, and re-sorts as it goes.
+  let run = await postJson(`/sessions/${sid}/repredict`, {});
+  while (run.state === "running") {
+    if (run.total) showMsg(msg, `${before} ${t("rev.repredicting_n", { done: formatNumber(run.done, 0), total: formatNumber(run.total, 0) })}`, "ok");
+    await new Promise((resolve) => setTimeout(resolve, REPREDICT_POLL_MS));
+    run = await getJson(`/sessions/${sid}/repredict`);
+  }
+  if (run.state !== "finished") throw new ApiError(run.error || t("rev.repredict_failed"));
+  showMsg(msg, `${before} ${t("rev.repredicted", { n: formatNumber(run.done, 0), v: run.model_version ?? "?" })}`, "ok");
   $("rev-disagree").replaceChildren(
-    ...reply.disagreements.map((d) =>
+    ...run.disagreements.map((d) =>
       el("li", { class: "tag removed", dataset: { imageId: d.image_id } },
         t("rev.disagrees", { file: d.filename || d.image_id.slice(0, 12), labels: d.labels.map(className).join(", ") || "–", predicted: d.predicted.map(className).join(", ") || "–" })),
     ),
   );
-  await reload();
+  if (state.session?.id === sid) await reload();
 }

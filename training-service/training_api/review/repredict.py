@@ -1,10 +1,18 @@
 """After a retrain: the session's photos predicted again by the version inference now serves.
 
 The training API sends the stored uploads to inference's /batch_predict (it never runs a
-model itself), so the scores are exactly what a person would see in the UI.
+model itself), so the scores are exactly what a person would see in the UI. It runs in a
+thread of the API process that got the request, in calls of a few photos, each stored as it
+comes back (the session stays usable and re-sorts as it goes); its progress is kept in
+Redis (`tagloop:repredict:<session>`), so every API replica answers for it, with a
+heartbeat: a run whose process died stops beating and reads as failed.
 """
 
-from collections.abc import Iterator, Sequence
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -25,6 +33,12 @@ CHUNK_BYTES = 12 * 1024 * 1024
 ordinary 2.9 MB photos are already more. A photo over this goes alone (an upload was
 accepted under 16 MB, so it still fits)."""
 TIMEOUT_S = 120.0
+PROGRESS_TTL_S = 3600
+"""How long a finished run's outcome is kept."""
+STALE_S = 3 * TIMEOUT_S
+"""A running run whose last beat is older than this died with its process."""
+
+log = logging.getLogger(__name__)
 
 
 class InferenceUnavailableError(TagloopError):
@@ -72,11 +86,17 @@ def _batch_predict(settings: Settings, uploads: UploadStore, items: Sequence[Rev
 
 
 def repredict(
-    db: Session, uploads: UploadStore, settings: Settings, review: ReviewSession
+    db: Session,
+    uploads: UploadStore,
+    settings: Settings,
+    review: ReviewSession,
+    on_chunk: Callable[[int, int, int | None], None] = lambda done, total, version: None,
 ) -> tuple[int, int | None]:
-    """Every photo of the session predicted again; returns (how many, model version)."""
+    """Every photo of the session predicted again, each call's photos stored as they come
+    back; returns (how many, model version). `on_chunk(done, total, version)` after each."""
     items = items_of(db, review)
     version: int | None = None
+    done = 0
     for chunk in _chunks(uploads, items):
         body = _batch_predict(settings, uploads, chunk)
         version = body.get("model_version", version)
@@ -88,10 +108,81 @@ def repredict(
             item.scores = {k: float(v) for k, v in result["scores"].items()}
             item.thresholds = result.get("thresholds") or body.get("thresholds") or None
             item.model_version = version
+        review.updated = now()
+        db.commit()
+        done += len(chunk)
+        on_chunk(done, len(items), version)
     review.saves_since_retrain = 0
     review.updated = now()
     db.commit()
     return len(items), version
+
+
+def progress_key(session_id: int) -> str:
+    return f"tagloop:repredict:{session_id}"
+
+
+def run_state(redis: Any, session_id: int) -> dict[str, Any] | None:
+    """The session's last re-predict run: {state: running|finished|failed, done, total,
+    model_version, error}, None when there was none (or it is forgotten)."""
+    raw = redis.get(progress_key(session_id))
+    if raw is None:
+        return None
+    state = json.loads(raw)
+    if state["state"] == "running" and time.time() - state["beat"] > STALE_S:
+        state |= {
+            "state": "failed",
+            "error": "the re-prediction stopped (its service restarted); start it again",
+        }
+    return state
+
+
+def start_repredict(
+    redis: Any,
+    sessions: Callable[[], Session],
+    uploads: UploadStore,
+    settings: Settings,
+    review: ReviewSession,
+) -> dict[str, Any]:
+    """Start re-predicting the session in the background, or join the run already going;
+    returns its state."""
+    key = progress_key(review.id)
+    state = {"state": "running", "done": 0, "total": None, "model_version": None, "error": None}
+    current = run_state(redis, review.id)
+    if current is not None and current["state"] == "running":
+        return current
+    if not redis.set(key, json.dumps(state | {"beat": time.time()}), ex=PROGRESS_TTL_S, nx=current is None):
+        return run_state(redis, review.id) or state  # another request started it a moment ago
+    threading.Thread(
+        target=_run,
+        args=(redis, sessions, uploads, settings, review.id),
+        name=f"repredict-{review.id}",
+        daemon=True,
+    ).start()
+    return state
+
+
+def _run(
+    redis: Any, sessions: Callable[[], Session], uploads: UploadStore, settings: Settings, sid: int
+) -> None:
+    key = progress_key(sid)
+
+    def save(**fields: Any) -> None:
+        state = {"state": "running", "done": 0, "total": None, "model_version": None, "error": None}
+        redis.set(key, json.dumps(state | fields | {"beat": time.time()}), ex=PROGRESS_TTL_S)
+
+    try:
+        with sessions() as db:
+            review = db.get(ReviewSession, sid)
+            if review is None:
+                raise TagloopError("the session was deleted")
+            count, version = repredict(
+                db, uploads, settings, review, lambda d, n, v: save(done=d, total=n, model_version=v)
+            )
+        save(state="finished", done=count, total=count, model_version=version)
+    except Exception as exc:  # the person reads it in the Review tab
+        log.warning("re-predicting session %s failed: %s", sid, exc)
+        save(state="failed", error=str(exc) if isinstance(exc, TagloopError) else type(exc).__name__)
 
 
 def disagreements(db: Session, review: ReviewSession) -> list[Disagreement]:

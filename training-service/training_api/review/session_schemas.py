@@ -196,12 +196,20 @@ class Disagreement(BaseModel):
     predicted: list[str]
 
 
-class Repredicted(BaseModel):
+class RepredictRun(BaseModel):
+    """A session's re-prediction, running in the background (training_api.review.repredict)."""
+
     success: bool = True
-    repredicted: int
-    model_version: int | None
-    disagreements: list[Disagreement]
-    progress: Progress
+    state: Literal["idle", "running", "finished", "failed"]
+    done: int = Field(0, description="photos predicted again so far")
+    total: int | None = Field(None, description="the session's photos (None until the run has counted them)")
+    model_version: int | None = None
+    error: str | None = None
+    disagreements: list[Disagreement] = Field(
+        default_factory=list,
+        description="once finished: saved photos whose new prediction differs from their labels",
+    )
+    progress: Progress | None = None
 
 
 class RetrainPlan(BaseModel):

@@ -11,7 +11,7 @@ from training_api.config import Settings
 from training_api.db import ReviewSession
 from training_api.review import saving
 from training_api.review import sessions as review
-from training_api.review.repredict import disagreements, repredict
+from training_api.review.repredict import disagreements, run_state, start_repredict
 from training_api.review.session_schemas import (
     BulkDone,
     BulkIn,
@@ -23,7 +23,7 @@ from training_api.review.session_schemas import (
     Leased,
     LeaseIn,
     NextItem,
-    Repredicted,
+    RepredictRun,
     SessionCreated,
     SessionDetail,
     SessionIn,
@@ -235,24 +235,41 @@ def undo_bulk(
 
 @router.post(
     "/{session_id}/repredict",
-    response_model=Repredicted,
+    status_code=202,
+    response_model=RepredictRun,
     dependencies=UserOnly,
     responses=error_responses(401, 404, 422, 503),
 )
-def repredict_session(
-    session_id: SessionId, db: DbSession, uploads: UploadsDep, settings: SettingsDep
-) -> Repredicted:
-    """Predict the session's photos again with the version inference serves now, and re-sort them.
-
-    Lists the saved photos whose new prediction still disagrees with their labels."""
+def start_repredict_session(
+    request: Request,
+    session_id: SessionId,
+    db: DbSession,
+    uploads: UploadsDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+) -> RepredictRun:
+    """Start predicting the session's photos again with the version inference serves now, in
+    the background (or join the run already going); follow it with GET."""
     found = review.require_session(db, session_id)
-    count, version = repredict(db, uploads, settings, found)
-    return Repredicted(
-        repredicted=count,
-        model_version=version,
-        disagreements=disagreements(db, found),
-        progress=review.progress(db, found),
-    )
+    state = start_repredict(queue.connection, request.app.state.sessions, uploads, settings, found)
+    return RepredictRun(**state)
+
+
+@router.get(
+    "/{session_id}/repredict", response_model=RepredictRun, dependencies=UserOnly, responses=READ_ERRORS
+)
+def repredict_progress(session_id: SessionId, db: DbSession, queue: QueueDep) -> RepredictRun:
+    """The session's last re-prediction: how far it is; once finished, the saved photos whose
+    new prediction still disagrees with their labels, and the session's progress."""
+    found = review.require_session(db, session_id)
+    state = run_state(queue.connection, found.id)
+    if state is None:
+        return RepredictRun(state="idle")
+    run = RepredictRun(**state)
+    if run.state == "finished":
+        run.disagreements = disagreements(db, found)
+        run.progress = review.progress(db, found)
+    return run
 
 
 def _admin_for_auto_retrain(
