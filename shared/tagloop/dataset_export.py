@@ -24,7 +24,6 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -66,6 +65,11 @@ def safe_cell(value: str) -> str:
 
 def to_csv(rows: Sequence[ExportRow]) -> str:
     """filename,image_id,labels (labels separated by spaces)."""
+    return "".join(csv_lines(rows))
+
+
+def csv_lines(rows: Iterable[ExportRow]) -> Iterator[str]:
+    """The CSV, one line at a time (streamed: memory stays flat however many rows)."""
     out = io.StringIO()
     # CRLF (RFC 4180): then a CR inside a cell is quoted, not read as the end of a row.
     writer = csv.writer(out, lineterminator="\r\n")
@@ -73,34 +77,38 @@ def to_csv(rows: Sequence[ExportRow]) -> str:
     for row in rows:
         cells = [base_name(row.filename), row.image_id, " ".join(row.labels)]
         writer.writerow([safe_cell(cell) for cell in cells])
-    return out.getvalue()
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()  # the header alone, when there is no row
 
 
-def to_coco(rows: Sequence[ExportRow], uploads: UploadStore) -> dict[str, Any]:
-    """COCO-style JSON: images, the 20 categories, one image-level annotation per label (no bbox)."""
+def coco_chunks(rows: Sequence[ExportRow], uploads: UploadStore) -> Iterator[str]:
+    """COCO-style JSON: images, the 20 categories, one image-level annotation per label (no
+    bbox), written one image and one annotation at a time (streamed: each image's size is
+    read from its file header as it goes)."""
     categories = [{"id": k + 1, "name": name, "supercategory": "voc"} for k, name in enumerate(VOC_CLASSES)]
     category_id = {c["name"]: c["id"] for c in categories}
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
+    yield '{"info": {"description": "tagloop corrections (image-level labels)"},\n"images": ['
     for k, row in enumerate(rows, start=1):
         width, height = _size(uploads, row.image_id)
-        images.append(
-            {
-                "id": k,
-                "file_name": base_name(row.filename) or f"{row.image_id}.jpg",
-                "image_id": row.image_id,
-                "width": width,
-                "height": height,
-            }
-        )
-        for label in row.labels:
-            annotations.append({"id": len(annotations) + 1, "image_id": k, "category_id": category_id[label]})
-    return {
-        "info": {"description": "tagloop corrections (image-level labels)"},
-        "images": images,
-        "annotations": annotations,
-        "categories": categories,
-    }
+        image = {
+            "id": k,
+            "file_name": base_name(row.filename) or f"{row.image_id}.jpg",
+            "image_id": row.image_id,
+            "width": width,
+            "height": height,
+        }
+        yield ("" if k == 1 else ",") + "\n" + json.dumps(image)
+    yield '],\n"annotations": ['
+    annotations = (
+        {"image_id": k, "category_id": category_id[label]}
+        for k, row in enumerate(rows, 1)
+        for label in row.labels
+    )
+    for n, annotation in enumerate(annotations, start=1):
+        yield ("" if n == 1 else ",") + "\n" + json.dumps({"id": n, **annotation})
+    yield '],\n"categories": ' + json.dumps(categories) + "}\n"
 
 
 def _size(uploads: UploadStore, image_id: str) -> tuple[int, int]:
@@ -201,7 +209,3 @@ def _jpeg(uploads: UploadStore, image_id: str) -> bytes:
         out = io.BytesIO()
         img.convert("RGB").save(out, "JPEG", quality=95)
         return out.getvalue()
-
-
-def coco_json(rows: Sequence[ExportRow], uploads: UploadStore) -> str:
-    return json.dumps(to_coco(rows, uploads), indent=1)

@@ -1,10 +1,11 @@
 """`GET /export?format=csv|voc|coco[&session=ID]`: corrections as files."""
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
-from tagloop.dataset_export import coco_json, to_csv, voc_zip
+from tagloop.dataset_export import coco_chunks, csv_lines, voc_zip
 from tagloop.http import error_responses
 
 from training_api.api.deps import DbSession, UploadsDep, UserOnly
@@ -40,12 +41,13 @@ def export(
     or COCO-style JSON with image-level categories."""
     rows = export_rows(db, session)
     headers = {"Content-Disposition": f'attachment; filename="{_name(session)}.{SUFFIX[format]}"'}
+    # Streamed: one row (one photo, for VOC) at a time in memory, however large the session.
     if format == "voc":
-        # Streamed: one photo at a time in memory, however large the session.
-        chunks = voc_zip(rows, uploads, folder=_name(session))
-        return StreamingResponse(chunks, media_type=MEDIA[format], headers=headers)
-    body = to_csv(rows) if format == "csv" else coco_json(rows, uploads)
-    return Response(body.encode(), media_type=MEDIA[format], headers=headers)
+        chunks: Iterator[bytes] = voc_zip(rows, uploads, folder=_name(session))
+    else:
+        text = csv_lines(rows) if format == "csv" else coco_chunks(rows, uploads)
+        chunks = (piece.encode() for piece in text)
+    return StreamingResponse(chunks, media_type=MEDIA[format], headers=headers)
 
 
 def _name(session: int | None) -> str:
