@@ -6,16 +6,16 @@ the disagreements, an admin's resolutions, a retrain on the agreed labels, and t
 A stack of its own: team mode closes every route, which the shared stack's tests expect open.
 """
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.stack import REPO, Stack, running_stack
+from tests.support.stack import Stack, running_stack
 from tests.support.stack_checks import wait_job
 from tests.support.training import image_bytes
+from tests.support.users import add_user, as_user
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,24 +29,6 @@ LABELS = [["cat"], ["dog"], ["car", "person"], ["bird"], ["horse"]]
 def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("team-stack"), v1_model_dir) as system:
         yield system
-
-
-def add_user(stack: Stack, name: str, role: str, password: str | None = None) -> str:
-    """`tagloop users add` with the stack's settings; the token from its last line."""
-    argv = [str(REPO / ".venv/bin/tagloop"), "users", "add", name, "--role", role]
-    done = subprocess.run(
-        argv + (["--password-stdin"] if password else []),
-        input=f"{password}\n" if password else "",
-        env=stack._env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.splitlines()[-1]
-
-
-def as_user(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
 
 
 def test_two_annotators_agreement_resolution_retrain_and_refusals(

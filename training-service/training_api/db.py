@@ -70,6 +70,10 @@ class ReviewSession(Base):
     auto_retrain_after: Mapped[int] = mapped_column(Integer, default=0)
     """Start a retrain after this many saves in the session since the last one (0 = off)."""
     saves_since_retrain: Mapped[int] = mapped_column(Integer, default=0)
+    annotators: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """The users its photos are assigned to (team mode); None: anyone reviews every card."""
+    overlap: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    """The fraction of its photos that goes to two annotators (the rest to one)."""
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -78,14 +82,16 @@ class ReviewItem(Base):
     """One image of a session: its latest prediction and where the person is with it."""
 
     __tablename__ = "review_items"
-    __table_args__ = (UniqueConstraint("session_id", "image_id"),)
+    __table_args__ = (UniqueConstraint("session_id", "image_id", "annotator", name="uq_review_items_card"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("review_sessions.id", ondelete="CASCADE"), index=True)
     image_id: Mapped[str] = mapped_column(String(64))
+    annotator: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """The user this card is assigned to; "" in a session assigned to no one (anyone's card)."""
     filename: Mapped[str | None] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer)
-    """Upload order within the session."""
+    """Upload order within the session (a photo's cards for two annotators share it)."""
     scores: Mapped[dict[str, float]] = mapped_column(JSON)
     thresholds: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     """Per-class thresholds of the model that scored it, when it has them."""

@@ -35,6 +35,7 @@ from training_api.db import make_engine, session_factory
 from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnavailableError
 from training_api.login_limit import LoginLimiter, TooManyLoginsError
 from training_api.retrain_runner import NoCorrectionsError
+from training_api.review.assignment import UnknownAnnotatorError
 from training_api.review.repredict import InferenceUnavailableError
 from training_api.review.saving import (
     BulkNotFoundError,
@@ -83,6 +84,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     InvalidUserError: 422,
     BadLoginError: 401,
     TooManyLoginsError: 429,
+    UnknownAnnotatorError: 422,
 }
 
 

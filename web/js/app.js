@@ -10,6 +10,7 @@ import { afterRetrain, initIndividual, openWith, render as renderIndividual } fr
 import { initModels, render as renderModels, showModels } from "./models.js";
 import { initRetrain } from "./retrain.js";
 import { createSession, initReview, openSession, render as renderReview, showReview } from "./review.js";
+import { initTeam, needsSignIn, render as renderTeam, showSignIn } from "./team.js";
 
 const TABS = ["individual", "review", "batch", "corrections", "models"];
 const FIRST_TAB = "review"; // a first visit lands on the work the README leads with
@@ -62,11 +63,17 @@ function wireLanguage() {
     renderBatch();
     renderCorrections();
     renderModels();
+    renderTeam();
   });
 }
 
-/** Asked once when an API answers 401; the token is kept for this browser session. */
+/** Asked once when an API answers 401; the token is kept for this browser session. In team
+ * mode with nobody signed in, the sign-in form is shown instead (it reloads the page). */
 function promptToken() {
+  if (needsSignIn()) {
+    showSignIn();
+    return Promise.resolve(null);
+  }
   const dialog = $("token-dialog");
   return new Promise((resolve) => {
     if (dialog.open) return resolve(null);
@@ -107,10 +114,12 @@ function modelChanged(version) {
   if (version === null || version === undefined || String(version) !== shown) bumpHealth();
 }
 
-function main() {
+async function main() {
   applyStatic();
   guardDrops();
   wireLanguage();
+  await initTeam(); // in team mode, who this is decides what the tabs may load
+  if (needsSignIn()) return; // nothing loads until someone signs in (which reloads the page)
   setTokenPrompt(promptToken);
   initIndividual({ onModelChanged: modelChanged });
   initRetrain({ onModelChanged: modelChanged, onFinished: afterRetrain });

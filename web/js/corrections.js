@@ -1,13 +1,14 @@
 // Corrections tab: paged list with labels as tags, filter by label, one image's history.
 
 import { getJson } from "./api.js";
+import { loadAgreement } from "./team.js";
 import { $, el, showMsg } from "./dom.js";
 import { className, formatDate, t } from "./i18n.js";
 import { VOC_CLASSES } from "./labels.js";
 import { showPhoto } from "./photos.js";
 
 const PAGE = 20;
-const view = { offset: 0, total: 0, label: "", rows: [], loaded: false };
+const view = { offset: 0, total: 0, label: "", annotator: "", rows: [], loaded: false };
 let latest = 0; // only the newest request may draw: a slow older reply is dropped
 
 export function initCorrections() {
@@ -17,7 +18,15 @@ export function initCorrections() {
     view.offset = 0;
     load();
   });
-  $("corr-refresh").addEventListener("click", load);
+  $("corr-annotator").addEventListener("change", () => {
+    view.annotator = $("corr-annotator").value.trim();
+    view.offset = 0;
+    load();
+  });
+  $("corr-refresh").addEventListener("click", () => {
+    load();
+    loadAgreement();
+  });
   $("corr-prev").addEventListener("click", () => {
     view.offset = Math.max(0, view.offset - PAGE);
     load();
@@ -41,11 +50,13 @@ function fillLabelSelect() {
 /** Called when the tab is shown. */
 export function showCorrections() {
   load();
+  loadAgreement();
 }
 
 export async function load() {
   const params = new URLSearchParams({ limit: String(PAGE), offset: String(view.offset) });
   if (view.label) params.set("label", view.label);
+  if (view.annotator) params.set("annotator", view.annotator);
   $("corr-list").setAttribute("aria-busy", "true");
   const mine = ++latest;
   try {
@@ -101,7 +112,8 @@ function row(c) {
       labelTags(c.corrected_labels),
       el("p", { class: "muted" },
         formatDate(c.timestamp),
-        c.model_version !== undefined && c.model_version !== null ? ` · ${t("corr.by_model", { v: c.model_version })}` : ""),
+        c.model_version !== undefined && c.model_version !== null ? ` · ${t("corr.by_model", { v: c.model_version })}` : "",
+        c.annotator ? ` · ${t("corr.by_annotator", { name: c.annotator })}` : ""),
     ),
     el("button", {
       type: "button",
@@ -127,6 +139,7 @@ async function showHistory(imageId, name) {
         el("li", {},
           el("span", { class: "muted" }, formatDate(h.timestamp)),
           h.model_version !== undefined && h.model_version !== null ? el("span", { class: "muted" }, ` · ${t("corr.by_model", { v: h.model_version })}`) : "",
+          h.annotator ? el("span", { class: "muted", dataset: { testid: "history-annotator" } }, ` · ${t("corr.by_annotator", { name: h.annotator })}`) : "",
           labelTags(h.corrected_labels))),
     );
   } catch (err) {

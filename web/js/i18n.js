@@ -2,6 +2,7 @@
 // data-i18n-aria-label="key"; code calls t(key, {vars}).
 
 import { EXTRA_STRINGS } from "./i18n-review.js";
+import { TEAM_STRINGS } from "./i18n-team.js";
 
 const STORAGE_KEY = "tagloop.lang";
 
@@ -350,7 +351,7 @@ const CLASS_NAMES = {
   },
 };
 
-for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], EXTRA_STRINGS[code]);
+for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], EXTRA_STRINGS[code], TEAM_STRINGS[code]);
 
 export const LANGS = Object.keys(STRINGS);
 let current = pickInitialLang();

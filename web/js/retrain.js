@@ -128,7 +128,8 @@ function finished(result) {
     l: typeof result.final_loss === "number" ? formatNumber(result.final_loss, 4) : "?",
     why: gateText(result.gate),
   };
-  const said = [t(result.promoted ? "job.promoted" : "job.not_promoted", vars), skippedText(result)];
+  const leftOut = result.left_out_disagreements > 0 ? t("job.left_out", { n: formatNumber(result.left_out_disagreements, 0) }) : "";
+  const said = [t(result.promoted ? "job.promoted" : "job.not_promoted", vars), skippedText(result), leftOut];
   showMsg(outcome, said.filter(Boolean).join(" "), result.promoted ? "ok" : "");
   outcome.dataset.promoted = result.promoted ? "true" : "false";
   if (!result.promoted && result.version) outcome.append(" ", useItAnyway(result.version, outcome, () => hooks.onModelChanged(null)));

@@ -18,6 +18,8 @@ def export_rows(db: Session, session_id: int | None) -> list[ExportRow]:
     query = (
         select(ReviewItem)
         .where(ReviewItem.session_id == session_id, ReviewItem.status == "saved")
-        .order_by(ReviewItem.position)
+        .order_by(ReviewItem.position, ReviewItem.saved_at)
     )
-    return [ExportRow(i.image_id, i.filename, tuple(i.labels or ())) for i in db.scalars(query)]
+    # a photo given to two annotators (training_api.review.assignment): its newest save
+    newest = {i.image_id: i for i in db.scalars(query)}
+    return [ExportRow(i.image_id, i.filename, tuple(i.labels or ())) for i in newest.values()]

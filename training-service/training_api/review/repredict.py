@@ -92,30 +92,35 @@ def repredict(
     review: ReviewSession,
     on_chunk: Callable[[int, int, int | None], None] = lambda done, total, version: None,
 ) -> tuple[int, int | None]:
-    """Every photo of the session predicted again, each call's photos stored as they come
-    back; returns (how many, model version). `on_chunk(done, total, version)` after each."""
-    items = items_of(db, review)
+    """Every photo of the session predicted again (once, however many annotators' cards it
+    has), each call's photos stored as they come back; returns (how many photos, model
+    version). `on_chunk(done, total, version)` after each call."""
+    cards: dict[str, list[ReviewItem]] = {}
+    for card in items_of(db, review):
+        cards.setdefault(card.image_id, []).append(card)
+    photos = [same[0] for same in cards.values()]
     version: int | None = None
     done = 0
-    for chunk in _chunks(uploads, items):
+    for chunk in _chunks(uploads, photos):
         body = _batch_predict(settings, uploads, chunk)
         version = body.get("model_version", version)
         by_id = {r["image_id"]: r for r in body["results"] if "image_id" in r}
-        for item in chunk:
-            result = by_id.get(item.image_id)
+        for photo in chunk:
+            result = by_id.get(photo.image_id)
             if result is None:
                 continue
-            item.scores = {k: float(v) for k, v in result["scores"].items()}
-            item.thresholds = result.get("thresholds") or body.get("thresholds") or None
-            item.model_version = version
+            for card in cards[photo.image_id]:
+                card.scores = {k: float(v) for k, v in result["scores"].items()}
+                card.thresholds = result.get("thresholds") or body.get("thresholds") or None
+                card.model_version = version
         review.updated = now()
         db.commit()
         done += len(chunk)
-        on_chunk(done, len(items), version)
+        on_chunk(done, len(photos), version)
     review.saves_since_retrain = 0
     review.updated = now()
     db.commit()
-    return len(items), version
+    return len(photos), version
 
 
 def progress_key(session_id: int) -> str:

@@ -9,6 +9,7 @@ from tagloop.errors import RoleRefusedError, TagloopError
 
 from training_api.corrections import normalize_labels
 from training_api.db import BulkChange, Correction, ReviewItem, ReviewSession, now
+from training_api.review.assignment import visible
 from training_api.review.order import is_confident, predicted_labels
 from training_api.review.session_schemas import BulkIn, ItemUpdate
 from training_api.users import SINGLE_USER, Caller
@@ -97,8 +98,9 @@ def _current_labels(item: ReviewItem, review: ReviewSession) -> set[str]:
     return set(item.labels) if item.labels is not None else set(predicted_labels(item, review.threshold))
 
 
-def _selected(db: Session, review: ReviewSession, body: BulkIn) -> Sequence[ReviewItem]:
-    query = select(ReviewItem).where(ReviewItem.session_id == review.id)
+def _selected(db: Session, review: ReviewSession, body: BulkIn, caller: Caller) -> Sequence[ReviewItem]:
+    """The caller's cards a bulk change names (training_api.review.assignment)."""
+    query = select(ReviewItem).where(visible(review, caller))
     if body.confident:
         pending = db.scalars(query.where(ReviewItem.status != "saved")).all()
         return [i for i in pending if is_confident(i)]
@@ -129,7 +131,7 @@ def bulk_save(
     """
     add, remove = set(normalize_labels(body.add)), set(normalize_labels(body.remove))
     cards: list[dict[str, object]] = []
-    for item in _selected(db, review, body):
+    for item in _selected(db, review, body, caller):
         before = _before(item)
         labels = normalize_labels(sorted((_current_labels(item, review) | add) - remove))
         _write_correction(db, review, item, labels, "bulk", caller)
@@ -153,14 +155,14 @@ def undo_bulk(db: Session, review: ReviewSession, bulk_id: int, caller: Caller =
         raise BulkNotFoundError(f"review session {review.id} has no bulk change {bulk_id}")
     if change.undone:
         raise BulkUndoneError(f"bulk change {bulk_id} was undone already")
-    by_id = {c["image_id"]: c for c in change.cards}
-    _own(db, [c["written"] for c in change.cards], caller)
-    query = select(ReviewItem).where(ReviewItem.session_id == review.id, ReviewItem.image_id.in_(by_id))
+    by_written = {c["written"]: c for c in change.cards}
+    _own(db, list(by_written), caller)
+    query = select(ReviewItem).where(
+        ReviewItem.session_id == review.id, ReviewItem.correction_id.in_(by_written)
+    )
     restored = 0
     for item in db.scalars(query):
-        card = by_id[item.image_id]
-        if item.correction_id != card["written"]:
-            continue
+        card = by_written[item.correction_id]
         db.execute(delete(Correction).where(Correction.id == card["written"]))
         saved_at = card["saved_at"]
         item.status, item.labels, item.correction_id = card["status"], card["labels"], card["correction_id"]

@@ -39,6 +39,14 @@ class SessionIn(BaseModel):
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     auto_retrain_after: int = Field(default=0, ge=0, le=100000)
     items: list[ItemIn] = Field(default=[], max_length=5000)
+    annotators: list[str] = Field(
+        default=[],
+        max_length=100,
+        description="users to assign its photos to (an admin's choice); none: anyone",
+    )
+    overlap: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="the fraction of photos given to two annotators"
+    )
 
 
 class SessionPatch(BaseModel):
@@ -88,10 +96,15 @@ class ItemOut(BaseModel):
     thresholds: dict[str, float] | None = None
     model_version: int | None
     status: str
+    annotator: str | None = Field(default=None, description="whose card it is; null: anyone's")
     labels: list[str] | None = None
     predicted: list[str] = []
     saved_at: datetime | None = None
     leased: bool = Field(default=False, description="another browser (client id) has this card on screen now")
+
+    @field_serializer("annotator")
+    def _annotator(self, value: str | None) -> str | None:
+        return value or None
 
     @field_serializer("saved_at")
     def _saved_at(self, value: datetime | None) -> str | None:
@@ -112,6 +125,8 @@ class SessionOut(BaseModel):
     order: str
     threshold: float
     auto_retrain_after: int
+    annotators: list[str] | None = None
+    overlap: float = 0.0
     created: datetime
     updated: datetime
     progress: Progress

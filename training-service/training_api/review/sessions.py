@@ -3,6 +3,7 @@
 import hashlib
 import itertools
 import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -14,8 +15,10 @@ from tagloop.uploads import UnknownImageError, UploadStore, clean_filename
 
 from training_api.corrections import UnknownLabelsError
 from training_api.db import ReviewItem, ReviewSession, now
+from training_api.review.assignment import assignees, check_annotators, listed_for, visible
 from training_api.review.order import predicted_labels, sort_items
 from training_api.review.session_schemas import ItemIn, ItemOut, Progress, SessionIn, SessionOut, SessionPatch
+from training_api.users import SINGLE_USER, Caller
 
 MAX_GAP_S = 120.0
 """Gaps between two saves longer than this (a pause) do not count in the time per photo."""
@@ -43,11 +46,14 @@ def require_session(db: Session, session_id: int) -> ReviewSession:
     return found
 
 
-def require_item(db: Session, session_id: int, image_id: str) -> ReviewItem:
-    query = select(ReviewItem).where(ReviewItem.session_id == session_id, ReviewItem.image_id == image_id)
-    found = db.scalars(query).first()
+def require_item(
+    db: Session, review: ReviewSession, image_id: str, caller: Caller = SINGLE_USER
+) -> ReviewItem:
+    """The caller's card of this photo (an admin who sees every card: its first one)."""
+    query = select(ReviewItem).where(visible(review, caller), ReviewItem.image_id == image_id)
+    found = db.scalars(query.order_by(ReviewItem.id)).first()
     if found is None:
-        raise ItemNotFoundError(f"review session {session_id} has no photo with id {image_id}")
+        raise ItemNotFoundError(f"review session {review.id} has no photo with id {image_id} for you")
     return found
 
 
@@ -57,6 +63,8 @@ def create_session(db: Session, uploads: UploadStore, body: SessionIn) -> tuple[
         sort_order=body.order,
         threshold=body.threshold,
         auto_retrain_after=body.auto_retrain_after,
+        annotators=check_annotators(db, body.annotators),
+        overlap=body.overlap,
     )
     db.add(review)
     db.flush()
@@ -88,11 +96,13 @@ def _check_scores(scores: dict[str, float], what: str) -> dict[str, float]:
 
 
 def add_items(db: Session, uploads: UploadStore, review: ReviewSession, items: Sequence[ItemIn]) -> int:
-    """Add photos (or refresh the prediction of ones already there); returns how many are new."""
-    existing = {
-        i.image_id: i for i in db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id))
-    }
-    position = max((i.position for i in existing.values()), default=-1)
+    """Add photos (or refresh the prediction of ones already there); returns how many are new.
+
+    A new photo gets a card per assignee (training_api.review.assignment)."""
+    existing: dict[str, list[ReviewItem]] = defaultdict(list)
+    for row in db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id)):
+        existing[row.image_id].append(row)
+    position = max((r.position for rows in existing.values() for r in rows), default=-1)
     added = 0
     for item in items:
         if not uploads.exists(item.image_id):
@@ -101,37 +111,47 @@ def add_items(db: Session, uploads: UploadStore, review: ReviewSession, items: S
             )
         scores = _check_scores(item.scores, "scores")
         thresholds = _check_scores(item.thresholds, "thresholds") if item.thresholds else None
-        row = existing.get(item.image_id)
-        if row is None:
+        rows = existing.get(item.image_id)
+        if not rows:
             position += 1
             added += 1
-            row = ReviewItem(
-                session_id=review.id, image_id=item.image_id, position=position, status="pending"
-            )
-            db.add(row)
-            existing[item.image_id] = row
-        row.filename = clean_filename(item.filename) or row.filename
-        row.scores, row.thresholds, row.model_version = scores, thresholds, item.model_version
+            rows = [
+                ReviewItem(
+                    session_id=review.id,
+                    image_id=item.image_id,
+                    annotator=name,
+                    position=position,
+                    status="pending",
+                )
+                for name in assignees(review, position)
+            ]
+            db.add_all(rows)
+            existing[item.image_id] = rows
+        for row in rows:
+            row.filename = clean_filename(item.filename) or row.filename
+            row.scores, row.thresholds, row.model_version = scores, thresholds, item.model_version
     review.updated = now()
     db.flush()
     return added
 
 
-def items_of(db: Session, review: ReviewSession) -> list[ReviewItem]:
-    """The session's cards in its order."""
-    rows = db.scalars(select(ReviewItem).where(ReviewItem.session_id == review.id)).all()
+def items_of(db: Session, review: ReviewSession, caller: Caller = SINGLE_USER) -> list[ReviewItem]:
+    """The session's cards the caller sees, in its order."""
+    rows = db.scalars(select(ReviewItem).where(visible(review, caller))).all()
     return sort_items(rows, review.sort_order, review.threshold)
 
 
-def session_etag(db: Session, review: ReviewSession, client: str | None) -> str:
-    """A fingerprint of what GET /sessions/{id} shows `client` now: the session's settings and,
-    per card, everything of it that can change but its scores (which change only with its
-    model version). Read without the scores, so that a browser polling an unchanged session
-    of thousands of cards costs a small query, not the whole session (HTTP 304)."""
+def session_etag(db: Session, review: ReviewSession, client: str | None, caller: Caller = SINGLE_USER) -> str:
+    """A fingerprint of what GET /sessions/{id} shows `client` (and `caller`) now: the
+    session's settings and, per card the caller sees, everything of it that can change but
+    its scores (which change only with its model version). Read without the scores, so that
+    a browser polling an unchanged session of thousands of cards costs a small query, not
+    the whole session (HTTP 304)."""
     at = now()
     rows = db.execute(
         select(
             ReviewItem.image_id,
+            ReviewItem.annotator,
             ReviewItem.status,
             ReviewItem.labels,
             ReviewItem.saved_at,
@@ -139,18 +159,22 @@ def session_etag(db: Session, review: ReviewSession, client: str | None) -> str:
             ReviewItem.leased_by,
             ReviewItem.lease_until,
         )
-        .where(ReviewItem.session_id == review.id)
+        .where(visible(review, caller))
         .order_by(ReviewItem.id)
     ).all()
-    digest = hashlib.sha256(
-        repr(
-            (review.name, review.sort_order, review.threshold, review.auto_retrain_after, review.updated)
-        ).encode()
+    shown = (
+        caller.name,
+        review.name,
+        review.sort_order,
+        review.threshold,
+        review.auto_retrain_after,
+        review.updated,
     )
-    for image_id, status, labels, saved_at, version, leased_by, lease_until in rows:
+    digest = hashlib.sha256(repr(shown).encode())
+    for image_id, annotator, status, labels, saved_at, version, leased_by, lease_until in rows:
         elsewhere = leased_by not in (None, client) and lease_until is not None
         elsewhere = elsewhere and _naive_utc(lease_until) > _naive_utc(at)
-        digest.update(repr((image_id, status, labels, saved_at, version, elsewhere)).encode())
+        digest.update(repr((image_id, annotator, status, labels, saved_at, version, elsewhere)).encode())
     return f'"{digest.hexdigest()[:32]}"'
 
 
@@ -197,13 +221,17 @@ def lease(db: Session, item: ReviewItem, client: str) -> datetime | None:
 
 
 def next_item(
-    db: Session, review: ReviewSession, after: str | None = None, client: str | None = None
+    db: Session,
+    review: ReviewSession,
+    after: str | None = None,
+    client: str | None = None,
+    caller: Caller = SINGLE_USER,
 ) -> ReviewItem | None:
     """The first pending card in order (after `after`, wrapping round); then skipped ones.
 
     With a `client`, cards another browser holds are passed over and the one found is leased
     to this client."""
-    ordered = items_of(db, review)
+    ordered = items_of(db, review, caller)
     start = next((k + 1 for k, i in enumerate(ordered) if i.image_id == after), 0)
     rotated = ordered[start:] + ordered[:start]
     for wanted in ("pending", "skipped"):
@@ -220,18 +248,17 @@ def next_item(
     return None
 
 
-def progress(db: Session, review: ReviewSession) -> Progress:
+def progress(db: Session, review: ReviewSession, caller: Caller = SINGLE_USER) -> Progress:
+    """Over the cards the caller sees."""
     rows = db.execute(
-        select(ReviewItem.status, func.count())
-        .where(ReviewItem.session_id == review.id)
-        .group_by(ReviewItem.status)
+        select(ReviewItem.status, func.count()).where(visible(review, caller)).group_by(ReviewItem.status)
     ).all()
     counts = {status: int(n) for status, n in rows}
     saved_times: list[datetime] = [
         t
         for t in db.scalars(
             select(ReviewItem.saved_at)
-            .where(ReviewItem.session_id == review.id, ReviewItem.saved_at.is_not(None))
+            .where(visible(review, caller), ReviewItem.saved_at.is_not(None))
             .order_by(ReviewItem.saved_at)
         )
         if t is not None
@@ -247,16 +274,18 @@ def progress(db: Session, review: ReviewSession) -> Progress:
     )
 
 
-def session_out(db: Session, review: ReviewSession) -> SessionOut:
+def session_out(db: Session, review: ReviewSession, caller: Caller = SINGLE_USER) -> SessionOut:
     return SessionOut(
         id=review.id,
         name=review.name,
         order=review.sort_order,
         threshold=review.threshold,
         auto_retrain_after=review.auto_retrain_after,
+        annotators=review.annotators,
+        overlap=review.overlap or 0.0,
         created=review.created,
         updated=review.updated,
-        progress=progress(db, review),
+        progress=progress(db, review, caller),
     )
 
 
@@ -267,8 +296,7 @@ def item_out(item: ReviewItem, review: ReviewSession, client: str | None = None)
     return out
 
 
-def list_sessions(db: Session) -> list[ReviewSession]:
-    """Every session, the most recently used first."""
-    return list(
-        db.scalars(select(ReviewSession).order_by(ReviewSession.updated.desc(), ReviewSession.id.desc()))
-    )
+def list_sessions(db: Session, caller: Caller = SINGLE_USER) -> list[ReviewSession]:
+    """Every session the caller may review, the most recently used first."""
+    query = select(ReviewSession).order_by(ReviewSession.updated.desc(), ReviewSession.id.desc())
+    return [s for s in db.scalars(query) if listed_for(s, caller)]

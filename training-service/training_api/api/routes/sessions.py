@@ -31,6 +31,7 @@ from training_api.review.session_schemas import (
     SessionPatch,
 )
 from training_api.schemas import INT32_MAX
+from training_api.users import Caller
 
 router = APIRouter(prefix="/sessions", tags=["review sessions"])
 
@@ -66,16 +67,22 @@ def create_session(
     settings: SettingsDep,
     authorization: Authorization = None,
 ) -> SessionCreated:
-    """A new session, with the photos already uploaded and predicted (more can be added later)."""
-    _admin_for_auto_retrain(body.auto_retrain_after, request, db, settings, authorization)
+    """A new session, with the photos already uploaded and predicted (more can be added later).
+
+    `annotators` (an admin's choice) assigns each photo to one of them, a fraction `overlap`
+    to two; each annotator then sees only their cards."""
+    _admin_for_auto_retrain(
+        body.auto_retrain_after or len(body.annotators), request, db, settings, authorization
+    )
     created, added = review.create_session(db, uploads, body)
     return SessionCreated(session=review.session_out(db, created), added=added)
 
 
 @router.get("", response_model=SessionList, dependencies=UserOnly, responses=error_responses(401))
-def list_sessions(db: DbSession) -> SessionList:
-    """Every session with its progress, the most recently used first."""
-    return SessionList(sessions=[review.session_out(db, s) for s in review.list_sessions(db)])
+def list_sessions(db: DbSession, caller: CallerDep) -> SessionList:
+    """Every session with its progress (over the caller's cards), the most recently used first;
+    an annotator's list leaves out sessions assigned to others."""
+    return SessionList(sessions=[review.session_out(db, s, caller) for s in review.list_sessions(db, caller)])
 
 
 @router.get(
@@ -88,23 +95,24 @@ def get_session(
     session_id: SessionId,
     db: DbSession,
     response: Response,
+    caller: CallerDep,
     client: ClientQuery = None,
     if_none_match: Annotated[str | None, Header(max_length=256)] = None,
 ) -> SessionDetail | Response:
-    """The session and all its cards, in its order; `leased` marks those another browser has on
-    screen. Its ETag changes with anything shown but a card's scores (which change with its
+    """The session and the caller's cards, in its order; `leased` marks those another browser
+    holds. Its ETag changes with anything shown but a card's scores (which change with its
     model version): `If-None-Match` with it answers 304 while nothing changed."""
     found = review.require_session(db, session_id)
-    etag = review.session_etag(db, found, client)
+    etag = review.session_etag(db, found, client, caller)
     if if_none_match is not None and etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
-    return _detail(db, found, client)
+    return _detail(db, found, client, caller)
 
 
-def _detail(db: DbSession, found: ReviewSession, client: str | None) -> SessionDetail:
-    items = [review.item_out(i, found, client) for i in review.items_of(db, found)]
-    return SessionDetail(session=review.session_out(db, found), items=items)
+def _detail(db: DbSession, found: ReviewSession, client: str | None, caller: Caller) -> SessionDetail:
+    items = [review.item_out(i, found, client) for i in review.items_of(db, found, caller)]
+    return SessionDetail(session=review.session_out(db, found, caller), items=items)
 
 
 @router.patch(
@@ -119,18 +127,20 @@ def patch_session(
     body: SessionPatch,
     db: DbSession,
     settings: SettingsDep,
+    caller: CallerDep,
     authorization: Authorization = None,
 ) -> SessionDetail:
     """Rename, change the order, the threshold or the automatic retrain."""
     _admin_for_auto_retrain(body.auto_retrain_after, request, db, settings, authorization)
     found = review.update_session(db, review.require_session(db, session_id), body)
-    return _detail(db, found, None)
+    return _detail(db, found, None, caller)
 
 
 @router.get("/{session_id}/next", response_model=NextItem, dependencies=UserOnly, responses=READ_ERRORS)
 def next_item(
     session_id: SessionId,
     db: DbSession,
+    caller: CallerDep,
     after: Annotated[str | None, Query(max_length=64)] = None,
     client: ClientQuery = None,
 ) -> NextItem:
@@ -139,9 +149,9 @@ def next_item(
     With `client`, a card another browser holds is passed over, and the one returned is leased
     to this client for 60 s (renew with `/items/{image_id}/lease`)."""
     found = review.require_session(db, session_id)
-    item = review.next_item(db, found, after, client)
+    item = review.next_item(db, found, after, client, caller)
     out = review.item_out(item, found, client) if item else None
-    return NextItem(item=out, progress=review.progress(db, found))
+    return NextItem(item=out, progress=review.progress(db, found, caller))
 
 
 @router.post(
@@ -150,10 +160,12 @@ def next_item(
     dependencies=UserOnly,
     responses=error_responses(400, 401, 404, 409, 422),
 )
-def lease_item(session_id: SessionId, image_id: ImageIdPath, body: LeaseIn, db: DbSession) -> Leased:
+def lease_item(
+    session_id: SessionId, image_id: ImageIdPath, body: LeaseIn, db: DbSession, caller: CallerDep
+) -> Leased:
     """Hold a card for this browser for 60 s, or renew its hold; 409 while another browser holds it."""
-    review.require_session(db, session_id)
-    until = review.lease(db, review.require_item(db, session_id, image_id), body.client)
+    found = review.require_session(db, session_id)
+    until = review.lease(db, review.require_item(db, found, image_id, caller), body.client)
     return Leased(lease_until=until)
 
 
@@ -163,12 +175,14 @@ def lease_item(session_id: SessionId, image_id: ImageIdPath, body: LeaseIn, db: 
     dependencies=UserOnly,
     responses=BODY_ERRORS,
 )
-def add_items(session_id: SessionId, body: ItemsIn, db: DbSession, uploads: UploadsDep) -> ItemsAdded:
-    """Add uploaded, predicted photos to the session."""
+def add_items(
+    session_id: SessionId, body: ItemsIn, db: DbSession, uploads: UploadsDep, caller: CallerDep
+) -> ItemsAdded:
+    """Add uploaded, predicted photos to the session (assigned as the session says)."""
     found = review.require_session(db, session_id)
     added = review.add_items(db, uploads, found, body.items)
     db.commit()
-    return ItemsAdded(added=added, progress=review.progress(db, found))
+    return ItemsAdded(added=added, progress=review.progress(db, found, caller))
 
 
 @router.post(
@@ -188,10 +202,12 @@ def update_item(
 ) -> ItemSaved:
     """Save a card (writes a correction of its image), skip it, or undo its save."""
     found = review.require_session(db, session_id)
-    item = saving.update_item(db, found, review.require_item(db, session_id, image_id), body, caller)
+    item = saving.update_item(db, found, review.require_item(db, found, image_id, caller), body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if body.status == "saved" else None
     return ItemSaved(
-        item=review.item_out(item, found), progress=review.progress(db, found), auto_retrain_job=job_id
+        item=review.item_out(item, found),
+        progress=review.progress(db, found, caller),
+        auto_retrain_job=job_id,
     )
 
 
@@ -214,7 +230,7 @@ def bulk(
     saved, bulk_id = saving.bulk_save(db, found, body, caller)
     job_id = _auto_retrain(db, found, queue=queue, settings=settings) if saved else None
     return BulkDone(
-        saved=saved, bulk_id=bulk_id, progress=review.progress(db, found), auto_retrain_job=job_id
+        saved=saved, bulk_id=bulk_id, progress=review.progress(db, found, caller), auto_retrain_job=job_id
     )
 
 
@@ -230,7 +246,7 @@ def undo_bulk(
     """Put every card of a bulk change back as it was and delete the corrections it wrote."""
     found = review.require_session(db, session_id)
     restored = saving.undo_bulk(db, found, bulk_id, caller)
-    return BulkUndone(restored=restored, progress=review.progress(db, found))
+    return BulkUndone(restored=restored, progress=review.progress(db, found, caller))
 
 
 @router.post(
@@ -258,7 +274,9 @@ def start_repredict_session(
 @router.get(
     "/{session_id}/repredict", response_model=RepredictRun, dependencies=UserOnly, responses=READ_ERRORS
 )
-def repredict_progress(session_id: SessionId, db: DbSession, queue: QueueDep) -> RepredictRun:
+def repredict_progress(
+    session_id: SessionId, db: DbSession, queue: QueueDep, caller: CallerDep
+) -> RepredictRun:
     """The session's last re-prediction: how far it is; once finished, the saved photos whose
     new prediction still disagrees with their labels, and the session's progress."""
     found = review.require_session(db, session_id)
@@ -268,7 +286,7 @@ def repredict_progress(session_id: SessionId, db: DbSession, queue: QueueDep) ->
     run = RepredictRun(**state)
     if run.state == "finished":
         run.disagreements = disagreements(db, found)
-        run.progress = review.progress(db, found)
+        run.progress = review.progress(db, found, caller)
     return run
 
 
@@ -276,7 +294,8 @@ def _admin_for_auto_retrain(
     after: int | None, request: Request, db: DbSession, settings: Settings, authorization: str | None
 ) -> None:
     """An automatic retrain starts a retrain (and a promoted candidate is activated) whenever
-    anyone saves a card: turning it on is the admin's decision, as a retrain is."""
+    anyone saves a card: turning it on is the admin's decision, as a retrain is; so is
+    assigning a session's photos to annotators."""
     if after:
         team.caller(db, settings, authorization, request.cookies.get(team.LOGIN_COOKIE), admin=True)
 

@@ -1,0 +1,132 @@
+// Team mode (docs/SECURITY.md): the sign-in form when /auth/me says team and nobody is
+// signed in (the login cookie: HttpOnly, so the page never holds the secret), who is signed
+// in and signing out; for an admin, the agreement between annotators (Corrections tab) and
+// each disagreement resolved by choosing one annotator's labels.
+
+import { getJson, postJson } from "./api.js";
+import { $, el, showMsg } from "./dom.js";
+import { className, formatNumber, t } from "./i18n.js";
+
+const me = { mode: "single", user: null };
+let agreement = null; // {pairs, disagreements, list} once loaded
+
+/** Ask the server who this is; in team mode with nobody signed in, open the sign-in form. */
+export async function initTeam() {
+  $("team-signout").addEventListener("click", signOut);
+  $("signin-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    signIn();
+  });
+  $("signin-dialog").addEventListener("cancel", (e) => e.preventDefault()); // nothing works without it
+  try {
+    Object.assign(me, await getJson("/auth/me"));
+  } catch {
+    return; // the training API is down: single-user behaviour, the health bar says why
+  }
+  render();
+  if (needsSignIn()) showSignIn();
+}
+
+/** In team mode with nobody signed in, every request is refused until someone signs in. */
+export function needsSignIn() {
+  return me.mode === "team" && !me.user;
+}
+
+export function isAdmin() {
+  return me.mode === "single" || me.user?.role === "admin";
+}
+
+export function showSignIn() {
+  const dialog = $("signin-dialog");
+  if (!dialog.open) dialog.showModal();
+}
+
+async function signIn() {
+  const name = $("signin-name").value.trim();
+  const password = $("signin-password").value;
+  showMsg($("signin-msg"), "");
+  try {
+    await postJson("/auth/login", { name, password });
+  } catch (err) {
+    showMsg($("signin-msg"), err.message, "error");
+    return;
+  }
+  location.reload(); // every tab loads again, now with the login cookie
+}
+
+async function signOut() {
+  try {
+    await fetch("/auth/logout", { method: "POST", cache: "no-store" }); // 204, no body
+  } finally {
+    location.reload();
+  }
+}
+
+export function render() {
+  $("team-user").hidden = !me.user;
+  if (me.user) $("team-name").textContent = t(`team.role_${me.user.role}`, { name: me.user.name });
+  renderAgreement();
+}
+
+/** The Corrections tab shows the agreement to an admin in team mode. */
+export async function loadAgreement() {
+  if (me.mode !== "team" || !isAdmin()) return;
+  try {
+    const [summary, found] = await Promise.all([getJson("/agreement"), getJson("/disagreements")]);
+    agreement = { ...summary, list: found.disagreements || [] };
+    showMsg($("agree-msg"), "");
+  } catch (err) {
+    showMsg($("agree-msg"), err.message, "error");
+  }
+  renderAgreement();
+}
+
+function kappaText(k) {
+  return k === null || k === undefined ? "–" : formatNumber(k, 2);
+}
+
+function renderAgreement() {
+  $("agree-card").hidden = !agreement;
+  if (!agreement) return;
+  $("agree-summary").textContent = t("agree.summary", {
+    pairs: formatNumber(agreement.pairs.length, 0),
+    n: formatNumber(agreement.disagreements, 0),
+  });
+  const head = el("tr", {}, ...["agree.a", "agree.b", "agree.photos", "agree.kappa", "agree.per_class"].map((k) => el("th", {}, t(k))));
+  const rows = agreement.pairs.map((p) =>
+    el("tr", { dataset: { pair: `${p.a}|${p.b}` } },
+      el("td", {}, p.a),
+      el("td", {}, p.b),
+      el("td", {}, formatNumber(p.photos, 0)),
+      el("td", { dataset: { testid: "agree-kappa" } }, kappaText(p.kappa)),
+      el("td", { class: "muted" }, Object.entries(p.per_class || {})
+        .filter(([, k]) => k !== null)
+        .map(([c, k]) => `${className(c)} ${kappaText(k)}`).join(" · "))));
+  $("agree-pairs").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+  $("agree-list").replaceChildren(...agreement.list.map(disagreementRow));
+}
+
+function disagreementRow(d) {
+  const name = d.filename || d.image_id.slice(0, 12);
+  const choices = Object.entries(d.labels).map(([who, labels]) =>
+    el("li", {},
+      `${who}: ${labels.length ? labels.map(className).join(", ") : t("ind.no_labels")} `,
+      el("button", {
+        type: "button",
+        class: "small",
+        dataset: { testid: "agree-resolve" },
+        onclick: () => resolve(d.image_id, labels),
+      }, t("agree.use", { name: who }))));
+  return el("li", { class: "row", dataset: { imageId: d.image_id } },
+    el("div", { class: "row-body" }, el("p", { class: "row-title" }, name), el("ul", {}, ...choices)));
+}
+
+async function resolve(imageId, labels) {
+  try {
+    await postJson(`/disagreements/${encodeURIComponent(imageId)}/resolve`, { labels });
+  } catch (err) {
+    showMsg($("agree-msg"), err.message, "error");
+    return;
+  }
+  await loadAgreement();
+}
