@@ -34,6 +34,13 @@ class RoleRefusedError(TagloopError):
     code = "admin_only"
 
 
+class FirstUserByCliError(RoleRefusedError):
+    """Single-user mode: the first user (who turns team mode on) is made on the server with
+    `tagloop users add`, never through the API (403)."""
+
+    code = "first_user_by_cli"
+
+
 class DiskFullError(TagloopError):
     """A write was refused for lack of space on the data volume (answered 507); the
     message names the volume and its free space."""

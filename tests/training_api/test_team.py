@@ -128,3 +128,11 @@ def test_no_user_left_is_single_user_mode_again(team) -> None:
     assert client.delete("/users/boss", headers=boss).status_code == 204
     assert client.get("/get_corrections").status_code == 200
     assert client.post("/models/1/activate").status_code == 401  # the admin token again
+
+
+def test_the_first_user_is_never_made_through_the_api(client: TestClient) -> None:
+    """Single-user mode: whoever reaches the API could otherwise turn team mode on and lock
+    everyone out; the first user is made on the server (`tagloop users add`)."""
+    refused = client.post("/users", json={"name": "eve", "role": "admin", "password": "x" * 12})
+    assert refused.status_code == 403 and refused.json()["code"] == "first_user_by_cli"
+    assert client.get("/auth/me").json()["mode"] == "single"

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from tagloop.errors import FirstUserByCliError
 from tagloop.http import error_responses
 
 from training_api import team, users
@@ -49,7 +50,7 @@ class UserList(BaseModel):
     users: list[UserOut]
 
 
-@router.post("/auth/login", response_model=Me, responses=error_responses(401, 415, 422, 429))
+@router.post("/auth/login", response_model=Me, responses=error_responses(400, 401, 415, 422, 429))
 def login(body: LoginIn, request: Request, response: Response, db: DbSession) -> Me:
     """Sign in with name and password: sets the login cookie (HttpOnly, SameSite=Strict, 12 h)."""
     limiter: LoginLimiter = request.app.state.login_limiter
@@ -108,10 +109,15 @@ def list_users(db: DbSession) -> UserList:
     status_code=201,
     response_model=UserCreated,
     dependencies=AdminOnly,
-    responses=error_responses(401, 403, 409, 415, 422),
+    responses=error_responses(400, 401, 403, 409, 415, 422),
 )
 def add_user(body: UserIn, db: DbSession) -> UserCreated:
-    """Create a user (admins only; the first user is made with `tagloop users add`)."""
+    """Create a user (admins only). The first user, who turns team mode on, is made on the
+    server with `tagloop users add`: in single-user mode this answers 403."""
+    if not users.team_mode(db):
+        raise FirstUserByCliError(
+            "team mode is off: the first user is made on the server with `tagloop users add NAME --role admin`"
+        )
     token = users.add_user(db, body.name, body.role, body.password)
     return UserCreated(user=UserOut(name=body.name, role=body.role), token=token)
 
