@@ -116,7 +116,7 @@ def add_user(body: UserIn, db: DbSession) -> UserCreated:
     server with `tagloop users add`: in single-user mode this answers 403."""
     if not users.team_mode(db):
         raise FirstUserByCliError(
-            "team mode is off: the first user is made on the server with `tagloop users add NAME --role admin`"
+            "team mode is off: the first user is made on the server (`tagloop users add NAME --role admin`)"
         )
     token = users.add_user(db, body.name, body.role, body.password)
     return UserCreated(user=UserOut(name=body.name, role=body.role), token=token)
