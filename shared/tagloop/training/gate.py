@@ -153,8 +153,9 @@ def decide(
         label_sets_right(judged.y, judged.candidate, judged.candidate_thresholds),
         label_sets_right(judged.y, judged.parent, judged.parent_thresholds),
     )
-    # rounded to the nearest photo: with 8 anchors, one flip (12 %) is not a veto
-    anchor_limit = int(np.floor(rule.anchor_change_limit * judged.anchors + 0.5))
+    # Rounded to the nearest photo, and never under one: with a handful of anchors, one
+    # photo's flip is noise, and a veto would throw the person's corrections away.
+    anchor_limit = max(1, int(np.floor(rule.anchor_change_limit * judged.anchors + 0.5)))
     if paired:
         test, passed = "paired bootstrap", not (interval[0] is not None and interval[0] > 0)
         code = "not_worse" if passed else "significantly_worse"
