@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 from skimage import data as skdata
 
+from tests.support.browser import wait_until_wired
 from tests.support.images import jpeg_bytes
 from tests.support.stack import REPO, Stack
 
@@ -82,7 +83,7 @@ def page(browser: Browser, stack: Stack, console: Console) -> Iterator[Page]:
     context = browser.new_context(
         base_url=stack.url, locale="en-US", viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
-    page = context.new_page()
+    page = wait_until_wired(context.new_page())
     page.set_default_timeout(20_000)
     page.on("console", console.on_console)
     page.on("pageerror", console.on_pageerror)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from tests.support.browser import wait_until_wired
 from tests.support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
 from tests.support.stack import REPO, Stack, running_stack
 from tests.support.training import CONTRADICTING
@@ -207,7 +208,7 @@ def test_two_browsers_on_one_session_never_show_the_same_card(
     sid = start_session(page, photo_files("share", 8, offset=90))
     context = browser.new_context(base_url=stack.url, locale="en-US", viewport={"width": 1280, "height": 900})
     try:
-        other = context.new_page()
+        other = wait_until_wired(context.new_page())
         other.add_init_script(f"localStorage.setItem('tagloop.review.session', '{sid}')")
         other.goto("/#review")
         expect(other.locator("#rev-session")).to_have_value(str(sid))

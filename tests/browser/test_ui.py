@@ -4,6 +4,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.browser import wait_until_wired
 from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -51,7 +52,7 @@ def test_language_switch_is_remembered(page: Page) -> None:
 
 def test_spanish_browser_gets_spanish(browser, stack) -> None:
     context = browser.new_context(base_url=stack.url, locale="es-ES")
-    page = context.new_page()
+    page = wait_until_wired(context.new_page())
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto("/")

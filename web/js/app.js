@@ -119,7 +119,7 @@ async function main() {
   guardDrops();
   wireLanguage();
   await initTeam(); // in team mode, who this is decides what the tabs may load
-  if (needsSignIn()) return; // nothing loads until someone signs in (which reloads the page)
+  if (needsSignIn()) return markReady(); // nothing loads until someone signs in (which reloads the page)
   setTokenPrompt(promptToken);
   initIndividual({ onModelChanged: modelChanged });
   initRetrain({ onModelChanged: modelChanged, onFinished: afterRetrain });
@@ -130,6 +130,12 @@ async function main() {
   wireTabs();
   selectTab(location.hash.slice(1) || localStorage.getItem(TAB_KEY) || FIRST_TAB);
   startHealth();
+  markReady();
+}
+
+/** Every control is wired (tests wait for this before they act; see tests/browser/conftest.py). */
+function markReady() {
+  document.documentElement.dataset.ready = "true";
 }
 
 main();
