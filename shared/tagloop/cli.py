@@ -4,7 +4,7 @@
     tagloop models list | activate V | import PATH [--activate]
     tagloop train --voc-dir PATH/VOC2007 [--epochs N] [--lr X] [--activate yes|no|auto]
     tagloop evaluate --version N (--voc-dir PATH [--split test] | --images DIR --labels CSV | --set)
-    tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL]
+    tagloop export --format csv|voc|coco --out PATH [--session ID] [--url URL] [--token TOKEN]
     tagloop users add NAME --role admin|annotator [--password-stdin] | list | remove NAME
 
 Settings come from TAGLOOP_* variables (tagloop.settings); --models-dir and --data-dir
@@ -17,6 +17,8 @@ import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from tagloop.errors import TagloopError
 from tagloop.redis_auth import authenticated_url
@@ -218,9 +220,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     url = args.url or f"http://127.0.0.1:{settings.gateway_port}"
-    written = download_export(
-        url=url, fmt=args.format, out=Path(args.out), session=args.session, token=settings.admin_token
-    )
+    token = SecretStr(args.token) if args.token else settings.token or settings.admin_token
+    written = download_export(url=url, fmt=args.format, out=Path(args.out), session=args.session, token=token)
     print(f"wrote {written}")
     return 0
 
@@ -321,6 +322,9 @@ def _add_export(sub: Any) -> None:
     ex.add_argument("--session", type=int, help="only this review session's saved photos")
     ex.add_argument(
         "--url", help="the gateway or training API (default: http://127.0.0.1:TAGLOOP_GATEWAY_PORT)"
+    )
+    ex.add_argument(
+        "--token", help="a user's API token in team mode (default: TAGLOOP_TOKEN, else TAGLOOP_ADMIN_TOKEN)"
     )
     ex.set_defaults(run=cmd_export)
 

@@ -111,6 +111,9 @@ class CommonSettings(BaseSettings):
     token_for_all: bool = False
     """With admin_token set, predictions and corrections need the token too."""
 
+    token: SecretStr | None = None
+    """A user's API token (team mode) that `tagloop export` sends; else it sends admin_token."""
+
     allowed_origins: str = ""
     """Comma-separated origins (e.g. `https://tagloop.example.org`) whose pages may change
     state too; tagloop's own page always may. For a reverse proxy that rewrites Host."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tagloop.cli import main as export_main
 
 from tests.support.stack import Stack, running_stack
 from tests.support.stack_checks import wait_job
@@ -32,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, v1_model_dir: Path) -> Itera
 
 
 def test_two_annotators_agreement_resolution_retrain_and_refusals(
-    stack: Stack, gateway: httpx.Client
+    stack: Stack, gateway: httpx.Client, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     photos = image_bytes(PHOTOS)
     # Single-user mode: a prediction needs nobody.
@@ -67,6 +68,16 @@ def test_two_annotators_agreement_resolution_retrain_and_refusals(
             saved = gateway.post("/save_correction", json=body, headers=as_user(tokens[name]))
             assert saved.status_code == 200, saved.text
 
+    # `tagloop export` sends a user's token: --token, else TAGLOOP_TOKEN; none is refused
+    out = tmp_path / "ann.csv"
+    assert export_main(["export", "--url", stack.url, "--out", str(out), "--token", tokens["ann"]]) == 0
+    assert len(out.read_text().splitlines()) == PHOTOS + 1
+    monkeypatch.delenv("TAGLOOP_ADMIN_TOKEN", raising=False)
+    assert export_main(["export", "--url", stack.url, "--out", str(out)]) == 2
+    assert "the export was refused" in capsys.readouterr().err
+    monkeypatch.setenv("TAGLOOP_TOKEN", tokens["bob"])
+    assert export_main(["export", "--url", stack.url, "--out", str(out)]) == 0
+
     boss = as_user(tokens["boss"])
     agreement = gateway.get("/agreement", headers=boss).json()
     [pair] = agreement["pairs"]
@@ -78,6 +89,10 @@ def test_two_annotators_agreement_resolution_retrain_and_refusals(
 
     refused = gateway.post("/models/1/activate", headers=as_user(tokens["ann"]))
     assert refused.status_code == 403 and refused.json()["code"] == "admin_only"
+    # the import is refused by the gateway's admin check before its body is read: the same answer
+    files = {"file": ("m.h5", b"not read", "application/octet-stream")}
+    refused = gateway.post("/models/import", files=files, headers=as_user(tokens["ann"]))
+    assert refused.status_code == 403 and refused.json()["code"] == "admin_only", refused.text
 
     for k in DIFFERENT:
         resolved = gateway.post(f"/disagreements/{ids[k]}/resolve", json={"labels": ["sheep"]}, headers=boss)
