@@ -110,3 +110,36 @@ def test_an_annotator_undoes_only_their_own_save(any_db_client) -> None:
     refused = client.post(f"/sessions/{sid}/items/{image_id}", json=undo, headers=bob)
     assert refused.status_code == 403 and refused.json()["code"] == "admin_only"
     assert client.post(f"/sessions/{sid}/items/{image_id}", json=undo, headers=ann).status_code == 200
+
+
+def test_the_disagreements_as_a_review_session_whose_saves_resolve_them(labelled) -> None:
+    client, _, tokens, ids = labelled
+    boss = {"authorization": f"Bearer {tokens['boss']}"}
+    ann = {"authorization": f"Bearer {tokens['ann']}"}
+    assert client.post("/disagreements/review", headers=ann).json()["code"] == "admin_only"
+    made = client.post("/disagreements/review", headers=boss)
+    assert made.status_code == 201, made.text
+    session = made.json()["session"]
+    assert made.json()["added"] == 2 and session["resolves"] is True
+    sid = session["id"]
+    # the admins' session only: an annotator's save there would be a resolution
+    assert client.get(f"/sessions/{sid}", headers=ann).json()["items"] == []
+    refused = client.post(f"/sessions/{sid}/items/{ids[1]}", json={"labels": ["dog"]}, headers=ann)
+    assert refused.json()["code"] == "item_not_found"
+    assert sid not in [s["id"] for s in client.get("/sessions", headers=ann).json()["sessions"]]
+    cards = client.get(f"/sessions/{sid}", headers=boss).json()["items"]
+    assert [c["image_id"] for c in cards] == [ids[1], ids[4]]
+
+    saved = client.post(f"/sessions/{sid}/items/{ids[1]}", json={"labels": ["dog"]}, headers=boss)
+    assert saved.status_code == 200, saved.text
+    left = client.get("/disagreements", headers=boss).json()["disagreements"]
+    assert [d["image_id"] for d in left] == [ids[4]]
+    assert client.get(f"/corrections/{ids[1]}", headers=boss).json()["corrections"][0]["source"] == "resolved"
+    # undoing the save takes the resolution back
+    client.post(f"/sessions/{sid}/items/{ids[1]}", json={"status": "pending"}, headers=boss)
+    assert client.get("/agreement", headers=boss).json()["disagreements"] == 2
+
+    for image_id in (ids[1], ids[4]):
+        client.post(f"/disagreements/{image_id}/resolve", json={"labels": ["dog"]}, headers=boss)
+    gone = client.post("/disagreements/review", headers=boss)
+    assert (gone.status_code, gone.json()["code"]) == (404, "no_disagreements")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from training_api.migrate import migrate
@@ -74,6 +75,8 @@ class ReviewSession(Base):
     """The users its photos are assigned to (team mode); None: anyone reviews every card."""
     overlap: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     """The fraction of its photos that goes to two annotators (the rest to one)."""
+    resolves: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    """A session of disagreements (admins only): a card's save is the admin's resolution."""
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 

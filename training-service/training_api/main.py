@@ -36,6 +36,7 @@ from training_api.jobs import JobNotCancelableError, JobNotFoundError, QueueUnav
 from training_api.login_limit import LoginLimiter, TooManyLoginsError
 from training_api.retrain_runner import NoCorrectionsError
 from training_api.review.assignment import UnknownAnnotatorError
+from training_api.review.disagreements import NoDisagreementsError
 from training_api.review.repredict import InferenceUnavailableError
 from training_api.review.saving import (
     BulkNotFoundError,
@@ -77,6 +78,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     CardLeasedError: 409,
     BulkNotFoundError: 404,
     BulkUndoneError: 409,
+    NoDisagreementsError: 404,
     NothingToExportError: 404,
     InferenceUnavailableError: 503,
     UserExistsError: 409,

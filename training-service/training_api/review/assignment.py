@@ -8,13 +8,14 @@ Deterministic, so people and tests can tell who gets what. A session assigned to
 has one card per photo (annotator "") that anyone reviews, as in single-user mode.
 
 An annotator sees only their cards of an assigned session; an admin the session is not
-assigned to sees every card (each marked with its annotator).
+assigned to sees every card (each marked with its annotator). A session of disagreements
+(`resolves`: its saves are resolutions) is the admins' only.
 """
 
 import math
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 from tagloop.errors import TagloopError
 
@@ -64,6 +65,8 @@ def sees_all(review: ReviewSession, caller: Caller) -> bool:
 def visible(review: ReviewSession, caller: Caller) -> ColumnElement[bool]:
     """The WHERE clause of the cards of `review` that `caller` sees."""
     of_session = ReviewItem.session_id == review.id
+    if review.resolves and not caller.is_admin:
+        return false()
     if sees_all(review, caller):
         return of_session
     return of_session & (ReviewItem.annotator == (caller.name or ANYONE))
@@ -71,5 +74,7 @@ def visible(review: ReviewSession, caller: Caller) -> ColumnElement[bool]:
 
 def listed_for(review: ReviewSession, caller: Caller) -> bool:
     """Whether the session appears in the caller's list: an annotator's lists leave out
-    sessions assigned to others only."""
+    sessions assigned to others and the admins' sessions of disagreements."""
+    if review.resolves and not caller.is_admin:
+        return False
     return sees_all(review, caller) or caller.name in (review.annotators or [])

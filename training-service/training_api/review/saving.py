@@ -7,6 +7,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from tagloop.errors import RoleRefusedError, TagloopError
 
+from training_api.agreement import RESOLVED
 from training_api.corrections import normalize_labels
 from training_api.db import BulkChange, Correction, ReviewItem, ReviewSession, now
 from training_api.review.assignment import visible
@@ -48,7 +49,7 @@ def _write_correction(
         model_version=item.model_version,
         threshold=review.threshold,
         predicted=_predicted_field(item),
-        source=source,
+        source=RESOLVED if review.resolves else source,
         annotator=caller.name,
     )
     db.add(row)

@@ -127,6 +127,7 @@ class SessionOut(BaseModel):
     auto_retrain_after: int
     annotators: list[str] | None = None
     overlap: float = 0.0
+    resolves: bool = Field(default=False, description="of disagreements: a save is an admin's resolution")
     created: datetime
     updated: datetime
     progress: Progress

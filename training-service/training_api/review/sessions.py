@@ -283,6 +283,7 @@ def session_out(db: Session, review: ReviewSession, caller: Caller = SINGLE_USER
         auto_retrain_after=review.auto_retrain_after,
         annotators=review.annotators,
         overlap=review.overlap or 0.0,
+        resolves=review.resolves,
         created=review.created,
         updated=review.updated,
         progress=progress(db, review, caller),

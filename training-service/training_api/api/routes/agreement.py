@@ -9,6 +9,9 @@ from tagloop.http import error_responses
 
 from training_api import agreement
 from training_api.api.deps import AdminDep, AdminOnly, DbSession, UploadsDep
+from training_api.review.disagreements import disagreement_session
+from training_api.review.session_schemas import SessionCreated
+from training_api.review.sessions import session_out
 from training_api.schemas import CorrectionOut
 
 router = APIRouter(tags=["agreement"])
@@ -71,6 +74,19 @@ def get_disagreements(db: DbSession) -> DisagreementList:
             for i, f, labels in agreement.disagreements(db)
         ]
     )
+
+
+@router.post(
+    "/disagreements/review",
+    status_code=201,
+    response_model=SessionCreated,
+    responses=error_responses(401, 403, 404),
+)
+def review_disagreements(db: DbSession, uploads: UploadsDep, admin: AdminDep) -> SessionCreated:
+    """A review session of every unresolved disagreement, for the asking admin: saving a card
+    resolves its photo (as `/resolve` does); 404 `no_disagreements` when none is left."""
+    created, added = disagreement_session(db, uploads, "Disagreements")
+    return SessionCreated(session=session_out(db, created, admin), added=added)
 
 
 @router.post(
