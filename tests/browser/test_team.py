@@ -1,6 +1,7 @@
 """Team mode in the browser (issue 24): an annotator signs in, sees and labels only the cards
-assigned to them; an admin signs in after them and sees the agreement and resolves the
-disagreement. One stack of its own, four photos."""
+assigned to them; an admin signs in after them, sees the agreement, resolves one disagreement
+from the list and the other in a review session of disagreements, then adds and removes a
+user. One stack of its own, six photos."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page,
     boss = as_user(add_user(stack, "boss", "admin", PASSWORDS["boss"]))
     add_user(stack, "ann", "annotator", PASSWORDS["ann"])
     bob = as_user(add_user(stack, "bob", "annotator"))
-    files = photo_files("team", 4, offset=30)
+    files = photo_files("team", 6, offset=30)
     items = []
     with httpx.Client(base_url=stack.url, timeout=60) as gateway:
         for f in files:
@@ -51,34 +52,72 @@ def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page,
                     "scores": reply.json()["scores"],
                 }
             )
-        # ann gets photos 0 and 2, bob 1 and 3; overlap 0.25 gives photo 3 to ann as well
+        # ann gets photos 0, 2 and 4, bob 1, 3 and 5; overlap 1/3 doubles photos 2 and 5
         body = {
             "name": "team",
             "order": "upload",
             "items": items,
             "annotators": ["ann", "bob"],
-            "overlap": 0.25,
+            "overlap": 1 / 3,
         }
         sid = gateway.post("/sessions", json=body, headers=boss).json()["session"]["id"]
-        gateway.post(f"/sessions/{sid}/items/{items[3]['image_id']}", json={"labels": ["dog"]}, headers=bob)
+        for k in (2, 5):
+            saved = gateway.post(
+                f"/sessions/{sid}/items/{items[k]['image_id']}", json={"labels": ["dog"]}, headers=bob
+            )
+            assert saved.status_code == 200, saved.text
 
     sign_in(page, "ann")
-    expect(page.locator("#rev-progress")).to_contain_text("0 / 3 reviewed")
+    expect(page.locator("#rev-progress")).to_contain_text("0 / 4 reviewed")
     seen = []
-    for _ in range(3):
+    for _ in range(4):
         expect(page.locator(CARD)).to_have_attribute("data-status", "pending")
         seen.append(page.locator(CARD).get_attribute("data-filename"))
         page.locator(CARD).focus()
         type_labels(page, {"cat"})
         page.keyboard.press("Enter")
-        expect(page.locator("#rev-progress")).to_contain_text(f"{len(seen)} / 3 reviewed")
-    assert sorted(seen) == [files[k]["name"] for k in (0, 2, 3)]
+        expect(page.locator("#rev-progress")).to_contain_text(f"{len(seen)} / 4 reviewed")
+    assert sorted(seen) == [files[k]["name"] for k in (0, 2, 4, 5)]
     page.get_by_test_id("team-signout").click()
 
     sign_in(page, "boss")
     page.goto("/#corrections")
-    expect(page.get_by_test_id("agree-summary")).to_contain_text("1 photo(s) where they disagree")
+    expect(page.get_by_test_id("agree-summary")).to_contain_text("2 photo(s) where they disagree")
     expect(page.get_by_test_id("agree-kappa")).to_have_count(1)
-    expect(page.get_by_test_id("agree-list").locator("li.row")).to_have_count(1)
-    page.get_by_test_id("agree-resolve").first.click()
+    disagreements = page.get_by_test_id("agree-list").locator("li.row")
+    expect(disagreements).to_have_count(2)
+    # one kept from the list (ann's "cat") ...
+    disagreements.first.get_by_test_id("agree-resolve").first.click()
+    expect(page.get_by_test_id("agree-summary")).to_contain_text("1 photo(s) where they disagree")
+
+    # ... the other in a review session of disagreements: the admin's save is its label
+    page.get_by_test_id("agree-review").click()
+    expect(page.locator("#rev-progress")).to_contain_text("0 / 1 reviewed")
+    last = page.locator(CARD).get_attribute("data-image-id")
+    page.locator(CARD).focus()
+    type_labels(page, {"dog", "person"})
+    page.keyboard.press("Enter")
+    expect(page.locator("#rev-progress")).to_contain_text("1 / 1 reviewed")
+    with httpx.Client(base_url=stack.url, timeout=60) as gateway:
+        [newest, *_] = gateway.get(f"/corrections/{last}", headers=boss).json()["corrections"]
+        assert (newest["source"], sorted(newest["corrected_labels"])) == ("resolved", ["dog", "person"])
+    page.goto("/#corrections")
     expect(page.get_by_test_id("agree-summary")).to_contain_text("0 photo(s) where they disagree")
+    expect(page.get_by_test_id("agree-review")).to_be_disabled()
+
+    # the users: one added (its token shown once, and it works), then removed
+    users = page.get_by_test_id("users-list")
+    expect(users.get_by_test_id("user-row")).to_have_count(3)
+    page.get_by_test_id("users-name").fill("cy")
+    page.get_by_test_id("users-add").click()
+    expect(page.get_by_test_id("users-msg")).to_contain_text("cy added")
+    expect(users.get_by_test_id("user-row")).to_have_count(4)
+    token = page.get_by_test_id("users-token").text_content() or ""
+    with httpx.Client(base_url=stack.url, timeout=60) as gateway:
+        assert gateway.get("/auth/me", headers=as_user(token)).json()["user"]["name"] == "cy"
+        page.once("dialog", lambda dialog: dialog.accept())
+        users.locator("li[data-name=cy] button").click()
+        expect(page.get_by_test_id("users-msg")).to_contain_text("cy removed")
+        expect(users.get_by_test_id("user-row")).to_have_count(3)
+        assert gateway.get("/auth/me", headers=as_user(token)).json()["user"] is None
+        assert gateway.get("/sessions", headers=as_user(token)).status_code == 401

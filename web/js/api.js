@@ -82,6 +82,7 @@ export async function request(path, { method = "GET", json, form, okStatuses = [
   }
   const etag = res.headers.get("ETag");
   if (res.status === 304) return { status: 304, data: null, etag }; // unchanged since `ifNoneMatch`
+  if (res.status === 204) return { status: 204, data: null, etag }; // done, nothing to say (a DELETE)
   const data = parseBody(await res.text());
   if (res.status === 401 && !retried && (await tokenAfter401())) {
     return request(path, { method, json, form, okStatuses, retried: true, keepalive, ifNoneMatch });

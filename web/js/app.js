@@ -9,7 +9,7 @@ import { applyStatic, lang, onLangChange, setLang } from "./i18n.js";
 import { afterRetrain, initIndividual, openWith, render as renderIndividual } from "./individual.js";
 import { initModels, render as renderModels, showModels } from "./models.js";
 import { initRetrain } from "./retrain.js";
-import { createSession, initReview, openSession, render as renderReview, showReview } from "./review.js";
+import { createSession, initReview, openSession, refreshSessions, render as renderReview, showReview } from "./review.js";
 import { initTeam, needsSignIn, render as renderTeam, showSignIn } from "./team.js";
 
 const TABS = ["individual", "review", "batch", "corrections", "models"];
@@ -84,6 +84,13 @@ function promptToken() {
   });
 }
 
+/** A session made elsewhere (the admin's disagreements) opened in the Review tab. */
+async function reviewSession(id) {
+  await refreshSessions();
+  selectTab("review", { focus: true });
+  await openSession(id);
+}
+
 /** Batch's "Correct": the batch becomes a review session, opened at the photo clicked. */
 async function reviewBatch(item) {
   const done = batchItems();
@@ -118,7 +125,7 @@ async function main() {
   applyStatic();
   guardDrops();
   wireLanguage();
-  await initTeam(); // in team mode, who this is decides what the tabs may load
+  await initTeam({ onReview: reviewSession }); // in team mode, who this is decides what the tabs may load
   if (needsSignIn()) return markReady(); // nothing loads until someone signs in (which reloads the page)
   setTokenPrompt(promptToken);
   initIndividual({ onModelChanged: modelChanged });

@@ -201,6 +201,9 @@ export async function createSession(name, items = [], files = new Map(), current
   return reply.session.id;
 }
 
+/** The session list again, with one made elsewhere (app.js). */
+export const refreshSessions = loadSessions;
+
 function syncControls() {
   $("rev-order").value = state.session.order;
   $("rev-threshold").value = String(state.session.threshold);
