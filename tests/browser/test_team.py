@@ -36,7 +36,7 @@ def sign_in(page: Page, name: str) -> None:
 
 def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page, stack: Stack) -> None:
     boss = as_user(add_user(stack, "boss", "admin", PASSWORDS["boss"]))
-    add_user(stack, "ann", "annotator", PASSWORDS["ann"])
+    ann = add_user(stack, "ann", "annotator", PASSWORDS["ann"])
     bob = as_user(add_user(stack, "bob", "annotator"))
     files = photo_files("team", 6, offset=30)
     items = []
@@ -101,6 +101,17 @@ def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page,
     with httpx.Client(base_url=stack.url, timeout=60) as gateway:
         [newest, *_] = gateway.get(f"/corrections/{last}", headers=boss).json()["corrections"]
         assert (newest["source"], sorted(newest["corrected_labels"])) == ("resolved", ["dog", "person"])
+
+    # a new session assigned from the Review tab: its photos are ann's cards
+    page.get_by_test_id("rev-annotators").fill("ann")
+    page.get_by_test_id("rev-new").click()
+    expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed · assigned to ann")
+    page.locator("#rev-files").set_input_files(files=files[:2])
+    expect(page.locator("#rev-progress")).to_contain_text("0 / 2 reviewed")
+    assigned = int(page.locator("#rev-session").input_value())
+    with httpx.Client(base_url=stack.url, timeout=60) as gateway:
+        cards = gateway.get(f"/sessions/{assigned}", headers=as_user(ann)).json()["items"]
+        assert [c["annotator"] for c in cards] == ["ann", "ann"]
     page.goto("/#corrections")
     expect(page.get_by_test_id("agree-summary")).to_contain_text("0 photo(s) where they disagree")
     expect(page.get_by_test_id("agree-review")).to_be_disabled()

@@ -16,6 +16,7 @@ import { initSessionRetrain } from "./review-retrain.js";
 import { prefetchPhoto } from "./photos.js";
 import { claim, clientId, holds, POLL_MS, release, renewDue } from "./review-share.js";
 import { uploadToSession, wireUploadInputs } from "./review-upload.js";
+import { assignment } from "./team.js";
 import { screenFiles } from "./uploads.js";
 
 const SESSION_KEY = "tagloop.review.session";
@@ -191,8 +192,8 @@ function nextFree(item) {
 }
 
 /** Create a session (optionally with items already predicted), and open it. */
-export async function createSession(name, items = [], files = new Map(), current = null) {
-  const body = { name, items, order: $("rev-order").value, threshold: slider() };
+export async function createSession(name, items = [], files = new Map(), current = null, assign = {}) {
+  const body = { name, items, order: $("rev-order").value, threshold: slider(), ...assign };
   const reply = await postJson("/sessions", body);
   for (const [id, url] of files) state.files.set(id, url);
   localStorage.setItem(SESSION_KEY, String(reply.session.id));
@@ -324,7 +325,8 @@ function drawProgress() {
   const held = heldElsewhere();
   const elsewhere = held ? ` · ${t("rev.held_elsewhere", { n: count(held) })}` : "";
   const saving = onTheWay ? ` · ${t("rev.saving", { n: count(onTheWay) })}` : "";
-  $("rev-progress").textContent = `${t("rev.progress", { done: count(saved), total: count(total) })}${saving}${eta}${uploading}${elsewhere}`;
+  const names = state.session.annotators?.length ? ` · ${t("rev.assigned", { names: state.session.annotators.join(", ") })}` : "";
+  $("rev-progress").textContent = `${t("rev.progress", { done: count(saved), total: count(total) })}${saving}${eta}${uploading}${elsewhere}${names}`;
   $("rev-progress").dataset.uploading = String(state.uploadLeft);
   $("rev-progress").dataset.saved = String(saved);
   $("rev-progress").dataset.pending = String(state.inFlight);
@@ -524,7 +526,7 @@ function wireButtons() {
   $("rev-reset").addEventListener("click", ACTION_RUN.reset);
   $("rev-undo").addEventListener("click", ACTION_RUN.undo);
   $("rev-card").tabIndex = -1;
-  $("rev-new").addEventListener("click", () => track(createSession("").then((id) => openSession(id)).then(focusWork)));
+  $("rev-new").addEventListener("click", () => track(createSession("", [], new Map(), null, assignment()).then((id) => openSession(id)).then(focusWork)));
   $("rev-session").addEventListener("change", async (e) => {
     if (e.target.value) await openSession(Number(e.target.value));
     focusWork(e.target);
@@ -567,7 +569,7 @@ export async function addFiles(files) {
   showMsg($("rev-upload-msg"), refused.join(" "), refused.length ? "error" : "");
   if (!ok.length) return;
   await state.opening;
-  if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "").then((id) => openSession(id)));
+  if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "", [], new Map(), null, assignment()).then((id) => openSession(id)));
   const sid = state.session.id;
   if (!currentItem()) state.waiting = ok[0].name;
   state.uploadLeft += ok.length;

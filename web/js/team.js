@@ -75,8 +75,17 @@ async function signOut() {
 export function render() {
   $("team-user").hidden = !me.user;
   if (me.user) $("team-name").textContent = t(`team.role_${me.user.role}`, { name: me.user.name });
+  $("rev-assign").hidden = !(me.mode === "team" && isAdmin());
+  $("rev-annotators").placeholder = t("assign.placeholder");
   renderAgreement();
   renderUsers();
+}
+
+/** What an admin asked of new review sessions: {annotators, overlap} (POST /sessions), or {}. */
+export function assignment() {
+  if ($("rev-assign").hidden) return {};
+  const annotators = $("rev-annotators").value.split(",").map((n) => n.trim()).filter(Boolean);
+  return annotators.length ? { annotators, overlap: Number($("rev-overlap").value) || 0 } : {};
 }
 
 /** The Corrections tab shows the agreement and the users to an admin in team mode. */
