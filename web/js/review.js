@@ -58,7 +58,7 @@ export function initReview(options) {
   wireUploadInputs(addFiles);
   wireButtons();
   initKeysDialog({ onChanged: draw });
-  initExports(() => state.session?.id ?? null);
+  initExports(() => state.session?.id ?? null, () => Promise.allSettled([...state.writes.values()]));
   initGrid({ state, reload: () => openSession(state.session.id, { keep: true }), open: (i) => show(i), close: () => show(state.index) });
   initSessionRetrain({ state, reload: () => openSession(state.session.id, { keep: true }) });
   document.addEventListener("keydown", onKey, { capture: true });
