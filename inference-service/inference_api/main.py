@@ -84,6 +84,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_files=settings.max_batch_files,
         decode_threads=settings.decode_threads,
         decode_budget=DecodeBudget(settings.decode_memory_bytes),
+        tile=settings.tile_size,
     )
     try:
         yield

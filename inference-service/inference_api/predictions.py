@@ -16,18 +16,12 @@ from tagloop.classes import VOC_CLASSES
 from tagloop.decode_budget import DecodeBudget
 from tagloop.errors import TagloopError
 from tagloop.http import error_code
-from tagloop.images import (
-    DecodeLimits,
-    ImageError,
-    Size,
-    decode_image,
-    draft_size,
-    to_model_inputs,
-)
+from tagloop.images import DecodeLimits, ImageError, Size, decode_image, draft_size
+from tagloop.tiling import decode_draft, views
 from tagloop.uploads import UploadStore, clean_filename
 
 from inference_api.batcher import DynamicBatcher, Result
-from inference_api.engine import Batch, ModelSlot, ServedModel
+from inference_api.engine import Batch, ModelSlot, ServedModel, batch_rows, concat_batches
 from inference_api.schemas import BatchPredictResponse, FileError, ImageResult, Prediction, PredictResponse
 from inference_api.timing import ServerTiming
 
@@ -51,14 +45,16 @@ def received(filename: str | None, data: bytes) -> Upload:
 class PreparedImage:
     filename: str | None
     image_id: str
-    arrays: dict[Size, np.ndarray]
-    """The image at each input size of the model: (H, W, 3) float32 in [0, 1]."""
+    arrays: Batch
+    """The image's rows at each input size of the model: (rows, H, W, 3) float32 in [0, 1];
+    one row, or with tiling the full view and a row per tile (tagloop.tiling)."""
     decode_s: float = 0.0
     store_s: float = 0.0
 
 
-def stack(images: Sequence[dict[Size, np.ndarray]]) -> Batch:
-    return {size: np.stack([image[size] for image in images]) for size in images[0]}
+def merged(scores: np.ndarray) -> np.ndarray:
+    """One image's scores from its rows' (the full view's, and its tiles'): each class's highest."""
+    return scores.max(axis=0)
 
 
 @dataclass(frozen=True)
@@ -74,18 +70,22 @@ class Predictor:
     max_files: int
     decode_threads: int = 2
     decode_budget: DecodeBudget | None = None
+    tile: int = 0
+    """Tiles of this side for the detector input of a larger photo (0: the full view only)."""
 
-    def decode(self, data: bytes, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+    def decode(self, data: bytes, sizes: Sequence[Size]) -> Batch:
         """Decode once within this service's limits and its shared memory budget, resize for
-        each input size (ImageError if unusable)."""
+        each input size, with the tiles' rows when tiling (ImageError if unusable)."""
+        tile = self.tile if len(sizes) > 1 else 0  # a one-input model has no detector input
+        draft = draft_size(sizes)
         img = decode_image(
             data,
             max_pixels=self.limits.max_pixels,
-            draft=draft_size(sizes),
+            draft=decode_draft(draft, tile) if tile else draft,
             max_bytes=self.limits.max_bytes,
             budget=self.decode_budget,
         )
-        return dict(zip(sizes, to_model_inputs(img, sizes), strict=True))
+        return views(img, sizes, tile=tile)
 
 
 def prepare_upload(upload: Upload, *, predictor: "Predictor", sizes: Sequence[Size]) -> PreparedImage:
@@ -131,7 +131,7 @@ async def predict_upload(
     with predictor.batcher.expecting():
         arrays = await anyio.to_thread.run_sync(_decode, predictor, upload, sizes)
     timing.lap("decode")
-    future = predictor.batcher.submit(stack([arrays]))
+    future = predictor.batcher.submit(arrays)
     # Hash and store while the forward pass runs: off the request's critical path.
     image_id, store_s = await anyio.to_thread.run_sync(_store, predictor, upload)
     answer = await asyncio.wrap_future(future)
@@ -142,7 +142,7 @@ async def predict_upload(
         model = predictor.slot.current or model
     thresholds = thresholds_of(model, threshold)
     prepared = PreparedImage(filename=upload.filename, image_id=image_id, arrays=arrays)
-    result = image_result(prepared, answer.scores[0], thresholds=thresholds)
+    result = image_result(prepared, merged(answer.scores), thresholds=thresholds)
     return PredictResponse(model_version=answer.version, thresholds=thresholds, **result.model_dump())
 
 
@@ -172,7 +172,7 @@ async def predict_uploads(
         outcomes.extend(chunk)
         good = [o for o in chunk if isinstance(o, PreparedImage)]
         if good:
-            images = stack([p.arrays for p in good])
+            images = concat_batches([p.arrays for p in good])
             passes.append((good, predictor.batcher.submit(images, model=model)))
     timing = timing or ServerTiming()
     timing.lap("prepare")
@@ -212,7 +212,11 @@ async def _collect(
     for prepared, future in passes:
         result = await asyncio.wrap_future(future)
         results.append(result)
-        scores.update({p.image_id: row for p, row in zip(prepared, result.scores, strict=True)})
+        start = 0
+        for p in prepared:
+            rows = batch_rows(p.arrays)
+            scores[p.image_id] = merged(result.scores[start : start + rows])
+            start += rows
     timing.lap("wait")
     files = [p for prepared, _ in passes for p in prepared]
     in_files, in_passes = f"summed over {len(files)} files", f"summed over {len(results)} passes"
@@ -223,7 +227,7 @@ async def _collect(
     return scores
 
 
-def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> dict[Size, np.ndarray]:
+def _decode(predictor: Predictor, upload: Upload, sizes: Sequence[Size]) -> Batch:
     return predictor.decode(upload.data, sizes)
 
 

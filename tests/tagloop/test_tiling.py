@@ -1,16 +1,21 @@
-"""Sliced inference (tagloop.model.tiling): small people in a large photo are found in its tiles."""
+"""Sliced inference (tagloop.tiling): small people in a large photo are found in its tiles,
+by the served model and through the inference service with TAGLOOP_TILE_SIZE."""
 
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fastapi.testclient import TestClient
+from inference_api.main import create_app
 from PIL import Image
 from tagloop.classes import CLASS_INDEX
 from tagloop.contract import session_inputs
-from tagloop.model.tiling import tile_boxes, tiled_scores
 from tagloop.settings import CommonSettings
+from tagloop.tiling import tile_boxes, tiled_scores
 
+from tests.support.images import jpeg_bytes
+from tests.support.inference import make_settings
 from tests.support.stack import REPO
 
 PHOTOS = REPO / "tests" / "fixtures" / "photos"
@@ -43,3 +48,26 @@ def test_tiled_scores_find_a_small_person_the_full_view_misses(v1_model_dir: Pat
     full, tiled = tiled_scores(session, small_person_photo(), sizes, tile=640)
     assert full[PERSON] < 0.5 <= tiled[PERSON]  # measured: 0.30 and 0.68
     assert np.all(np.delete(tiled, PERSON) < 0.5)  # and no other label appears
+
+
+@pytest.mark.skipif(
+    not (DETECTOR_DIR / "centernet.bin").is_file(), reason="scripts/setup could not fetch the COCO detector"
+)
+def test_the_service_tiles_with_tile_size_set(models_dir: Path, tmp_path: Path, redis_url: str):
+    """/predict and /batch_predict of the same large photo: "person" with TAGLOOP_TILE_SIZE=640
+    only, and a small photo beside it in a batch keeps its own scores."""
+    large = jpeg_bytes(small_person_photo())
+    small = (PHOTOS / "lake.jpg").read_bytes()
+    files = [("files", ("large.jpg", large, "image/jpeg")), ("files", ("lake.jpg", small, "image/jpeg"))]
+    person = {}
+    for tile in (0, 640):
+        settings = make_settings(
+            models_dir=models_dir, data_dir=tmp_path / f"data{tile}", redis_url=redis_url, tile_size=tile
+        )
+        with TestClient(create_app(settings)) as client:
+            one = client.post("/predict", files={"file": ("large.jpg", large, "image/jpeg")}).json()
+            batch = client.post("/batch_predict", files=files).json()["results"]
+        assert batch[0]["scores"] == pytest.approx(one["scores"], abs=1e-4)
+        person[tile] = one["scores"]["person"], batch[1]["scores"]["person"]
+    assert person[0][0] < 0.5 <= person[640][0]
+    assert person[0][1] == pytest.approx(person[640][1], abs=1e-4)  # lake.jpg (380 px) is one row either way
