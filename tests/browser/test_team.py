@@ -34,7 +34,7 @@ def sign_in(page: Page, name: str) -> None:
     expect(page.get_by_test_id("team-name")).to_contain_text(name)
 
 
-def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page, stack: Stack) -> None:
+def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page, stack: Stack, shoot) -> None:
     boss = as_user(add_user(stack, "boss", "admin", PASSWORDS["boss"]))
     ann = add_user(stack, "ann", "annotator", PASSWORDS["ann"])
     bob = as_user(add_user(stack, "bob", "annotator"))
@@ -86,6 +86,7 @@ def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page,
     expect(page.get_by_test_id("agree-kappa")).to_have_count(1)
     disagreements = page.get_by_test_id("agree-list").locator("li.row")
     expect(disagreements).to_have_count(2)
+    shoot(page, "team-agreement")
     # one kept from the list (ann's "cat") ...
     disagreements.first.get_by_test_id("agree-resolve").first.click()
     expect(page.get_by_test_id("agree-summary")).to_contain_text("1 photo(s) where they disagree")

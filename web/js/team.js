@@ -140,7 +140,7 @@ function disagreementRow(d) {
         dataset: { testid: "agree-resolve" },
         onclick: () => resolve(d.image_id, labels),
       }, t("agree.use", { name: who }))));
-  return el("li", { class: "row", dataset: { imageId: d.image_id } },
+  return el("li", { class: "row no-thumb", dataset: { imageId: d.image_id } },
     el("div", { class: "row-body" }, el("p", { class: "row-title" }, name), el("ul", {}, ...choices)));
 }
 
@@ -170,7 +170,7 @@ function renderUsers() {
   $("users-card").hidden = !users;
   if (!users) return;
   $("users-list").replaceChildren(...users.map((u) =>
-    el("li", { class: "row", dataset: { testid: "user-row", name: u.name } },
+    el("li", { class: "row no-thumb", dataset: { testid: "user-row", name: u.name } },
       el("div", { class: "row-body" },
         el("p", { class: "row-title" }, u.name),
         el("p", { class: "muted" }, t(`users.role_${u.role}`))),
