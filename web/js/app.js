@@ -97,7 +97,7 @@ async function reviewBatch(item) {
   const items = done.map((it) => ({ image_id: it.imageId, filename: it.filename, scores: it.scores, model_version: it.modelVersion }));
   const urls = new Map(done.map((it) => [it.imageId, it.url]));
   try {
-    const id = await createSession(`Batch ${new Date().toLocaleString()}`, items, urls, item.imageId);
+    const id = await createSession(`Batch ${new Date().toLocaleString()}`, { items, files: urls, current: item.imageId });
     selectTab("review", { focus: true });
     await openSession(id, { imageId: item.imageId });
   } catch {

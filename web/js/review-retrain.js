@@ -173,7 +173,7 @@ async function openAudit(msg) {
     return { image_id: imageId, filename, scores };
   }));
   const review = await import("./review.js"); // loaded already: review.js imports this module
-  const id = await review.createSession(t("rev.audit_session"), items);
+  const id = await review.createSession(t("rev.audit_session"), { items });
   await review.openSession(id);
   showMsg(msg, t("rev.audit_opened", { n: suspects.length, p: items.length }), "ok");
 }

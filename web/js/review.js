@@ -192,7 +192,7 @@ function nextFree(item) {
 }
 
 /** Create a session (optionally with items already predicted), and open it. */
-export async function createSession(name, items = [], files = new Map(), current = null, assign = {}) {
+export async function createSession(name, { items = [], files = new Map(), current = null, assign = {} } = {}) {
   const body = { name, items, order: $("rev-order").value, threshold: slider(), ...assign };
   const reply = await postJson("/sessions", body);
   for (const [id, url] of files) state.files.set(id, url);
@@ -526,7 +526,7 @@ function wireButtons() {
   $("rev-reset").addEventListener("click", ACTION_RUN.reset);
   $("rev-undo").addEventListener("click", ACTION_RUN.undo);
   $("rev-card").tabIndex = -1;
-  $("rev-new").addEventListener("click", () => track(createSession("", [], new Map(), null, assignment()).then((id) => openSession(id)).then(focusWork)));
+  $("rev-new").addEventListener("click", () => track(createSession("", { assign: assignment() }).then((id) => openSession(id)).then(focusWork)));
   $("rev-session").addEventListener("change", async (e) => {
     if (e.target.value) await openSession(Number(e.target.value));
     focusWork(e.target);
@@ -569,7 +569,7 @@ export async function addFiles(files) {
   showMsg($("rev-upload-msg"), refused.join(" "), refused.length ? "error" : "");
   if (!ok.length) return;
   await state.opening;
-  if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "", [], new Map(), null, assignment()).then((id) => openSession(id)));
+  if (!state.session) await track(createSession(ok[0].webkitRelativePath?.split("/")[0] || "", { assign: assignment() }).then((id) => openSession(id)));
   const sid = state.session.id;
   if (!currentItem()) state.waiting = ok[0].name;
   state.uploadLeft += ok.length;
