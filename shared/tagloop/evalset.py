@@ -21,10 +21,10 @@ from tagloop.classes import CLASS_INDEX
 from tagloop.errors import TagloopError
 
 TUNING, HELDOUT = "tuning", "heldout"
-SPLIT_SEED = "tagloop-evalset-2"
+SPLIT_SEED = "tagloop-evalset-3"
 """Changing it reshuffles the split: never, once figures have been reported on it. (Seed 1 was
-the 59-photo first set, dealt in halves; the set grew to the one in the CSV and was split
-once more with this seed, three photos of five to held-out.)"""
+the 59-photo first set, dealt in halves; seed 2 the 102-photo second set, three photos of
+five to held-out; the set grew to the one in the CSV and was split once more with this seed.)"""
 DEAL = (HELDOUT, TUNING, HELDOUT, TUNING, HELDOUT)
 """The order in which the photos are dealt: 3 of 5 are held out, so the held-out part is the
 larger (its figures are the ones a user can expect)."""

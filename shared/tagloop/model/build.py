@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tagloop.classes import CLASS_INDEX, NUM_CLASSES
+from tagloop.classes import NUM_CLASSES
 from tagloop.contract import INPUT_SHAPE
 from tagloop.errors import TagloopError
 from tagloop.model import lite0, prior
@@ -21,7 +21,6 @@ from tagloop.model.layers import (
     ColumnSlice,
     MappedProbability,
     NoisyOrLogit,
-    SiblingSuppressedLogit,
     ZeroPrior,
 )
 
@@ -44,9 +43,8 @@ def build_model(*, cache_dir: Path, backbone: str = "lite0", detector: bool = Fa
 
     With `detector` (lite0 only), the two-prior model: a second input "detector_scores"
     (N, 20), the COCO detector's per-class scores (detector.py computes them from the
-    512 px image, outside Keras), takes back the ImageNet prior of an animal when the
-    detector sees another animal more strongly (SiblingSuppressedLogit), is joined to it by
-    noisy-OR and given to the head beside the pooled features.
+    512 px image, outside Keras), is joined to the ImageNet prior by noisy-OR and given
+    to the head beside the pooled features.
     """
     if detector and backbone != "lite0":
         raise BackboneUnavailableError("the COCO detector prior is built on the lite0 backbone only")
@@ -75,12 +73,9 @@ def build_top(weights: dict[str, np.ndarray] | None, *, detector: bool = False) 
     if detector and weights is not None:
         pooled = ColumnSlice(0, FEATURES, name="pooled_features")(features)
         scores = ColumnSlice(FEATURES, FEATURES + NUM_CLASSES, name="detector_scores")(features)
-        imagenet = _prior_logit(pooled, weights, name="imagenet_logit")
-        group = [CLASS_INDEX[name] for name in prior.ANIMALS]
-        imagenet = SiblingSuppressedLogit(group, NUM_CLASSES, name="imagenet_sibling_suppressed")(
-            [imagenet, scores]
+        prior_logit = NoisyOrLogit(name="prior_logit")(
+            [_prior_logit(pooled, weights, name="imagenet_logit"), scores]
         )
-        prior_logit = NoisyOrLogit(name="prior_logit")([imagenet, scores])
     else:
         prior_logit = _prior_logit(features, weights)
     x = keras.layers.Dense(512, activation="relu", name="head_dense_512")(features)

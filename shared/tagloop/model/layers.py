@@ -4,7 +4,6 @@ No Lambda layers: they do not serialise portably and tf2onnx cannot always trace
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 PROB_EPSILON = 1e-6
@@ -106,45 +105,10 @@ class NoisyOrLogit(keras.layers.Layer):
         return ops.log(p) - ops.log(1.0 - p)
 
 
-@keras.saving.register_keras_serializable(package="tagloop")
-class SiblingSuppressedLogit(keras.layers.Layer):
-    """[ImageNet logit (N, C), detector scores (N, C)] -> the ImageNet logit, where each class
-    of `group` has its probability scaled by (1 - s) when the detector's highest score s of
-    another class of the group is above its own.
-
-    ImageNet spreads an animal it does not know over many look-alike classes (a goat over
-    terriers, a cat over small dogs); the detector knows which VOC animal it sees, so its
-    stronger sibling takes that mass back (tagloop.model.prior.ANIMALS).
-    """
-
-    def __init__(self, group: list[int] | tuple[int, ...] = (), num_classes: int = 20, **kwargs):
-        super().__init__(**kwargs)
-        self.group = [int(c) for c in group]
-        self.num_classes = int(num_classes)
-        self.trainable = False
-        others = np.zeros((self.num_classes, self.num_classes), np.float32)
-        for c in self.group:
-            others[c, [j for j in self.group if j != c]] = 1.0
-        self._others = others
-        """[c, j] = 1 when j is another class of c's group."""
-
-    def call(self, inputs):
-        logit, scores = inputs
-        others = ops.convert_to_tensor(self._others, dtype=scores.dtype)
-        sibling = ops.max(ops.expand_dims(scores, 1) * ops.expand_dims(others, 0), axis=-1)
-        keep = 1.0 - ops.where(sibling > scores, sibling, ops.zeros_like(sibling))
-        p = ops.clip(ops.sigmoid(logit) * keep, PROB_EPSILON, 1.0 - PROB_EPSILON)
-        return ops.log(p) - ops.log(1.0 - p)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "group": self.group, "num_classes": self.num_classes}
-
-
 CUSTOM_OBJECTS = {
     "MappedProbability": MappedProbability,
     "CalibratedLogit": CalibratedLogit,
     "ZeroPrior": ZeroPrior,
     "ColumnSlice": ColumnSlice,
     "NoisyOrLogit": NoisyOrLogit,
-    "SiblingSuppressedLogit": SiblingSuppressedLogit,
 }

@@ -28,13 +28,6 @@ lets such classes reach the 0.5 threshold while an unrelated photo (skimage's `c
 espresso, cup) stays far below it.
 """
 
-ANIMALS = ("bird", "cat", "cow", "dog", "horse", "sheep")
-"""The VOC animals, whose ImageNet priors the detector's strongest animal arbitrates in the
-two-prior model (layers.SiblingSuppressedLogit): ImageNet has 118 dog breeds, and an animal
-it does not know (a goat, a long-haired cat, a nuthatch) spreads a dog's worth of mass over
-them; when the detector scores another animal above dog, the dog's ImageNet probability is
-scaled by (1 - that score). Kept because it raised held-out F1 (docs/EVALUATION.md)."""
-
 
 def imagenet_to_voc() -> dict[str, dict[int, str]]:
     """The reviewed mapping: VOC class -> {ImageNet index: ImageNet name}."""
