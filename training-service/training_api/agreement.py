@@ -80,7 +80,7 @@ def agreed_labels(db: Session) -> tuple[list[Agreed], int]:
             continue
         else:
             chosen = next(iter(photo.by_annotator.values()))
-        examples.append(Agreed(image_id, [name for name in VOC_CLASSES if name in chosen], photo.latest))
+        examples.append(Agreed(image_id, _ordered(chosen), photo.latest))
     return examples, left_out
 
 

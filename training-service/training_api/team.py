@@ -62,8 +62,8 @@ def caller(
     found = identify(db, credential)
     if found is None:
         raise NotAuthorizedError("this token or sign-in is not (or no longer) valid: " + NEEDS_USER)
-    if admin and not found.is_admin:
-        raise RoleRefusedError(f"{found.name} is an annotator; this action needs an admin")
+    if admin:
+        require_admin_caller(found)
     return found
 
 

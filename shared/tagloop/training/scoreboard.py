@@ -27,7 +27,7 @@ from tagloop.files import write_atomic
 from tagloop.version_meta import VersionMeta
 
 if TYPE_CHECKING:
-    from tagloop.store import ModelStore
+    from tagloop.store import ModelStore, VersionInfo
     from tagloop.training.loaded import LoadedModel
 
 SUMMARY = ("mAP", "f1_micro", "f1_macro", "exact_match", "loss")
@@ -66,14 +66,15 @@ def score_versions(
     each photo's latest correction). The loaded top's weights are restored afterwards."""
     from tagloop.model.publish import MODEL_FILE, read_top_weights
 
-    ours = comparable_versions(store, loaded.backbone.id)
+    versions = store.versions()
+    ours = comparable_versions(versions, loaded.backbone.id)
     board = Scoreboard(
         rule=rule, photos=len(y), computed=datetime.now(UTC).isoformat(), after_version=after_version
     )
     ids = np.asarray(correction_ids, dtype=np.int64)
     snapshot = loaded.top.get_weights()
     try:
-        for info in store.versions():
+        for info in versions:
             if info.version not in ours:
                 board.other_backbone.append(info.version)
                 continue
@@ -89,11 +90,11 @@ def score_versions(
     return board
 
 
-def comparable_versions(store: "ModelStore", backbone_id: str) -> set[int]:
+def comparable_versions(versions: "list[VersionInfo]", backbone_id: str) -> set[int]:
     """Versions on `backbone_id`: those recorded with it (only a retrain records one) and the
     parents they were retrained from (a retrain keeps the backbone; version 1 records none)."""
     found: set[int] = set()
-    for info in store.versions():
+    for info in versions:
         if info.meta.backbone_id == backbone_id:
             found.add(info.version)
             if info.meta.parent is not None:

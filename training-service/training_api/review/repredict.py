@@ -37,6 +37,8 @@ PROGRESS_TTL_S = 3600
 """How long a finished run's outcome is kept."""
 STALE_S = 3 * TIMEOUT_S
 """A running run whose last beat is older than this died with its process."""
+STARTED = {"state": "running", "done": 0, "total": None, "model_version": None, "error": None}
+"""A run's state before its first call to inference."""
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def start_repredict(
     """Start re-predicting the session in the background, or join the run already going;
     returns its state."""
     key = progress_key(review.id)
-    state = {"state": "running", "done": 0, "total": None, "model_version": None, "error": None}
+    state = dict(STARTED)
     current = run_state(redis, review.id)
     if current is not None and current["state"] == "running":
         return current
@@ -173,8 +175,7 @@ def _run(
     key = progress_key(sid)
 
     def save(**fields: Any) -> None:
-        state = {"state": "running", "done": 0, "total": None, "model_version": None, "error": None}
-        redis.set(key, json.dumps(state | fields | {"beat": time.time()}), ex=PROGRESS_TTL_S)
+        redis.set(key, json.dumps(STARTED | fields | {"beat": time.time()}), ex=PROGRESS_TTL_S)
 
     try:
         with sessions() as db:

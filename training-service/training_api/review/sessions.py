@@ -172,8 +172,7 @@ def session_etag(db: Session, review: ReviewSession, client: str | None, caller:
     )
     digest = hashlib.sha256(repr(shown).encode())
     for image_id, annotator, status, labels, saved_at, version, leased_by, lease_until in rows:
-        elsewhere = leased_by not in (None, client) and lease_until is not None
-        elsewhere = elsewhere and _naive_utc(lease_until) > _naive_utc(at)
+        elsewhere = _held_elsewhere(leased_by, lease_until, client, at)
         digest.update(repr((image_id, annotator, status, labels, saved_at, version, elsewhere)).encode())
     return f'"{digest.hexdigest()[:32]}"'
 
@@ -185,9 +184,15 @@ def _naive_utc(value: datetime) -> datetime:
 
 def leased_elsewhere(item: ReviewItem, client: str | None, at: datetime | None = None) -> bool:
     """Whether another browser holds the card now."""
-    if item.leased_by is None or item.lease_until is None or item.leased_by == client:
+    return _held_elsewhere(item.leased_by, item.lease_until, client, at or now())
+
+
+def _held_elsewhere(
+    leased_by: str | None, lease_until: datetime | None, client: str | None, at: datetime
+) -> bool:
+    if leased_by is None or lease_until is None or leased_by == client:
         return False
-    return _naive_utc(item.lease_until) > _naive_utc(at or now())
+    return _naive_utc(lease_until) > _naive_utc(at)
 
 
 def lease(db: Session, item: ReviewItem, client: str) -> datetime | None:
