@@ -218,7 +218,9 @@ class RepredictRun(BaseModel):
     success: bool = True
     state: Literal["idle", "running", "finished", "failed"]
     done: int = Field(default=0, description="photos predicted again so far")
-    total: int | None = Field(default=None, description="the session's photos (None until the run has counted them)")
+    total: int | None = Field(
+        default=None, description="the session's photos (None until the run has counted them)"
+    )
     model_version: int | None = None
     error: str | None = None
     disagreements: list[Disagreement] = Field(
