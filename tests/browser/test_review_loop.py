@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from tests.support.browser import wait_until_wired
-from tests.support.review import CARD, KEYS, card_name, photo_files, start_session, type_labels
+from tests.support.review import CARD, KEYS, card_name, new_session, photo_files, start_session, type_labels
 from tests.support.stack import REPO, Stack, running_stack
 from tests.support.training import CONTRADICTING
 
@@ -97,13 +97,36 @@ def test_type_labels_wherever_focus_is(page: Page, stack: Stack) -> None:
     assert saved == typed
 
 
+def test_a_slow_first_session_list_does_not_drop_a_session_just_made(page: Page) -> None:
+    """The tab's first GET /sessions answers after "New session" made one: the older list
+    must not replace the newer, or the new session leaves the menu and uploads go nowhere."""
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_first(route: Route) -> None:
+        if held or route.request.method != "GET":
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # the server's answer now, given to the page later
+
+    page.route("**/sessions", hold_first)
+    page.goto("/#review")
+    wait_until(page, lambda: len(held) == 1)
+    page.locator("#rev-new").click()
+    expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
+    sid = page.locator("#rev-session").input_value()
+    assert sid
+    stale, answer = held[0]
+    stale.fulfill(response=answer)
+    page.wait_for_timeout(300)  # the stale list's handler has run
+    expect(page.locator("#rev-session")).to_have_value(sid)
+
+
 def test_cards_follow_the_order_while_photos_upload(page: Page, stack: Stack) -> None:
     """30 photos, /batch_predict held back and let through one request at a time."""
     held: list[Route] = []
     page.goto("/#review")
-    page.locator("#rev-new").click()
+    sid = new_session(page)
     expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
-    sid = int(page.locator("#rev-session").input_value())
     page.route("**/batch_predict", lambda route: held.append(route))
     page.locator("#rev-files").set_input_files(files=photo_files("slow", 30, offset=40))
     released = 0
@@ -278,7 +301,7 @@ def test_spanish_shows_no_english_sentence_after_a_file_error(page: Page, stack:
     broken = {**good, "name": "rota.jpg", "buffer": good["buffer"][:600]}
     page.goto("/#review")
     page.locator("#lang-select").select_option("es")
-    page.locator("#rev-new").click()
+    new_session(page)
     expect(page.locator("#rev-progress")).to_have_text("0 / 0 revisadas")
     page.locator("#rev-files").set_input_files(files=[good, broken])
     message = page.locator("#rev-upload-msg")

@@ -17,10 +17,25 @@ def photo_files(prefix: str, n: int, offset: int = 0) -> list[dict]:
     ]
 
 
+def new_session(page: Page) -> int:
+    """Click "New session" and wait until it is the session open (an older empty one, which
+    the tab may open first, reads "0 / 0" too); returns its id."""
+    before = {str(s["id"]) for s in page.request.get("/sessions").json()["sessions"]}
+    page.locator("#rev-new").click()
+    menu = page.locator("#rev-session")
+    expect(menu).not_to_have_value("")
+    for _ in range(200):
+        if menu.input_value() not in before:
+            break
+        page.wait_for_timeout(50)
+    assert menu.input_value() not in before, "New session did not open a new session"
+    return int(menu.input_value())
+
+
 def start_session(page: Page, files: list[dict]) -> int:
     """A new session holding `files`, uploaded from the Review tab; returns its id."""
     page.goto("/#review")
-    page.locator("#rev-new").click()
+    new_session(page)
     expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
     page.locator("#rev-files").set_input_files(files=files)
     expect(page.locator("#rev-upload-msg")).to_contain_text(f"{len(files)} photos added", timeout=60_000)

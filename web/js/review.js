@@ -46,6 +46,7 @@ const state = {
 };
 let hooks = { onSaved: () => {}, onModelChanged: () => {} };
 let patchTimer = null;
+let listSeq = 0; // only the newest session list may draw (a slow first load must not drop a new session)
 let openSeq = 0; // only the newest openSession may draw (a click on "New" beats a slower load)
 
 function track(promise) {
@@ -81,11 +82,15 @@ export async function showReview() {
 }
 
 async function loadSessions() {
+  const mine = ++listSeq;
   try {
-    state.sessions = (await getJson("/sessions")).sessions;
+    const { sessions } = await getJson("/sessions");
+    if (mine !== listSeq) return; // a newer list was asked for meanwhile (it has a session just made)
+    state.sessions = sessions;
   } catch (err) {
     showMsg($("rev-upload-msg"), err.message, "error");
   }
+  if (mine !== listSeq) return;
   const select = $("rev-session");
   select.replaceChildren(
     el("option", { value: "" }, t("rev.no_session")),
