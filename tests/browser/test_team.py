@@ -78,7 +78,8 @@ def test_an_annotator_labels_only_their_cards_and_the_admin_resolves(page: Page,
         page.keyboard.press("Enter")
         expect(page.locator("#rev-progress")).to_contain_text(f"{len(seen)} / 4 reviewed")
     assert sorted(seen) == [files[k]["name"] for k in (0, 2, 4, 5)]
-    page.get_by_test_id("team-signout").click()
+    with page.expect_navigation():  # signing out reloads the page: a goto meanwhile would race it
+        page.get_by_test_id("team-signout").click()
 
     sign_in(page, "boss")
     page.goto("/#corrections")

@@ -84,15 +84,17 @@ def test_corrections_stick_and_other_photos_keep_their_labels(settings: Settings
 
 def test_thresholds_are_calibrated_for_classes_with_enough_corrections(settings: Settings):
     # 64 variants: "person" is in 2 of the 8 label sets (16 positives, 48 negatives);
-    # "dog" in 1 of 8 (8 positives): too few for a threshold of its own.
+    # "dog" in 1 of 8 (8 positives): too few for a threshold of its own, so it keeps version 1's.
     images = image_bytes(64)
     labels = [CONTRADICTING[i % 8] for i in range(64)]
     with TestClient(create_app(settings)) as client:
         correct(client, store_images(settings.uploads_dir, images), labels)
         result = retrain(client, settings)["result"]
         listed = client.get("/models").json()["versions"][0]
-    meta = ModelStore(settings.models_dir, settings.model_name).meta(result["version"])
-    assert "person" in meta.thresholds and "dog" not in meta.thresholds
+    store = ModelStore(settings.models_dir, settings.model_name)
+    meta, v1 = store.meta(result["version"]), store.meta(1)
+    assert "person" in meta.calibration and "dog" not in meta.calibration
+    assert meta.thresholds["dog"] == v1.thresholds["dog"] != 0.5
     assert 0.05 <= meta.thresholds["person"] <= 0.95
     why = meta.calibration["person"]
     assert why.positives == 16 and why.negatives == 48 and why.f1 >= why.f1_at_default

@@ -7,6 +7,10 @@ scored by a candidate fitted without it: these out-of-fold scores give the per-c
 thresholds and the label audit (tagloop.training.suspects). Last, the candidate to publish
 is fitted once on `publish_on` with those thresholds (or the first one is kept, when it
 was already trained on exactly that and no threshold changed).
+
+A class the corrections cannot calibrate keeps its parent's threshold (version 1's were
+fitted on its tuning photos), and every fit trains toward the thresholds it will be served
+at: a retrain does not undo what calibration found before it.
 """
 
 import hashlib
@@ -52,9 +56,11 @@ class _Fitter:
     policy: RetrainPolicy
     progress: ProgressCallback
     parent_weights: list[np.ndarray]
+    thresholds: np.ndarray
+    """What the held-out and out-of-fold fits train toward: the parent's thresholds."""
     anchors: Anchors | None = None
 
-    def fit(self, indices: list[int], *, name: str, thresholds: np.ndarray | float = 0.5) -> FitResult:
+    def fit(self, indices: list[int], *, name: str, thresholds: np.ndarray | None = None) -> FitResult:
         self.loaded.top.set_weights(self.parent_weights)
         self.progress("training", fit=name, epoch=0, epochs=self.policy.fit.epochs, loss=None)
         report: Callable[[int, int, float], None] = lambda epoch, epochs, loss: self.progress(  # noqa: E731
@@ -65,7 +71,7 @@ class _Fitter:
             self.data.y[indices],
             config=self.policy.fit,
             on_epoch=report,
-            thresholds=thresholds,
+            thresholds=self.thresholds if thresholds is None else thresholds,
             anchors=self.anchors,
         )
 
@@ -79,12 +85,14 @@ def fit_and_judge(
     data: RetrainData,
     policy: RetrainPolicy,
     *,
-    parent_thresholds: np.ndarray,
+    parent_thresholds: dict[str, float],
     force: bool,
     progress: ProgressCallback,
 ) -> Candidate:
-    """Fit the candidate to publish (left in `loaded.top`), judge it, measure what changed."""
-    fitter = _Fitter(loaded, data, policy, progress, loaded.top.get_weights())
+    """Fit the candidate to publish (left in `loaded.top`), judge it, measure what changed.
+    `parent_thresholds`: the parent's own (its meta's), kept where nothing calibrates anew."""
+    parent_vector = threshold_vector(parent_thresholds)
+    fitter = _Fitter(loaded, data, policy, progress, loaded.top.get_weights(), parent_vector)
     parent_scores = fitter.scores()
     if data.anchor_x is not None and len(data.anchor_x):
         fitter.anchors = Anchors(data.anchor_x, loaded.top_trainer.predict(data.anchor_x))
@@ -94,9 +102,10 @@ def fit_and_judge(
         first_fit = fitter.fit(split.train, name="held-out test")
         held_out_scores = fitter.scores(split.evaluate)
     covered, oof = _out_of_fold(fitter, held_out_scores)
-    thresholds, calibration = _calibrate(data.y[covered], oof, policy)
+    calibrated, calibration = _calibrate(data.y[covered], oof, policy)
+    thresholds = parent_thresholds | calibrated
     vector = threshold_vector(thresholds)
-    if first_fit is not None and split.train == data.publish_on and not thresholds:
+    if first_fit is not None and split.train == data.publish_on and not calibrated:
         fit = first_fit  # the judged candidate is the one to publish: its weights are still loaded
     else:
         fit = fitter.fit(data.publish_on, name="final", thresholds=vector)
@@ -108,14 +117,14 @@ def fit_and_judge(
     if fitter.anchors is not None:
         after = loaded.top_trainer.predict(fitter.anchors.x)
         changed, followed = anchor_changes(
-            fitter.anchors, after, data, parent_thresholds, vector, margin=policy.anchor_flip_margin
+            fitter.anchors, after, data, parent_vector, vector, margin=policy.anchor_flip_margin
         )
     judged = Judged(
         y=y_eval,
         candidate=judged_scores,
         parent=parent_scores[split.evaluate],
         candidate_thresholds=vector,
-        parent_thresholds=parent_thresholds,
+        parent_thresholds=parent_vector,
         anchors=0 if fitter.anchors is None else len(fitter.anchors),
         anchors_changed=changed,
         anchors_followed=followed,
@@ -127,11 +136,11 @@ def fit_and_judge(
         metrics={
             "basis": split.basis,
             "candidate": evaluate(y_eval, judged_scores, threshold=vector),
-            "active": evaluate(y_eval, parent_scores[split.evaluate], threshold=parent_thresholds),
+            "active": evaluate(y_eval, parent_scores[split.evaluate], threshold=parent_vector),
         },
-        evaluation=_evaluation(data, parent_scores, parent_thresholds, held_out_scores, final_scores, vector),
+        evaluation=_evaluation(data, parent_scores, parent_vector, held_out_scores, final_scores, vector),
         changes=label_changes(
-            data.y, parent_scores, final_scores, before_threshold=parent_thresholds, after_threshold=vector
+            data.y, parent_scores, final_scores, before_threshold=parent_vector, after_threshold=vector
         ),
         thresholds=thresholds,
         calibration=calibration,

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from tagloop.training.candidate import Candidate, fit_and_judge
 from tagloop.training.policy import ProgressCallback, RetrainData, RetrainPolicy, no_progress
-from tagloop.training.thresholds import threshold_vector
 from tagloop.version_meta import TrainingRun, VersionMeta
 
 if TYPE_CHECKING:  # for type hints only (candidate.py loads TensorFlow anyway)
@@ -80,7 +79,7 @@ def run_retrain(
             loaded,
             data,
             policy,
-            parent_thresholds=threshold_vector(parent_meta.thresholds),
+            parent_thresholds=parent_meta.thresholds,
             force=force,
             progress=progress,
         )
