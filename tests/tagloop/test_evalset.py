@@ -5,7 +5,17 @@ import subprocess
 import sys
 
 import pytest
-from tagloop.evalset import HELDOUT, TUNING, EvalSetError, assign_splits, of_split, read_evalset, tuning_only
+from tagloop.evalset import (
+    HELDOUT,
+    TUNING,
+    EvalPhoto,
+    EvalSetError,
+    assign_splits,
+    dealt_splits,
+    of_split,
+    read_evalset,
+    tuning_only,
+)
 
 from tests.support.stack import REPO
 
@@ -14,9 +24,25 @@ CSV = REPO / "tests" / "fixtures" / "evalset.csv"
 
 def test_read_evalset_split_matches_the_seeded_assignment():
     photos = read_evalset(CSV)
-    recomputed = assign_splits([(p.filename, p.labels) for p in photos])
-    assert {p.filename: p.split for p in photos} == recomputed
+    assert {p.filename: p.split for p in photos} == dealt_splits(photos)
     assert len({p.filename for p in photos}) == len(photos)
+
+
+def test_a_later_deal_leaves_the_earlier_photos_in_their_parts():
+    """Photos added with a new seed are dealt among themselves: the earlier deal's photos keep
+    their parts, where dealing the whole set again would move some."""
+
+    def photo(name: str, labels: tuple[str, ...], seed: str) -> EvalPhoto:
+        return EvalPhoto(name, labels, "", seed, "deb:x", "1", name, "", "")
+
+    first = [photo(f"p{i}.jpg", ("cat",) if i % 3 else (), "s1") for i in range(20)]
+    added = [photo(f"q{i}.jpg", ("dog",) if i % 2 else ("cat",), "s2") for i in range(6)]
+    before, after = dealt_splits(first), dealt_splits(first + added)
+    assert {p.filename: after[p.filename] for p in first} == before
+    assert after != assign_splits([(p.filename, p.labels) for p in first + added], "s1")
+    dealt = [after[p.filename] for p in added]
+    assert dealt == [assign_splits([(p.filename, p.labels) for p in added], "s2")[p.filename] for p in added]
+    assert dealt.count(HELDOUT) == 4 and dealt.count(TUNING) == 2
 
 
 def test_assign_splits_ignores_row_order_and_holds_out_three_of_five_of_each_class():
