@@ -128,13 +128,23 @@ def test_cards_follow_the_order_while_photos_upload(page: Page, stack: Stack) ->
     sid = new_session(page)
     expect(page.locator("#rev-progress")).to_have_text("0 / 0 reviewed")
     page.route("**/batch_predict", lambda route: held.append(route))
-    page.locator("#rev-files").set_input_files(files=photo_files("slow", 30, offset=40))
-    released = 0
+    files = photo_files("slow", 30, offset=40)
+    page.locator("#rev-files").set_input_files(files=files)
+    released = sent = 0
+
+    def holds(route: Route, name: str) -> bool:
+        return f'filename="{name}"'.encode() in (route.request.post_data_buffer or b"")
 
     def release() -> None:
-        nonlocal released
-        wait_until(page, lambda: len(held) > released)
-        held[released].continue_()
+        """Let through the request of the next chunk in the files' order (up to three are on
+        their way at once, and they may reach the route in any order)."""
+        nonlocal released, sent
+        name = files[sent]["name"]
+        wait_until(page, lambda: any(holds(r, name) for r in held))
+        route = next(r for r in held if holds(r, name))
+        held.remove(route)
+        sent += sum(holds(route, f["name"]) for f in files)
+        route.continue_()
         released += 1
 
     def first_pending() -> str:
