@@ -57,14 +57,3 @@ def views(img: Image.Image, sizes: Sequence[Size], *, tile: int = 0) -> dict[Siz
     boxes = tile_boxes(img.width, img.height, tile=tile) if tile and len(sizes) > 1 else []
     rows = [full] + [(full[0], *to_model_inputs(img.crop(box), sizes[1:])) for box in boxes]
     return {size: np.stack([row[i] for row in rows]) for i, size in enumerate(sizes)}
-
-
-def tiled_scores(
-    session, img: Image.Image, sizes: Sequence[Size], *, tile: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(full-view scores (20,), tiled scores (20,)) of an ONNX Runtime session of a two-input
-    version on an RGB photo: the tiled scores are the class-wise max over every row."""
-    names = [i.name for i in session.get_inputs()]
-    batch = views(img, sizes, tile=tile)
-    scores = session.run(None, {name: batch[size] for name, size in zip(names, sizes, strict=True)})[0]
-    return scores[0], scores.max(axis=0)

@@ -12,7 +12,7 @@ from PIL import Image
 from tagloop.classes import CLASS_INDEX
 from tagloop.contract import session_inputs
 from tagloop.settings import CommonSettings
-from tagloop.tiling import tile_boxes, tiled_scores
+from tagloop.tiling import tile_boxes, views
 
 from tests.support.images import jpeg_bytes
 from tests.support.inference import make_settings
@@ -37,6 +37,16 @@ def small_person_photo() -> Image.Image:
     person = Image.open(PHOTOS / "portrait_jacket.jpg").convert("RGB")
     photo.paste(person.resize((160, round(person.height * 160 / person.width))), (1200, 700))
     return photo
+
+
+def tiled_scores(
+    session: ort.InferenceSession, img: Image.Image, sizes, *, tile: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(full-view scores, class-wise max over every row) of the served model on one photo."""
+    batch = views(img, sizes, tile=tile)
+    names = [i.name for i in session.get_inputs()]
+    scores = session.run(None, {name: batch[size] for name, size in zip(names, sizes, strict=True)})[0]
+    return scores[0], scores.max(axis=0)
 
 
 @pytest.mark.skipif(
