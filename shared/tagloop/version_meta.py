@@ -143,6 +143,10 @@ class VersionMeta(_Open):
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Calibrated per-class thresholds; a class not named here uses DEFAULT_THRESHOLD."""
     calibration: dict[str, Calibration] = Field(default_factory=dict)
+    evaluation_set: dict[str, dict[str, int | float]] | None = None
+    """Figures on the evaluation set's photos ({"held-out": ..., "tuning": ...}, each with samples,
+    mAP, precision, recall, f1_micro, keys_per_photo) where the version was measured on it:
+    version 1 at the thresholds fitted on the tuning part (tagloop.model.v1_thresholds)."""
     onnx_max_abs_diff: float | None = None
     prior: str | None = None
     """The frozen priors the version answers from (e.g. "imagenet+coco", "imagenet", "none")."""

@@ -117,10 +117,21 @@ def test_models_show_metrics_of_trained_versions(page: Page, stack: Stack, photo
     expect(trained.locator("dl.facts div", has_text="Scored on").locator("dd")).to_contain_text("it learned")
 
 
-def test_models_tab_says_which_prior_version_1_uses(page: Page, stack: Stack) -> None:
-    prior = httpx.get(f"{stack.url}/models").json()["versions"][-1].get("prior")
+def test_models_tab_says_which_prior_version_1_uses_and_its_heldout_figures(page: Page, stack: Stack) -> None:
+    first_version = httpx.get(f"{stack.url}/models").json()["versions"][-1]
+    prior = first_version.get("prior")
     shown = {"imagenet+coco": "ImageNet + COCO detector", "imagenet": "ImageNet"}[prior]
     page.goto("/#models")
     first = page.locator("#models-list li.version[data-version='1']")
     expect(first.locator("dl.facts")).to_contain_text("Prior")
     expect(first.locator("dl.facts")).to_contain_text(shown)
+    # The evaluation set's held-out figures come with the thresholds fitted for the default
+    # version 1 (tagloop.model.v1_thresholds), held-out first, the tuning part only beside them.
+    figures = first_version.get("evaluation_set")
+    if prior != "imagenet+coco":
+        assert figures is None
+        return
+    held, tuning = figures["held-out"], figures["tuning"]
+    fact = first.locator("dl.facts div", has_text="Photos nobody tuned on").locator("dd")
+    expect(fact).to_contain_text(f"{held['samples']} held-out photos: mAP {held['mAP']:.3f}, F1 {held['f1_micro']:.3f}")
+    expect(fact).to_contain_text(f"tuning part, not a result: {tuning['samples']} photos")

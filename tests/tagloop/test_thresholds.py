@@ -7,7 +7,7 @@ import pytest
 from tagloop.classes import VOC_CLASSES
 from tagloop.evalset import HELDOUT, TUNING, EvalSetError, of_split, read_evalset
 from tagloop.evaluation import label_changes
-from tagloop.model.v1_thresholds import fit_v1_thresholds, stored_thresholds
+from tagloop.model.v1_thresholds import fit_v1_thresholds, stored_fit
 from tagloop.training.thresholds import (
     best_f1_threshold,
     calibrate_thresholds,
@@ -101,12 +101,13 @@ def test_fit_v1_thresholds_refuses_a_heldout_photo():
 
 def test_stored_thresholds_apply_only_to_the_version_1_they_were_fitted_for(tmp_path):
     stored = tmp_path / "v1_thresholds.json"
-    assert stored_thresholds("imagenet+coco", 320, stored) == {}  # none kept: 0.5 everywhere
-    fitted = {"prior": "imagenet+coco", "detector_size": 320, "thresholds": {"cat": 0.3}}
+    assert stored_fit("imagenet+coco", 320, stored) == {}  # none kept: 0.5 everywhere
+    figures = {"held-out": {"samples": 3, "f1_micro": 0.8}}
+    fitted = {"prior": "imagenet+coco", "detector_size": 320, "thresholds": {"cat": 0.3}, "figures": figures}
     stored.write_text(json.dumps(fitted))
-    assert stored_thresholds("imagenet+coco", 320, stored) == {"cat": 0.3}
-    assert stored_thresholds("imagenet+coco", 512, stored) == {}
-    assert stored_thresholds("imagenet", 320, stored) == {}
+    assert stored_fit("imagenet+coco", 320, stored) == {"thresholds": {"cat": 0.3}, "figures": figures}
+    assert stored_fit("imagenet+coco", 512, stored) == {}
+    assert stored_fit("imagenet", 320, stored) == {}
 
 
 def test_committed_v1_thresholds_were_fitted_on_the_current_tuning_part_only():
@@ -117,5 +118,6 @@ def test_committed_v1_thresholds_were_fitted_on_the_current_tuning_part_only():
     record = json.loads(THRESHOLDS_FILE.read_text())
     photos = read_evalset(REPO / "tests" / "fixtures" / "evalset.csv")
     assert record["photos"] == len(of_split(photos, TUNING)) < len(photos)
-    assert stored_thresholds("imagenet+coco", 320) == record["thresholds"]
+    assert stored_fit("imagenet+coco", 320)["thresholds"] == record["thresholds"]
     assert set(record["thresholds"]) == set(VOC_CLASSES)
+    assert record["figures"]["held-out"]["samples"] == len(of_split(photos, HELDOUT))

@@ -131,6 +131,16 @@ function thresholdsText(thresholds) {
   return Object.entries(thresholds).map(([label, x]) => `${className(label)} ${fixed(x, 2)}`).join(", ");
 }
 
+/** The evaluation set's held-out figures first, the tuning part's only beside them. */
+function evaluationSetText(parts) {
+  const held = parts["held-out"];
+  const tuning = parts.tuning || {};
+  return t("models.evaluation_set_figures", {
+    n: held.samples, map: fixed(held.mAP), f1: fixed(held.f1_micro), p: fixed(held.precision, 2), r: fixed(held.recall, 2),
+    tn: tuning.samples ?? "–", tf1: fixed(tuning.f1_micro) ?? "–",
+  });
+}
+
 function card(v) {
   const own = metricsOf(v);
   const m = v.scoreboard?.metrics || own;
@@ -147,7 +157,8 @@ function card(v) {
     own && "loss" in own ? fact(t("models.eval_loss"), compare(own.loss, before?.loss)) : null,
     v.gate?.code ? fact(t("models.gate"), gateText(v.gate)) : null,
     v.changes ? fact(t("models.corrections"), changeCounts(v.changes)) : null,
-    Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null);
+    Object.keys(v.thresholds || {}).length ? fact(t("models.thresholds"), thresholdsText(v.thresholds)) : null,
+    v.evaluation_set?.["held-out"] ? fact(t("models.evaluation_set"), evaluationSetText(v.evaluation_set)) : null);
   const head = el("div", { class: "version-head" },
     el("h3", {}, t("common.version", { v: v.version })),
     v.active ? el("span", { class: "badge active", dataset: { testid: "active-badge" } }, t("models.active")) : null,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tagloop.model.build import build_model
 from tagloop.model.publish import publish_model
-from tagloop.model.v1_thresholds import stored_thresholds
+from tagloop.model.v1_thresholds import stored_fit
 from tagloop.settings import CommonSettings
 from tagloop.store import Announce, ModelStore
 from tagloop.version_meta import VersionMeta
@@ -33,10 +33,16 @@ def ensure_first_version(settings: CommonSettings, announce: Announce | None = N
     prior = "imagenet+coco" if detector is not None else "imagenet"
     log.info("model store %s is empty: building version 1 from the %s prior", store.dir, prior)
     model = build_model(cache_dir=settings.cache_dir, backbone="lite0", detector=detector is not None)
-    # Thresholds fitted on the evaluation set's tuning part, where kept (tagloop.model.v1_thresholds).
-    thresholds = stored_thresholds(prior, settings.detector_size)
+    # Thresholds fitted on the evaluation set's tuning part, where kept, and the set's figures at
+    # them (tagloop.model.v1_thresholds).
+    fit = stored_fit(prior, settings.detector_size)
     meta = FIRST_META.model_copy(
-        update={"prior": prior, "source": f"{prior}-prior", "thresholds": thresholds}
+        update={
+            "prior": prior,
+            "source": f"{prior}-prior",
+            "thresholds": fit.get("thresholds", {}),
+            "evaluation_set": fit.get("figures") or None,
+        }
     )
     version = publish_model(
         store, model, meta, activate=True, cache_dir=settings.cache_dir, detector=detector

@@ -7,8 +7,10 @@ tests/fixtures/make_eval_set.py) with the active version of DIR, which must be a
 built with the default prior and detector size; chooses the shrinkage strength by
 cross-validation on them (tagloop.training.thresholds), fits the thresholds on all of them,
 and prints both parts' figures at 0.5 and at the fitted thresholds. With --write it stores
-the thresholds in v1_thresholds.json beside this module, which bootstrap reads: the photos
-are not needed where the services run. The held-out part is scored for the report only.
+the thresholds, and both parts' figures at them, in v1_thresholds.json beside this module,
+which bootstrap reads (version 1's meta.json carries both, and /models and the Models tab
+show the figures): the photos are not needed where the services run. The held-out part is
+scored for the report only.
 """
 
 import argparse
@@ -50,17 +52,25 @@ def fit_v1_thresholds(photos: list[EvalPhoto], y: np.ndarray, scores: np.ndarray
     }
 
 
-def stored_thresholds(prior: str, detector_size: int, path: Path = THRESHOLDS_FILE) -> dict[str, float]:
-    """The fitted thresholds when version 1 is built as they were fitted for, else {} (0.5).
+FIGURES = ("samples", "mAP", "precision", "recall", "f1_micro", "keys_per_photo")
+"""What version 1's meta.json keeps of each part's figures (tagloop.evaluation)."""
 
-    The committed file was fitted on the 66 tuning photos of the 164-photo set, where it
-    raised held-out F1 against 0.5 (docs/EVALUATION.md); on the 59-photo set it had lowered it."""
+
+def stored_fit(prior: str, detector_size: int, path: Path = THRESHOLDS_FILE) -> dict[str, Any]:
+    """{"thresholds": {class: threshold}, "figures": {part: {figure: value}}} when version 1
+    is built as they were fitted for, else {} (0.5 everywhere, no figures).
+
+    The committed file was fitted on the tuning part of the evaluation set, where it raised
+    held-out F1 against 0.5 (docs/EVALUATION.md); on the 59-photo set it had lowered it."""
     if not path.is_file():
         return {}
     stored = json.loads(path.read_text())
     if (stored["prior"], stored["detector_size"]) != (prior, detector_size):
         return {}
-    return {k: float(v) for k, v in stored["thresholds"].items()}
+    return {
+        "thresholds": {k: float(v) for k, v in stored["thresholds"].items()},
+        "figures": stored.get("figures", {}),
+    }
 
 
 def main() -> None:
@@ -87,10 +97,12 @@ def main() -> None:
     print(json.dumps({k: v for k, v in fitted.items() if k != "thresholds"}, indent=1))
     at = np.array([fitted["thresholds"][n] for n in VOC_CLASSES])
     for label, thresholds in (("at 0.5", 0.5), ("at the fitted thresholds", at)):
-        print(f"\n{label}\n{format_parts(evaluate_parts(photos, args.set_dir, onnx, thresholds))}")
+        parts = evaluate_parts(photos, args.set_dir, onnx, thresholds)
+        print(f"\n{label}\n{format_parts(parts)}")
     assert len(of_split(photos, HELDOUT)) > 0
     if args.write:
-        record = {"prior": "imagenet+coco", "detector_size": settings.detector_size, **fitted}
+        figures = {part: {k: round(m[k], 4) for k in FIGURES} for part, m in parts.items()}
+        record = {"prior": "imagenet+coco", "detector_size": settings.detector_size, **fitted, "figures": figures}
         THRESHOLDS_FILE.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {THRESHOLDS_FILE}")
 

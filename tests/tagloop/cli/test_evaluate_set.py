@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from tagloop.cli import main
 from tagloop.evalset import HELDOUT, TUNING, of_split, read_evalset
+from tagloop.store import ModelStore
 
-from tests.support.stack import REPO
+from tests.support.stack import MODEL_NAME, REPO
 
 CSV = REPO / "tests" / "fixtures" / "evalset.csv"
 PHOTOS = REPO / ".cache" / "evalset"
@@ -33,6 +34,15 @@ def test_evaluate_set_prints_heldout_then_tuning_figures(capsys, models_dir: Pat
     code, out, _ = evaluate_set(capsys, models_dir, "--set-dir", str(PHOTOS))
     lines = out.splitlines()
     assert lines[1].startswith("held-out  photos") and lines[2].startswith("tuning    photos")
+    # What /models shows for version 1 (stored when its thresholds were fitted) is what the set
+    # measures now: a photo more or less, or a model that changed, shows here.
+    stored = ModelStore(models_dir, MODEL_NAME).meta(1).evaluation_set
+    if stored is None:
+        pytest.skip("version 1 is not built as its thresholds were fitted for: it carries no figures")
+    for part in ("held-out", "tuning"):
+        assert stored[part]["samples"] == report[part]["samples"]
+        for name in ("mAP", "precision", "recall", "f1_micro"):
+            assert stored[part][name] == pytest.approx(report[part][name], abs=0.02), (part, name)
 
 
 def test_evaluate_set_says_how_to_fetch_missing_photos(capsys, tmp_path: Path, models_dir: Path):
