@@ -102,7 +102,8 @@ def main() -> None:
     assert len(of_split(photos, HELDOUT)) > 0
     if args.write:
         figures = {part: {k: round(m[k], 4) for k in FIGURES} for part, m in parts.items()}
-        record = {"prior": "imagenet+coco", "detector_size": settings.detector_size, **fitted, "figures": figures}
+        record = {"prior": "imagenet+coco", "detector_size": settings.detector_size, **fitted}
+        record["figures"] = figures
         THRESHOLDS_FILE.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {THRESHOLDS_FILE}")
 
