@@ -8,6 +8,10 @@ it cannot drift: a test recomputes it and compares it with the CSV's column. Eac
 the seed of the deal that gave it its split: photos added later are dealt among themselves
 with a new seed, so no photo of an earlier deal changes part. Fitting code takes its rows
 through `tuning_only`, which refuses a held-out row.
+
+A label written `car?` is *arguable* (VOC's "difficult" objects): the photo counts neither as a
+positive nor as a negative of that class (`without_arguable`), so a photo with one arguable
+object can still measure its clear ones.
 """
 
 import csv
@@ -44,6 +48,7 @@ class EvalSetError(TagloopError):
 class EvalPhoto:
     filename: str
     labels: tuple[str, ...]
+    """The VOC classes clearly in the photo."""
     split: str
     seed: str
     """Of the deal that gave the photo its split (`dealt_splits`)."""
@@ -54,6 +59,11 @@ class EvalPhoto:
     sha256: str
     """Of the file as the package ships it, before it is shrunk into .cache/evalset."""
     licence: str
+    arguable: tuple[str, ...] = ()
+    """Classes in the photo that a careful person could argue about (`car?` in the CSV)."""
+
+
+ARGUABLE = "?"
 
 
 def read_evalset(csv_path: Path) -> list[EvalPhoto]:
@@ -61,12 +71,25 @@ def read_evalset(csv_path: Path) -> list[EvalPhoto]:
         rows = list(csv.DictReader(f))
     photos = []
     for row in rows:
-        labels = tuple(sorted(x for x in row["labels"].split(";") if x))
-        unknown = [x for x in labels if x not in CLASS_INDEX]
-        if unknown or row["split"] not in (TUNING, HELDOUT):
-            raise EvalSetError(f"{csv_path}: {row['filename']}: labels {unknown} or split {row['split']!r}")
-        photos.append(EvalPhoto(**{**row, "labels": labels}))  # type: ignore[arg-type]
+        written = [x for x in row["labels"].split(";") if x]
+        labels = tuple(sorted(x for x in written if not x.endswith(ARGUABLE)))
+        arguable = tuple(sorted(x.removesuffix(ARGUABLE) for x in written if x.endswith(ARGUABLE)))
+        unknown = [x for x in labels + arguable if x not in CLASS_INDEX]
+        if unknown or set(labels) & set(arguable) or row["split"] not in (TUNING, HELDOUT):
+            raise EvalSetError(f"{csv_path}: {row['filename']}: labels {written} or split {row['split']!r}")
+        photos.append(EvalPhoto(**{**row, "labels": labels, "arguable": arguable}))  # type: ignore[arg-type]
     return photos
+
+
+def without_arguable(photos: list[EvalPhoto], scores: np.ndarray) -> np.ndarray:
+    """The scores (rows: photos) with each arguable class's set below every other score. With
+    its label 0, the pair is then a true negative at every threshold and ranks after every
+    positive: it moves no AP, precision, recall, F1, key count or fitted threshold."""
+    scores = np.array(scores, dtype=np.float64)
+    for row, photo in enumerate(photos):
+        for name in photo.arguable:
+            scores[row, CLASS_INDEX[name]] = -1.0
+    return scores
 
 
 def dealt_splits(photos: list[EvalPhoto]) -> dict[str, str]:
@@ -134,6 +157,6 @@ def evaluate_parts(
     for label, split in (("held-out", HELDOUT), ("tuning", TUNING)):
         part = of_split(photos, split)
         y = label_matrix([list(p.labels) for p in part])
-        scores = onnx_scores(onnx_file, [images_dir / p.filename for p in part])
+        scores = without_arguable(part, onnx_scores(onnx_file, [images_dir / p.filename for p in part]))
         parts[label] = evaluate(y, scores, threshold=thresholds) | decisions(y, scores, threshold=thresholds)
     return parts

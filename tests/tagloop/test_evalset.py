@@ -4,17 +4,21 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from tagloop.classes import CLASS_INDEX
 from tagloop.evalset import (
     HELDOUT,
     TUNING,
     EvalPhoto,
+    COLUMNS,
     EvalSetError,
     assign_splits,
     dealt_splits,
     of_split,
     read_evalset,
     tuning_only,
+    without_arguable,
 )
 
 from tests.support.stack import REPO
@@ -43,6 +47,31 @@ def test_a_later_deal_leaves_the_earlier_photos_in_their_parts():
     dealt = [after[p.filename] for p in added]
     assert dealt == [assign_splits([(p.filename, p.labels) for p in added], "s2")[p.filename] for p in added]
     assert dealt.count(HELDOUT) == 4 and dealt.count(TUNING) == 2
+
+
+def test_an_arguable_label_counts_neither_way(tmp_path):
+    """`car?`: a pickup truck behind a bicycle. The photo measures bicycle and dog, and its car
+    score moves no figure: it is not a miss when low, not a false label when high."""
+    from tagloop.evaluation import decisions, evaluate
+    from tagloop.training.voc import label_matrix
+
+    csv = tmp_path / "set.csv"
+    rows = ["porch.jpg,bicycle;car?;dog", "road.jpg,car", "field.jpg,"]
+    csv.write_text(",".join(COLUMNS) + "\n" + "".join(f"{r},tuning,s,deb:x,1,p,0,MIT\n" for r in rows))
+    photos = read_evalset(csv)
+    assert photos[0].labels == ("bicycle", "dog") and photos[0].arguable == ("car",)
+    y = label_matrix([list(p.labels) for p in photos])
+    car = CLASS_INDEX["car"]
+    for porch_car in (0.0, 0.99):  # the arguable truck scored low or high
+        scores = np.full(y.shape, 0.1)
+        scores[y > 0.5] = 0.9
+        scores[0, car] = porch_car
+        figures = evaluate(y, without_arguable(photos, scores)) | decisions(y, without_arguable(photos, scores))
+        assert figures["f1_micro"] == 1.0 and figures["per_class_ap"]["car"] == 1.0
+        assert figures["keys_per_photo"] == 1.0
+    csv.write_text(",".join(COLUMNS) + "\nx.jpg,car;car?,tuning,s,deb:x,1,p,0,MIT\n")
+    with pytest.raises(EvalSetError):
+        read_evalset(csv)
 
 
 def test_assign_splits_ignores_row_order_and_holds_out_three_of_five_of_each_class():

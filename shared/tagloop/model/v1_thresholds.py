@@ -74,7 +74,7 @@ def stored_fit(prior: str, detector_size: int, path: Path = THRESHOLDS_FILE) -> 
 
 
 def main() -> None:
-    from tagloop.evalset import HELDOUT, TUNING, evaluate_parts, of_split, read_evalset
+    from tagloop.evalset import HELDOUT, TUNING, evaluate_parts, of_split, read_evalset, without_arguable
     from tagloop.evaluation import format_parts
     from tagloop.settings import CommonSettings
     from tagloop.store import ModelStore
@@ -93,7 +93,8 @@ def main() -> None:
     photos = read_evalset(args.set_csv)
     tuning = of_split(photos, TUNING)
     y = label_matrix([list(p.labels) for p in tuning])
-    fitted = fit_v1_thresholds(tuning, y, onnx_scores(onnx, [args.set_dir / p.filename for p in tuning]))
+    scores = without_arguable(tuning, onnx_scores(onnx, [args.set_dir / p.filename for p in tuning]))
+    fitted = fit_v1_thresholds(tuning, y, scores)
     print(json.dumps({k: v for k, v in fitted.items() if k != "thresholds"}, indent=1))
     at = np.array([fitted["thresholds"][n] for n in VOC_CLASSES])
     for label, thresholds in (("at 0.5", 0.5), ("at the fitted thresholds", at)):
