@@ -168,7 +168,7 @@ def label_changes(
 def decisions(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 0.5) -> dict[str, Any]:
     """Micro precision and recall, keys per photo (the wrong labels to toggle, plus the key
     that saves), and per class: positives, precision, recall at `threshold` (precision None
-    where nothing was predicted)."""
+    where nothing was predicted) and the toggles per photo the class costs."""
     truth = np.asarray(y_true) > 0.5
     predicted = np.asarray(scores) >= threshold
     tp, fp, fn = (np.sum(a, axis=0) for a in (truth & predicted, ~truth & predicted, truth & ~predicted))
@@ -183,12 +183,14 @@ def decisions(y_true: np.ndarray, scores: np.ndarray, *, threshold: Threshold = 
         "per_class_positives": {name: int(truth[:, i].sum()) for i, name in enumerate(VOC_CLASSES)},
         "per_class_precision": {name: ratio(tp[i], tp[i] + fp[i]) for i, name in enumerate(VOC_CLASSES)},
         "per_class_recall": {name: ratio(tp[i], tp[i] + fn[i]) for i, name in enumerate(VOC_CLASSES)},
+        "per_class_keys": {name: (fp[i] + fn[i]) / max(len(truth), 1) for i, name in enumerate(VOC_CLASSES)},
     }
 
 
 def format_parts(parts: dict[str, dict[str, Any]]) -> str:
     """Side-by-side figures of several parts of a set (e.g. held-out, then tuning): the
-    totals, then per class the positives, AP, precision, recall and F1 of each part."""
+    totals, then per class the positives, AP, precision, recall, F1 and keys per photo (the
+    toggles the class costs) of each part."""
 
     def num(x: float | None) -> str:
         return "  n/a" if x is None else f"{x:.3f}"
@@ -200,13 +202,13 @@ def format_parts(parts: dict[str, dict[str, Any]]) -> str:
             f"{name:<9} photos {m['samples']:>3}  mAP {num(m['mAP'])}  P {num(m['precision'])}  "
             f"R {num(m['recall'])}  F1 {num(m['f1_micro'])}  keys/photo {m['keys_per_photo']:.2f}"
         )
-    head = f"| {'pos':>3} {'AP':>5} {'P':>5} {'R':>5} {'F1':>5} "
+    head = f"| {'pos':>3} {'AP':>5} {'P':>5} {'R':>5} {'F1':>5} {'keys':>5} "
     lines.append(f"{'class':<15}" + "".join(f"| {n:<{len(head) - 2}}" for n in names))
     lines.append(" " * 15 + head * len(names))
     for c in VOC_CLASSES:
         cells = []
         for m in parts.values():
-            figures = (m[f"per_class_{k}"][c] for k in ("ap", "precision", "recall", "f1"))
+            figures = (m[f"per_class_{k}"][c] for k in ("ap", "precision", "recall", "f1", "keys"))
             cells.append(f"| {m['per_class_positives'][c]:>3} " + "".join(f"{num(x)} " for x in figures))
         lines.append(f"{c:<15}" + "".join(cells))
     return "\n".join(lines)

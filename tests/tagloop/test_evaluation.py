@@ -60,3 +60,6 @@ def test_decisions_counts_precision_recall_and_keys_per_photo():
     assert d["keys_per_photo"] == 2.0  # (1 + 1 toggles) / 2 photos, plus the save key
     assert d["per_class_recall"][VOC_CLASSES[1]] == 0.0 and d["per_class_precision"][VOC_CLASSES[1]] is None
     assert d["per_class_positives"][VOC_CLASSES[0]] == 1
+    # Each toggle is charged to its class: the false label on class 2, the miss on class 1.
+    keys = d["per_class_keys"]
+    assert keys[VOC_CLASSES[1]] == keys[VOC_CLASSES[2]] == 0.5 and keys[VOC_CLASSES[0]] == 0.0
