@@ -78,6 +78,10 @@ def read_evalset(csv_path: Path) -> list[EvalPhoto]:
         if unknown or set(labels) & set(arguable) or row["split"] not in (TUNING, HELDOUT):
             raise EvalSetError(f"{csv_path}: {row['filename']}: labels {written} or split {row['split']!r}")
         photos.append(EvalPhoto(**{**row, "labels": labels, "arguable": arguable}))  # type: ignore[arg-type]
+    names = Counter(p.filename for p in photos)
+    twice = [name for name, n in names.items() if n > 1]
+    if twice:  # each photo is saved under its name: a second would overwrite the first
+        raise EvalSetError(f"{csv_path}: file names used twice: {', '.join(twice)}")
     return photos
 
 

@@ -75,6 +75,16 @@ def test_an_arguable_label_counts_neither_way(tmp_path):
         read_evalset(csv)
 
 
+def test_a_file_name_used_twice_is_refused(tmp_path):
+    """Each photo is saved under its name in .cache/evalset: a second row with the name would
+    silently replace the first photo with its own."""
+    csv = tmp_path / "set.csv"
+    rows = ["sheep.jpg,sheep,tuning,s,deb:x,1,a.jpg,0,MIT", "sheep.jpg,sheep,tuning,s,npm:y,1,b.jpg,1,MIT"]
+    csv.write_text(",".join(COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(EvalSetError, match=r"used twice: sheep\.jpg"):
+        read_evalset(csv)
+
+
 def test_assign_splits_ignores_row_order_and_holds_out_three_of_five_of_each_class():
     photos = [(f"p{i}.jpg", ("cat",) if i < 10 else ()) for i in range(20)]
     splits = assign_splits(photos)
