@@ -17,7 +17,7 @@ from tagloop.store import ModelStore, redis_announcer
 from tests.support.clients import Clients
 from tests.support.inference import MODEL_NAME
 from tests.support.publishing import publish_copy, truncated_onnx
-from tests.support.stack import Stack
+from tests.support.stack import KEEP_VERSIONS, Stack
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,9 @@ def cat_jpeg() -> bytes:
 def store(stack: Stack) -> Iterator[ModelStore]:
     """The stack's model store, announcing on its Redis; the active version is restored after."""
     client = redis.Redis.from_url(stack.redis_url, socket_connect_timeout=1)
-    store = ModelStore(stack.models_dir, MODEL_NAME, announce=redis_announcer(client, CHANNEL))
+    store = ModelStore(
+        stack.models_dir, MODEL_NAME, keep=KEEP_VERSIONS, announce=redis_announcer(client, CHANNEL)
+    )
     before = store.require_active()
     yield store
     if store.active_version() != before:

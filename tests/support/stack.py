@@ -28,6 +28,10 @@ from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_NAME = "voc"
+KEEP_VERSIONS = 100
+"""The test stacks' retention: the session's shared stack publishes more versions than the
+default 10 (retrains, copies, corrupt versions), and its tests return to version 1 after
+changing the active one, so version 1 must never be dropped."""
 _random = random.Random()  # its own: tests that seed the global one must not pick the same ports
 
 
@@ -136,6 +140,7 @@ class Stack:
             "TAGLOOP_MODELS_DIR": str(models_dir),
             "TAGLOOP_DATA_DIR": str(data_dir),
             "TAGLOOP_RUN_DIR": str(self.run_dir),
+            "TAGLOOP_KEEP_VERSIONS": str(KEEP_VERSIONS),
             **(extra_env or {}),
         }
         self.supervisord: subprocess.Popen | None = None

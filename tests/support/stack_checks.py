@@ -7,7 +7,7 @@ import httpx
 from tagloop.store import ModelStore
 
 from tests.support import publishing
-from tests.support.stack import Stack
+from tests.support.stack import KEEP_VERSIONS, Stack
 from tests.support.testfiles import photo_jpeg
 from tests.support.waiting import wait_until
 
@@ -76,7 +76,7 @@ def wait_for_version(
 
 def store_of(stack: Stack) -> ModelStore:
     """The stack's model store, as the training service opens it (announcing on Redis)."""
-    return ModelStore(stack.models_dir, MODEL_NAME)
+    return ModelStore(stack.models_dir, MODEL_NAME, keep=KEEP_VERSIONS)
 
 
 def publish_copy(stack: Stack, *, source: int = 1, onnx: bytes | None = None) -> int:
