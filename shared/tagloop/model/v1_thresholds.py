@@ -97,14 +97,13 @@ def main() -> None:
     fitted = fit_v1_thresholds(tuning, y, scores)
     print(json.dumps({k: v for k, v in fitted.items() if k != "thresholds"}, indent=1))
     at = np.array([fitted["thresholds"][n] for n in VOC_CLASSES])
-    for label, thresholds in (("at 0.5", 0.5), ("at the fitted thresholds", at)):
-        parts = evaluate_parts(photos, args.set_dir, onnx, thresholds)
-        print(f"\n{label}\n{format_parts(parts)}")
+    print(f"\nat 0.5\n{format_parts(evaluate_parts(photos, args.set_dir, onnx, 0.5))}")
+    parts = evaluate_parts(photos, args.set_dir, onnx, at)
+    print(f"\nat the fitted thresholds\n{format_parts(parts)}")
     assert len(of_split(photos, HELDOUT)) > 0
     if args.write:
-        figures = {part: {k: round(m[k], 4) for k in FIGURES} for part, m in parts.items()}
         record = {"prior": "imagenet+coco", "detector_size": settings.detector_size, **fitted}
-        record["figures"] = figures
+        record["figures"] = {part: {k: round(m[k], 4) for k in FIGURES} for part, m in parts.items()}
         THRESHOLDS_FILE.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {THRESHOLDS_FILE}")
 
