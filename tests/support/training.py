@@ -15,6 +15,7 @@ from tagloop.classes import VOC_CLASSES
 from tagloop.contract import session_inputs
 from tagloop.images import load_image_arrays
 from tagloop.store import ModelStore
+from tagloop.training.candidate import changed_label_sets
 from tagloop.uploads import UploadStore
 from training_api.config import Settings
 from training_api.worker import TrainingWorker
@@ -113,6 +114,22 @@ def serve(settings: Settings, version: int, images: list[bytes]) -> np.ndarray:
     arrays = [load_image_arrays(b, [size for _, size in inputs]) for b in images]
     feed = {name: np.stack([a[i] for a in arrays]) for i, (name, _) in enumerate(inputs)}
     return session.run(None, feed)[0]
+
+
+def kept_labels(settings: Settings, before: int, after: int, images: list[bytes]) -> float:
+    """The share of `images` whose label set the version `after` keeps from `before`, counted
+    as the promotion rule counts the photos nobody corrected (a label flipped by less than the
+    flip margin is not a change: a score that sat on a threshold flips either way on the
+    numeric noise of another machine)."""
+    meta = ModelStore(settings.models_dir, settings.model_name).meta
+    changed = changed_label_sets(
+        serve(settings, before, images),
+        np.array(meta(before).threshold_list()),
+        serve(settings, after, images),
+        np.array(meta(after).threshold_list()),
+        margin=settings.anchor_flip_margin,
+    )
+    return float(np.mean(~changed))
 
 
 def label_sets(probabilities: np.ndarray, thresholds: np.ndarray | float = 0.5) -> list[list[str]]:

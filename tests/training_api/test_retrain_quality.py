@@ -18,6 +18,7 @@ from tests.support.training import (
     CONTRADICTING,
     correct,
     image_bytes,
+    kept_labels,
     label_sets,
     make_settings,
     other_photos,
@@ -38,19 +39,6 @@ def served_labels(settings: Settings, version: int, images: list[bytes]) -> list
     """Label sets as inference serves them: the ONNX export at the version's thresholds."""
     thresholds = ModelStore(settings.models_dir, settings.model_name).meta(version).threshold_list()
     return [sorted(s) for s in label_sets(serve(settings, version, images), np.array(thresholds))]
-
-
-def kept_labels(settings: Settings, before: int, after: int, images: list[bytes]) -> float:
-    """The share of `images` whose label set the version `after` keeps from `before`, a label
-    counting as changed only when its new score is the gate's flip margin past its threshold
-    (as the promotion rule counts the photos nobody corrected: a score that sat on a
-    threshold flips either way on the numeric noise of another machine)."""
-    store = ModelStore(settings.models_dir, settings.model_name)
-    old = serve(settings, before, images) >= np.array(store.meta(before).threshold_list())
-    thresholds = np.array(store.meta(after).threshold_list())
-    scores = serve(settings, after, images)
-    flipped = (old != (scores >= thresholds)) & (np.abs(scores - thresholds) >= settings.anchor_flip_margin)
-    return float(np.mean(~np.any(flipped, axis=1)))
 
 
 def share(got: list[list[str]], wanted: list[list[str]]) -> float:

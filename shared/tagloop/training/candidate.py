@@ -150,6 +150,23 @@ def fit_and_judge(
     )
 
 
+def changed_label_sets(
+    before: np.ndarray,
+    before_thresholds: np.ndarray,
+    after: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    margin: float = 0.0,
+) -> np.ndarray:
+    """Per photo (rows of the scores): does its label set change, a label counting as flipped
+    only when its new score is at least `margin` past the threshold (a score that sat on a
+    threshold flips either way on noise)?"""
+    flipped = ((before >= before_thresholds) != (after >= thresholds)) & (
+        np.abs(after - thresholds) >= margin
+    )
+    return np.any(flipped, axis=1)
+
+
 def anchor_changes(
     anchors: Anchors,
     after: np.ndarray,
@@ -165,8 +182,7 @@ def anchor_changes(
     like a corrected one may rightly follow its correction; the others are what a correction
     spilled onto."""
     new = after >= thresholds
-    flipped = ((anchors.p >= before_thresholds) != new) & (np.abs(after - thresholds) >= margin)
-    moved = np.flatnonzero(np.any(flipped, axis=1))
+    moved = np.flatnonzero(changed_label_sets(anchors.p, before_thresholds, after, thresholds, margin=margin))
     if not len(moved) or not len(data.x):
         return len(moved), 0
     a = anchors.x[moved] / np.maximum(np.linalg.norm(anchors.x[moved], axis=1, keepdims=True), 1e-12)
